@@ -1,0 +1,6 @@
+"""augment-learn: synthetic data augmentation for scikit-learn pipelines."""
+
+from .tabular import TableEncoder
+
+__version__ = "0.1.0.dev0"
+__all__ = ["TableEncoder", "__version__"]

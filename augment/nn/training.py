@@ -1,0 +1,56 @@
+"""The training loop every model shares: shuffled mini-batches, progress, history."""
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+
+def run_epochs(step, n_rows, *, epochs, batch_size, generator, verbose, desc):
+    """Run ``step`` over shuffled mini-batches for a number of epochs.
+
+    Parameters
+    ----------
+    step : callable
+        ``step(batch_index) -> dict`` performs one optimisation step on the rows
+        given by the ``LongTensor`` ``batch_index`` and returns its losses as
+        floats (or 0-d tensors).
+    n_rows : int
+        Number of training rows.
+    epochs : int
+        Number of passes over the data.
+    batch_size : int
+        Rows per step; the last, smaller batch of an epoch is dropped when a
+        full batch fits, so that batch statistics stay comparable.
+    generator : torch.Generator
+        Drives the shuffling, for reproducibility without global seeding.
+    verbose : int
+        0 is silent; otherwise a progress bar over epochs shows the losses.
+    desc : str
+        Label of the progress bar.
+
+    Returns
+    -------
+    history : list of dict
+        One dict per epoch: ``{"epoch": i, <loss name>: mean over the epoch}``.
+    """
+    batch_size = min(batch_size, n_rows)
+    n_batches = max(n_rows // batch_size, 1)
+    history = []
+    bar = tqdm(range(epochs), desc=desc, disable=not verbose, leave=False)
+    for epoch in bar:
+        order = torch.randperm(n_rows, generator=generator, device=generator.device)
+        totals = {}
+        for b in range(n_batches):
+            losses = step(order[b * batch_size : (b + 1) * batch_size])
+            for name, value in losses.items():
+                totals[name] = totals.get(name, 0.0) + value.detach()
+        record = {name: float(total) / n_batches for name, total in totals.items()}
+        history.append({"epoch": epoch, **record})
+        if verbose:
+            bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()})
+        if not all(np.isfinite(v) for v in record.values()):
+            raise FloatingPointError(
+                f"{desc}: the training loss diverged at epoch {epoch} ({record}); "
+                "lower the learning rate or check the data for extreme values."
+            )
+    return history

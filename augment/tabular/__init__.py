@@ -1,0 +1,5 @@
+"""Tabular data: the table encoder and the tabular generators."""
+
+from .encoder import TableEncoder
+
+__all__ = ["TableEncoder"]

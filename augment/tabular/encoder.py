@@ -1,0 +1,488 @@
+"""TableEncoder: a pandas DataFrame <-> the numeric model space, reversibly.
+
+Each column becomes a run of model-space columns ("spans"):
+
+* numeric, integer and datetime columns: mode-specific normalisation. A
+  variational Gaussian mixture is fitted to the column; a value becomes the
+  one-hot of its most likely mode plus a scalar in [-1, 1], its offset from that
+  mode's mean in units of four standard deviations. Decoding clips to the
+  training range and rounds to the training precision (integers stay integers,
+  dates stay whole days).
+* categorical columns (object, string, category, bool): a one-hot over the
+  ``max_categories`` most frequent values. The rarer values of a very wide
+  column (an id, a postcode) share one "rare" slot, decoded by drawing from
+  their training frequencies: the width stays bounded and only values seen in
+  training come out.
+* missing values: a numeric column that had any gets a two-wide
+  present/missing span; a categorical one gets a slot of its own. Both are
+  learnt like any other value and so reproduced at their training rate.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .mixture import fit_mixtures, merge_overlapping_modes, mode_log_likelihood
+
+_RARE = object()  # the slot shared by values outside the kept categories
+_SECONDS_PER = {"day": 86400.0, "hour": 3600.0, "minute": 60.0, "second": 1.0}
+
+
+@dataclass
+class Span:
+    """A run of model-space columns that encodes one part of a table column.
+
+    ``role`` is ``"scalar"`` (one continuous value in [-1, 1]) or one of the
+    one-hot roles ``"mode"``, ``"missing"`` and ``"category"``.
+    """
+
+    column: str
+    role: str
+    start: int
+    width: int
+
+    @property
+    def stop(self):
+        return self.start + self.width
+
+
+@dataclass
+class ColumnSpec:
+    """What the encoder learnt about one column of the training table."""
+
+    name: object
+    dtype: object
+    kind: str  # "numeric", "datetime" or "categorical"
+    has_missing: bool = False
+    # numeric and datetime
+    means: np.ndarray = None
+    stds: np.ndarray = None
+    weights: np.ndarray = None
+    low: float = None
+    high: float = None
+    step: float = None  # rounding step in column units (1 for integers), or None
+    tz: object = None
+    # categorical
+    categories: np.ndarray = None  # kept values, most frequent first
+    rare_values: np.ndarray = None
+    rare_probs: np.ndarray = None
+    spans: list = field(default_factory=list)
+
+    @property
+    def slots(self):
+        """Decoded value of each slot of a categorical column's one-hot."""
+        extra = ([_RARE] if self.rare_values is not None else []) + (
+            [np.nan] if self.has_missing else []
+        )
+        return np.array(list(self.categories) + extra, dtype=object)
+
+
+class TableEncoder(TransformerMixin, BaseEstimator):
+    """Reversible encoding of a mixed-type table into a numeric model space.
+
+    Numeric columns get mode-specific normalisation, categorical columns a
+    bounded one-hot, missing values an explicit indicator (see the module
+    docstring for the details). :meth:`inverse_transform` returns a DataFrame
+    with the training columns, order and dtypes.
+
+    Parameters
+    ----------
+    max_modes : int, default=10
+        Upper bound on the Gaussian modes per numeric column; modes whose weight
+        falls under ``mode_threshold`` are dropped.
+    mode_threshold : float, default=0.005
+        Smallest mixture weight a mode needs to be kept.
+    max_categories : int, default=100
+        Most categories one column gets its own one-hot slot for; the rarer
+        values share a "rare" slot that decodes to one of them, drawn by
+        training frequency.
+    max_fit_rows : int, default=5000
+        The mixtures are fitted on at most this many rows (a seeded
+        subsample), which bounds the fitting time of large tables.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the subsample of the mixture fit.
+
+    Attributes
+    ----------
+    columns_ : list of ColumnSpec
+        What was learnt about each column, in table order.
+    column_index_ : pandas.Index
+        The training columns, restored on decoding.
+    spans_ : list of Span
+        The model-space layout, in order.
+    n_features_out_ : int
+        Width of the model space.
+    feature_names_in_ : ndarray of str
+        Column names seen in ``fit``.
+    n_features_in_ : int
+        Number of columns seen in ``fit``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from augment.tabular import TableEncoder
+    >>> df = pd.DataFrame({"age": [23, 35, 41, 58], "city": ["a", "b", "a", None]})
+    >>> enc = TableEncoder().fit(df)
+    >>> Z = enc.transform(df)
+    >>> enc.inverse_transform(Z).equals(df)
+    True
+    """
+
+    def __init__(
+        self,
+        max_modes=10,
+        mode_threshold=0.005,
+        max_categories=100,
+        max_fit_rows=5000,
+        random_state=None,
+    ):
+        self.max_modes = max_modes
+        self.mode_threshold = mode_threshold
+        self.max_categories = max_categories
+        self.max_fit_rows = max_fit_rows
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None):
+        """Learn the encoding of every column of ``X``.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_samples, n_columns)
+            The table. Columns may be numeric, integer, nullable integer,
+            boolean, object, string, category or datetime64 (with or without a
+            time zone), with missing values.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : TableEncoder
+        """
+        X = check_table(X, "X")
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.n_features_in_ = X.shape[1]
+        self.column_index_ = X.columns
+        specs, numeric = [], []
+        for name in X.columns:
+            spec = _describe_column(X[name])
+            specs.append(spec)
+            if spec.kind == "categorical":
+                _fit_categories(spec, X[name], self.max_categories)
+            else:
+                numeric.append((spec, _to_float(X[name], spec)))
+        self._fit_numeric(numeric, len(X))
+        self.columns_, self.spans_ = specs, []
+        for spec in specs:
+            spec.spans = _layout(spec, start=self.n_features_out)
+            self.spans_.extend(spec.spans)
+        self.n_features_out_ = self.n_features_out
+        return self
+
+    @property
+    def n_features_out(self):
+        spans = getattr(self, "spans_", [])
+        return spans[-1].stop if spans else 0
+
+    def _fit_numeric(self, numeric, n_rows):
+        if not numeric:
+            return
+        values = np.column_stack([v for _, v in numeric])
+        if n_rows > self.max_fit_rows:
+            rng = check_random_state(self.random_state)
+            rows = rng.choice(n_rows, self.max_fit_rows, replace=False)
+            values = values[np.sort(rows)]
+        loc = np.nanmean(values, axis=0)
+        scale = np.nanstd(values, axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        weights, means, stds = fit_mixtures((values - loc) / scale, self.max_modes)
+        for j, (spec, column) in enumerate(numeric):
+            keep = weights[j] > self.mode_threshold
+            spec.weights, spec.means, spec.stds = merge_overlapping_modes(
+                weights[j, keep] / weights[j, keep].sum(),
+                means[j, keep] * scale[j] + loc[j],
+                stds[j, keep] * scale[j],
+            )
+            spec.low, spec.high = np.nanmin(column), np.nanmax(column)
+            spec.step = _rounding_step(column, spec)
+
+    # ------------------------------------------------------------ transform
+    def transform(self, X):
+        """Encode a table into the model space.
+
+        Parameters
+        ----------
+        X : DataFrame with the training columns
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_features_out_), float32
+        """
+        check_is_fitted(self)
+        X = check_table(X, "X", allow_empty=True)
+        missing = [spec.name for spec in self.columns_ if spec.name not in X.columns]
+        if missing:
+            raise ValueError(f"X lacks the training column(s) {missing}.")
+        Z = np.zeros((len(X), self.n_features_out_), dtype=np.float32)
+        rows = np.arange(len(X))
+        for spec in self.columns_:
+            if spec.kind == "categorical":
+                slot = _category_slots(spec, X[spec.name])
+                Z[rows, spec.spans[0].start + slot] = 1.0
+                continue
+            x = _to_float(X[spec.name], spec)
+            scalar, mode_span = spec.spans[0], spec.spans[1]
+            absent = np.isnan(x)
+            filled = np.where(absent, spec.means[np.argmax(spec.weights)], x)
+            mode = np.argmax(
+                mode_log_likelihood(filled, spec.weights, spec.means, spec.stds), axis=1
+            )
+            offset = (filled - spec.means[mode]) / (4 * spec.stds[mode])
+            Z[:, scalar.start] = np.clip(offset, -1, 1)
+            Z[rows, mode_span.start + mode] = 1.0
+            if spec.has_missing:
+                Z[rows, spec.spans[2].start + absent.astype(int)] = 1.0
+        return Z
+
+    def inverse_transform(self, Z, random_state=None):
+        """Decode model-space rows into a table like the training one.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, n_features_out_)
+            Model-space rows. One-hot spans may hold scores or probabilities:
+            the largest entry wins.
+        random_state : int, RandomState instance or None, default=None
+            Drives the draw of rare categories (the only randomness in decoding).
+
+        Returns
+        -------
+        DataFrame of shape (n_samples, n_features_in_)
+            With the training column names, order and dtypes.
+        """
+        check_is_fitted(self)
+        Z = np.asarray(Z, dtype=np.float64)
+        if Z.ndim != 2 or Z.shape[1] != self.n_features_out_:
+            raise ValueError(
+                f"Z must have shape (n_samples, {self.n_features_out_}); got {Z.shape}."
+            )
+        rng = check_random_state(random_state)
+        columns = {}
+        for spec in self.columns_:
+            if spec.kind == "categorical":
+                values = _decode_categories(spec, Z, rng)
+            else:
+                values = _decode_numeric(spec, Z)
+            columns[spec.name] = _restore_dtype(values, spec)
+        table = pd.DataFrame(columns)
+        table.columns = self.column_index_
+        return table
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        return tags
+
+
+# ---------------------------------------------------------------- validation
+def check_table(X, name, *, allow_empty=False):
+    """Validate a table and return it as a DataFrame (never the caller's object).
+
+    Raises a ``TypeError`` or ``ValueError`` naming ``name`` and the offending
+    column for what the encoder cannot learn from: no rows or columns,
+    duplicated names, an all-missing column, infinite values, or an object
+    column that mixes types.
+    """
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame; got {type(X).__name__}.")
+    if X.shape[1] == 0:
+        raise ValueError(f"{name} has no columns (shape {X.shape}).")
+    if not allow_empty and len(X) == 0:
+        raise ValueError(f"{name} has no rows (shape {X.shape}).")
+    if X.columns.has_duplicates:
+        dupes = X.columns[X.columns.duplicated()].unique().tolist()
+        raise ValueError(f"{name} has duplicated column names {dupes}.")
+    if allow_empty:
+        return X
+    for column in X.columns:
+        values = X[column]
+        if values.isna().all():
+            raise ValueError(
+                f"Column {column!r} of {name} has only missing values; "
+                "drop it, there is nothing to learn from it."
+            )
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
+            values
+        ):
+            if np.isinf(_numeric_array(values)).any():
+                raise ValueError(
+                    f"Column {column!r} of {name} holds infinite values; "
+                    "replace them (by NaN, say) before fitting."
+                )
+    return X
+
+
+def _numeric_array(values):
+    if isinstance(values.dtype, pd.SparseDtype):
+        values = values.sparse.to_dense()
+    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _describe_column(values):
+    """Decide how a column is encoded, from its dtype (and content if object)."""
+    name, dtype = values.name, values.dtype
+    has_missing = bool(values.isna().any())
+    if isinstance(dtype, pd.SparseDtype):
+        dtype_for_kind = dtype.subtype
+    else:
+        dtype_for_kind = dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype_for_kind):
+        tz = getattr(dtype, "tz", None)
+        return ColumnSpec(name, dtype, "datetime", has_missing, tz=tz)
+    if pd.api.types.is_bool_dtype(dtype_for_kind) or isinstance(
+        dtype, pd.CategoricalDtype
+    ):
+        return ColumnSpec(name, dtype, "categorical", has_missing)
+    if pd.api.types.is_numeric_dtype(dtype_for_kind):
+        if pd.api.types.is_complex_dtype(dtype_for_kind):
+            raise TypeError(f"Column {name!r} is complex; only real numbers are supported.")
+        return ColumnSpec(name, dtype, "numeric", has_missing)
+    if pd.api.types.is_timedelta64_dtype(dtype_for_kind):
+        raise TypeError(
+            f"Column {name!r} is a timedelta; convert it to a number of seconds first."
+        )
+    inferred = pd.api.types.infer_dtype(values, skipna=True)
+    if inferred in ("integer", "floating", "mixed-integer-float", "decimal"):
+        return ColumnSpec(name, dtype, "numeric", has_missing)
+    if inferred in ("mixed", "mixed-integer") or not _hashable(values):
+        kinds = sorted({type(v).__name__ for v in values.dropna().head(1000)})
+        raise TypeError(
+            f"Column {name!r} mixes value types ({', '.join(kinds)}); "
+            "convert it to a single type (all strings, say) first."
+        )
+    return ColumnSpec(name, dtype, "categorical", has_missing)
+
+
+def _hashable(values):
+    try:
+        values.dropna().head(1000).map(hash)
+    except TypeError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------- numeric
+def _to_float(values, spec):
+    """A numeric or datetime column as float64 (seconds for datetimes), NaN missing."""
+    if spec.kind != "datetime":
+        return _numeric_array(values)
+    if spec.tz is not None:
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    nanos = values.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
+    nanos[values.isna().to_numpy()] = np.nan
+    return nanos / 1e9
+
+
+def _rounding_step(column, spec):
+    """The coarsest precision every training value has: whole days for dates,
+    1 for integers, 0.01 for prices, None when there is no such grid."""
+    observed = column[~np.isnan(column)]
+    if spec.kind == "datetime":
+        candidates = list(_SECONDS_PER.values())
+    else:
+        candidates = [10.0**-d for d in range(0, 5)]
+    for step in candidates:
+        scaled = observed / step
+        if np.all(np.abs(scaled - np.round(scaled)) < 1e-6):
+            return step
+    return None
+
+
+def _decode_numeric(spec, Z):
+    scalar, mode_span = spec.spans[0], spec.spans[1]
+    mode = np.argmax(Z[:, mode_span.start : mode_span.stop], axis=1)
+    offset = np.clip(Z[:, scalar.start], -1, 1)
+    x = offset * 4 * spec.stds[mode] + spec.means[mode]
+    x = np.clip(x, spec.low, spec.high)
+    if spec.step is not None:
+        x = np.round(x / spec.step) * spec.step
+    if spec.has_missing:
+        missing = spec.spans[2]
+        x[np.argmax(Z[:, missing.start : missing.stop], axis=1) == 1] = np.nan
+    return x
+
+
+# --------------------------------------------------------------- categorical
+def _fit_categories(spec, values, max_categories):
+    counts = values.value_counts(dropna=True)  # most frequent first
+    spec.categories = counts.index[:max_categories].to_numpy(dtype=object)
+    if len(counts) > max_categories:
+        rare = counts.iloc[max_categories:]
+        spec.rare_values = rare.index.to_numpy(dtype=object)
+        spec.rare_probs = (rare / rare.sum()).to_numpy(dtype=np.float64)
+
+
+def _category_slots(spec, values):
+    """Slot index of each value: its category, else the rare slot, else missing."""
+    n_kept = len(spec.categories)
+    codes = pd.Index(spec.categories).get_indexer(values.astype(object))
+    missing = values.isna().to_numpy()
+    unseen = (codes < 0) & ~missing
+    if unseen.any() and spec.rare_values is None:
+        raise ValueError(
+            f"Column {spec.name!r} holds values never seen in fit, such as "
+            f"{values[unseen].iloc[0]!r}."
+        )
+    codes = np.where(unseen, n_kept, codes)
+    if missing.any():
+        if not spec.has_missing:
+            raise ValueError(f"Column {spec.name!r} has missing values, unlike in fit.")
+        codes = np.where(missing, len(spec.slots) - 1, codes)
+    return codes
+
+
+def _decode_categories(spec, Z, rng):
+    span = spec.spans[0]
+    values = spec.slots[np.argmax(Z[:, span.start : span.stop], axis=1)]
+    is_rare = values == _RARE
+    if is_rare.any():
+        values[is_rare] = rng.choice(
+            spec.rare_values, size=int(is_rare.sum()), p=spec.rare_probs
+        )
+    return values
+
+
+# -------------------------------------------------------------------- layout
+def _layout(spec, start):
+    if spec.kind == "categorical":
+        return [Span(spec.name, "category", start, len(spec.slots))]
+    spans = [
+        Span(spec.name, "scalar", start, 1),
+        Span(spec.name, "mode", start + 1, len(spec.means)),
+    ]
+    if spec.has_missing:
+        spans.append(Span(spec.name, "missing", spans[-1].stop, 2))
+    return spans
+
+
+# ---------------------------------------------------------------- restoring
+def _restore_dtype(values, spec):
+    """Give decoded values the training column's dtype."""
+    dtype = spec.dtype
+    if spec.kind == "datetime":
+        nanos = np.where(np.isnan(values), 0, np.round(values * 1e9)).astype(np.int64)
+        stamps = pd.Series(pd.to_datetime(nanos, unit="ns"))
+        stamps[np.isnan(values)] = pd.NaT
+        if spec.tz is not None:
+            stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(spec.tz)
+        return stamps.astype(dtype)
+    series = pd.Series(values)
+    if isinstance(dtype, np.dtype) and dtype.kind == "O":
+        return series.astype(object)
+    return series.astype(dtype)
