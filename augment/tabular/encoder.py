@@ -5,7 +5,8 @@ Each column becomes a run of model-space columns ("spans"):
 * numeric, integer and datetime columns: mode-specific normalisation. A
   variational Gaussian mixture is fitted to the column; a value becomes the
   one-hot of its most likely mode plus a scalar in [-1, 1], its offset from that
-  mode's mean in units of four standard deviations. Decoding clips to the
+  mode's mean in units of four standard deviations (more for a mode that
+  holds outliers, so that they round-trip). Decoding clips to the
   training range and rounds to the training precision (integers stay integers,
   dates stay whole days).
 * categorical columns (object, string, category, bool): a one-hot over the
@@ -62,6 +63,7 @@ class ColumnSpec:
     means: np.ndarray = None
     stds: np.ndarray = None
     weights: np.ndarray = None
+    reach: np.ndarray = None  # scale of the within-mode scalar, >= 4 stds
     low: float = None
     high: float = None
     step: float = None  # rounding step in column units (1 for integers), or None
@@ -207,6 +209,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
                 means[j, keep] * scale[j] + loc[j],
                 stds[j, keep] * scale[j],
             )
+            spec.reach = _mode_reach(spec, column)
             spec.low, spec.high = np.nanmin(column), np.nanmax(column)
             spec.step = _rounding_step(column, spec)
 
@@ -238,10 +241,8 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             scalar, mode_span = spec.spans[0], spec.spans[1]
             absent = np.isnan(x)
             filled = np.where(absent, spec.means[np.argmax(spec.weights)], x)
-            mode = np.argmax(
-                mode_log_likelihood(filled, spec.weights, spec.means, spec.stds), axis=1
-            )
-            offset = (filled - spec.means[mode]) / (4 * spec.stds[mode])
+            mode = _most_likely_mode(spec, filled)
+            offset = (filled - spec.means[mode]) / spec.reach[mode]
             Z[:, scalar.start] = np.clip(offset, -1, 1)
             Z[rows, mode_span.start + mode] = 1.0
             if spec.has_missing:
@@ -389,6 +390,21 @@ def _to_float(values, spec):
     return nanos / 1e9
 
 
+def _most_likely_mode(spec, x):
+    return np.argmax(mode_log_likelihood(x, spec.weights, spec.means, spec.stds), axis=1)
+
+
+def _mode_reach(spec, column):
+    """Scale of each mode's scalar: four standard deviations, widened to the
+    farthest training value assigned to the mode, so that outliers survive the
+    round trip instead of being clipped."""
+    x = column[~np.isnan(column)]
+    mode = _most_likely_mode(spec, x)
+    reach = 4 * spec.stds.copy()
+    np.maximum.at(reach, mode, np.abs(x - spec.means[mode]))
+    return reach
+
+
 def _rounding_step(column, spec):
     """The coarsest precision every training value has: whole days for dates,
     1 for integers, 0.01 for prices, None when there is no such grid."""
@@ -408,7 +424,7 @@ def _decode_numeric(spec, Z):
     scalar, mode_span = spec.spans[0], spec.spans[1]
     mode = np.argmax(Z[:, mode_span.start : mode_span.stop], axis=1)
     offset = np.clip(Z[:, scalar.start], -1, 1)
-    x = offset * 4 * spec.stds[mode] + spec.means[mode]
+    x = offset * spec.reach[mode] + spec.means[mode]
     x = np.clip(x, spec.low, spec.high)
     if spec.step is not None:
         x = np.round(x / spec.step) * spec.step
