@@ -1,5 +1,6 @@
 """Tabular data: the table encoder and the tabular generators."""
 
 from .encoder import TableEncoder
+from .vae import TabularVAE
 
-__all__ = ["TableEncoder"]
+__all__ = ["TableEncoder", "TabularVAE"]

@@ -1,0 +1,463 @@
+"""BaseGenerator: the estimator behaviour every generator shares.
+
+A generator learns a (class-conditional) model of a table and samples from it.
+Everything that is not the model itself lives here once: parameter
+validation, input checking and restoring the caller's formats, labels and
+their exact counts, ``sampling_strategy`` and ``enlarge`` for
+:meth:`fit_resample`, randomness, and the device. A model subclass implements
+:meth:`_train` and :meth:`_generate` on tensors and nothing about pandas.
+"""
+
+import copy
+import numbers
+import warnings
+from abc import abstractmethod
+
+import numpy as np
+import pandas as pd
+import torch
+from imblearn.over_sampling.base import BaseOverSampler
+from imblearn.utils import check_sampling_strategy
+from sklearn.base import _fit_context
+from sklearn.preprocessing import label_binarize
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted
+
+from .nn import resolve_device
+from .tabular.encoder import TableEncoder, check_table
+from .tabular.layout import SpanLayout
+
+_TARGET = "__augment_target__"  # the column a continuous target joins the table as
+
+
+class BaseGenerator(BaseOverSampler):
+    """Base class of the generators. Not for direct use.
+
+    Subclasses define ``__init__`` with their own hyper-parameters plus the
+    shared ones below, and implement :meth:`_train` and :meth:`_generate`.
+    """
+
+    _parameter_constraints = {
+        **BaseOverSampler._parameter_constraints,
+        "enlarge": [None, Interval(numbers.Real, 1, None, closed="left")],
+        "epochs": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+    }
+
+    # ---------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn the distribution of ``X``, conditionally on ``y`` when given.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            The training rows. DataFrames may mix numeric, integer, boolean,
+            categorical, string and datetime columns, with missing values.
+        y : array-like of shape (n_samples,), default=None
+            Class labels (the model conditions on them and can then sample any
+            class exactly), a continuous target (learnt jointly with ``X``), or
+            None for an unlabelled table.
+
+        Returns
+        -------
+        self : object
+            The fitted generator.
+        """
+        table, x_format = _as_table(X)
+        y_info = _check_target(y, len(table))
+        self._fit(table, x_format, y_info)
+        return self
+
+    def _fit(self, table, x_format, y_info):
+        self._input_format = x_format
+        self.n_features_in_ = table.shape[1]
+        names = list(table.columns)
+        if x_format.kind == "dataframe" and all(isinstance(c, str) for c in names):
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.target_type_ = y_info.kind
+        if y_info.kind == "continuous":
+            table = table.assign(**{_TARGET: y_info.values})
+        labels = None
+        if y_info.kind == "classes":
+            self.classes_, labels, counts = np.unique(
+                y_info.values, return_inverse=True, return_counts=True
+            )
+            self.class_prior_ = counts / counts.sum()
+            singles = self.classes_[counts == 1]
+            if len(singles):
+                warnings.warn(
+                    f"Classes {singles.tolist()} have a single row each: their "
+                    "synthetic rows can only echo that row.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        elif hasattr(self, "classes_"):
+            del self.classes_, self.class_prior_
+
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self._seed, self._draws = seed, 0
+        device = resolve_device(self.device)
+        self.encoder_ = TableEncoder(random_state=seed).fit(table)
+        data = torch.as_tensor(self.encoder_.transform(table), device=device)
+        if labels is not None:
+            labels = torch.as_tensor(labels, dtype=torch.long, device=device)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        layout = SpanLayout(self.encoder_.spans_, device)
+        self.history_ = self._train(data, labels, layout, generator)
+
+    @property
+    def _n_classes(self):
+        return len(self.classes_) if self.target_type_ == "classes" else 0
+
+    def _epochs_for(self, n_rows):
+        """The number of epochs: the ``epochs`` parameter, or a budget of
+        optimiser steps (enough for small tables, bounded for large ones)."""
+        if self.epochs is not None:
+            return self.epochs
+        steps_per_epoch = max(n_rows // self.batch_size, 1)
+        return int(np.clip(np.ceil(self._default_steps / steps_per_epoch), 30, 300))
+
+    _default_steps = 750  # enough for small tables, bounded for large ones
+
+    @abstractmethod
+    def _train(self, data, labels, layout, generator):
+        """Build the model and train it.
+
+        Parameters
+        ----------
+        data : Tensor of shape (n_samples, layout.width)
+            The training table in model space, on the device.
+        labels : LongTensor of shape (n_samples,) or None
+            Class index of each row, when fitted with class labels.
+        layout : SpanLayout
+            Where the scalars and one-hot groups are.
+        generator : torch.Generator
+            The only source of randomness.
+
+        Returns
+        -------
+        history : list of dict
+            Per-epoch losses.
+        """
+
+    @abstractmethod
+    def _generate(self, labels, n_samples, generator):
+        """Draw ``n_samples`` model-space rows (a Tensor), of class ``labels``
+        (a LongTensor of length ``n_samples``) when fitted with classes."""
+
+    # ------------------------------------------------------------- sample
+    def sample(self, n_samples, y=None):
+        """Draw synthetic rows from the fitted model.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of rows, >= 0.
+        y : label, array-like of shape (n_samples,) or None, default=None
+            Only for a generator fitted with class labels. None draws labels
+            from the training label distribution; a single label gives every
+            row that label; an array gives row ``i`` the label ``y[i]``. Labels
+            are conditioned on, never rejection-sampled, so the counts are
+            exact.
+
+        Returns
+        -------
+        X : DataFrame or ndarray of shape (n_samples, n_features)
+            In the format ``fit`` was given: the same column names, order and
+            dtypes.
+        y : ndarray of shape (n_samples,)
+            Only when fitted with a target: the labels of the rows (or the
+            generated continuous target).
+        """
+        check_is_fitted(self)
+        n_samples = _check_count(n_samples, "n_samples")
+        labels = self._label_indices(n_samples, y)
+        table, y_values = self._sample_table(n_samples, labels)
+        X = self._input_format.restore(table)
+        if self.target_type_ == "none":
+            return X
+        return X, y_values
+
+    def _label_indices(self, n_samples, y):
+        """Class index of every requested row, checked against the training labels."""
+        if self.target_type_ != "classes":
+            if y is not None:
+                raise ValueError(
+                    f"y was given, but this generator was fitted with "
+                    f"{'no labels' if self.target_type_ == 'none' else 'a continuous target'}"
+                    "; it cannot condition on y."
+                )
+            return None
+        if y is None:
+            rng = np.random.default_rng(self._next_seed())
+            return rng.choice(len(self.classes_), size=n_samples, p=self.class_prior_)
+        if np.ndim(y) == 0:
+            return np.full(n_samples, self._class_index(np.asarray([y]))[0])
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != n_samples:
+            raise ValueError(
+                f"y must be a single label or have one label per row "
+                f"(n_samples={n_samples}); got shape {y.shape}."
+            )
+        return self._class_index(y)
+
+    def _class_index(self, y):
+        known = pd.Index(self.classes_)
+        index = known.get_indexer(pd.Index(y, dtype=object))
+        if (index < 0).any():
+            unknown = y[index < 0][0]
+            hint = ""
+            if type(unknown) is not type(self.classes_[0]) and not (
+                isinstance(unknown, numbers.Number)
+                and isinstance(self.classes_[0], numbers.Number)
+            ):
+                hint = (
+                    f" ({type(unknown).__name__} given, the training labels are "
+                    f"{type(self.classes_[0]).__name__})"
+                )
+            raise ValueError(
+                f"y={unknown!r} is not a training label{hint}; "
+                f"the labels are {self.classes_.tolist()[:20]}."
+            )
+        return index
+
+    def _next_seed(self):
+        # successive calls draw new rows, yet a refit with the same random_state
+        # replays the same sequence
+        self._draws += 1
+        return np.random.SeedSequence([self._seed, self._draws]).generate_state(1)[0]
+
+    def _sample_table(self, n_samples, labels):
+        """Generate and decode rows: ``(table without target, target values)``."""
+        device = self._ready_device()
+        seed = int(self._next_seed())
+        generator = torch.Generator(device=device).manual_seed(seed)
+        label_tensor = (
+            None
+            if labels is None
+            else torch.as_tensor(labels, dtype=torch.long, device=device)
+        )
+        with torch.no_grad():
+            rows = self._generate(label_tensor, n_samples, generator)
+        table = self.encoder_.inverse_transform(rows.cpu().numpy(), random_state=seed)
+        if self.target_type_ == "continuous":
+            return table.drop(columns=_TARGET), table[_TARGET].to_numpy()
+        if self.target_type_ == "classes":
+            return table, self.classes_[labels]
+        return table, None
+
+    def _ready_device(self):
+        device = resolve_device(self.device)
+        for module in self._modules().values():
+            module.to(device)
+        return device
+
+    def _modules(self):
+        return {k: v for k, v in vars(self).items() if isinstance(v, torch.nn.Module)}
+
+    # ------------------------------------------------------- fit_resample
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_resample(self, X, y=None):
+        """Fit on ``(X, y)`` and return them with synthetic rows appended.
+
+        The real rows come first, unchanged, then the synthetic ones. With
+        class labels, ``sampling_strategy`` balances the classes exactly as
+        imbalanced-learn's over-samplers do; then ``enlarge`` (if set) adds
+        rows in the balanced class proportions until the data set is
+        ``enlarge`` times its original size. With a continuous target or none,
+        only ``enlarge`` applies.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        X_resampled : DataFrame, ndarray or list
+            Same type as ``X``.
+        y_resampled : Series, DataFrame, ndarray or list
+            Same type as ``y``; not returned when ``y`` is None.
+        """
+        table, x_format = _as_table(X)
+        y_info = _check_target(y, len(table))
+        resampled, y_new = self._fit_resample(table, y_info, x_format)
+        X_out = x_format.restore(pd.concat([table, resampled], ignore_index=True))
+        if y_info.kind == "none":
+            return X_out
+        return X_out, y_info.restore(np.concatenate([y_info.values, y_new]))
+
+    def _fit_resample(self, table, y_info, x_format):
+        """Fit, then generate the rows to append: ``(table, target values)``."""
+        if y_info.kind == "classes":
+            self.sampling_strategy_ = check_sampling_strategy(
+                self.sampling_strategy, y_info.values, self._sampling_type
+            )
+            added = self._class_counts(y_info.values)
+        else:
+            if self.enlarge is None:
+                kind = "no target" if y_info.kind == "none" else "a continuous target"
+                raise ValueError(
+                    f"Unknown label type: {kind}; there are no classes to balance. "
+                    "Set enlarge (say enlarge=2.0) to add synthetic rows."
+                )
+            self.sampling_strategy_ = {}
+            added = _share(round(self.enlarge * len(table)) - len(table), np.ones(1))
+        self._fit(table, x_format, y_info)
+        labels = None
+        if y_info.kind == "classes":
+            labels = np.repeat(np.arange(len(self.classes_)), added)
+        return self._sample_table(int(np.sum(added)), labels)
+
+    def _class_counts(self, y):
+        """Synthetic rows to add per class (in ``np.unique(y)`` order)."""
+        classes, counts = np.unique(y, return_counts=True)
+        want = self.sampling_strategy_
+        added = np.array([want.get(c, 0) for c in classes], dtype=np.int64)
+        if self.enlarge is not None:
+            extra = round(self.enlarge * len(y)) - len(y) - added.sum()
+            if extra > 0:
+                added += _share(extra, counts + added)
+        return added
+
+    # --------------------------------------------------------- persistence
+    def __getstate__(self):
+        # torch modules are pickled from the CPU so that a model trained on a
+        # GPU loads anywhere; sampling moves them to ``device`` again
+        state = self.__dict__.copy()
+        for name, module in self._modules().items():
+            state[name] = copy.deepcopy(module).cpu()
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        tags.non_deterministic = False
+        return tags
+
+
+# ======================================================================
+# inputs and outputs
+# ======================================================================
+class _Format:
+    """How the caller passed an array, to give results back the same way."""
+
+    def __init__(self, kind, columns=None, dtype=None):
+        self.kind, self.columns, self.dtype = kind, columns, dtype
+
+    def restore(self, table):
+        if self.kind == "dataframe":
+            return table
+        array = table.to_numpy(dtype=self.dtype)
+        return array.tolist() if self.kind == "list" else array
+
+
+def _as_table(X):
+    """Validate ``X`` and return it as a fresh DataFrame plus its format."""
+    if isinstance(X, pd.DataFrame):
+        table = check_table(X, "X")
+        if len(table) < 2:
+            raise ValueError(
+                f"X has 1 sample; at least 2 rows are needed (shape {X.shape})."
+            )
+        return table.reset_index(drop=True), _Format("dataframe")
+    array = check_array(
+        X,
+        dtype=None,
+        ensure_all_finite="allow-nan",
+        ensure_min_samples=2,
+        input_name="X",
+    )
+    if array.dtype.kind not in "biufO":
+        raise TypeError(f"X has dtype {array.dtype}; numbers or strings are supported.")
+    kind = "list" if isinstance(X, list) else "array"
+    table = check_table(pd.DataFrame(array), "X")
+    return table, _Format(kind, dtype=array.dtype)
+
+
+class _Target:
+    """A validated target: its kind, values, and how to give it back."""
+
+    def __init__(self, kind, values=None, original=None, one_vs_all=False):
+        self.kind, self.values, self.one_vs_all = kind, values, one_vs_all
+        self._original = original
+
+    def restore(self, values):
+        if self.one_vs_all:
+            values = label_binarize(values, classes=np.unique(self.values))
+        y = self._original
+        if isinstance(y, pd.Series):
+            return pd.Series(values, name=y.name).astype(y.dtype)
+        if isinstance(y, pd.DataFrame):
+            frame = pd.DataFrame(values.reshape(len(values), -1), columns=y.columns)
+            return frame.astype(y.dtypes.to_dict())
+        if isinstance(y, list):
+            return values.tolist()
+        return values
+
+
+def _check_target(y, n_rows):
+    if y is None:
+        return _Target("none")
+    original = y
+    array = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
+    if array.ndim == 0:
+        raise ValueError(f"y must be 1-d with one label per row; got a scalar {y!r}.")
+    if len(array) != n_rows:
+        raise ValueError(f"y has {len(array)} rows but X has {n_rows}.")
+    if pd.isna(pd.DataFrame(array.reshape(n_rows, -1))).to_numpy().any():
+        raise ValueError("y contains NaN or missing values; drop those rows first.")
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        raise ValueError("y contains infinite values.")
+    kind = type_of_target(array, input_name="y")
+    one_vs_all = False
+    if kind == "multilabel-indicator":
+        if np.any(array.sum(axis=1) != 1):
+            raise ValueError(
+                "Multilabel and multioutput targets are not supported; y must "
+                "hold one label per row."
+            )
+        array, one_vs_all, kind = array.argmax(axis=1), True, "multiclass"
+    elif array.ndim == 2 and array.shape[1] == 1:
+        array = array.ravel()
+    elif array.ndim != 1:
+        raise ValueError(
+            "Multilabel and multioutput targets are not supported; y must be 1-d."
+        )
+    if kind in ("binary", "multiclass"):
+        return _Target("classes", array, original, one_vs_all)
+    if kind == "continuous":
+        return _Target("continuous", array.astype(np.float64), original)
+    raise ValueError(f"Unknown label type: y is {kind!r}; class labels or numbers expected.")
+
+
+def _check_count(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int; got {value!r}.")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0; got {value}.")
+    return int(value)
+
+
+def _share(total, weights):
+    """Split ``total`` into integers proportional to ``weights`` that sum exactly
+    to ``total`` (largest remainders get the leftover units)."""
+    total = max(int(total), 0)
+    weights = np.asarray(weights, dtype=np.float64)
+    raw = total * weights / weights.sum()
+    counts = np.floor(raw).astype(np.int64)
+    leftover = total - counts.sum()
+    counts[np.argsort(counts - raw, kind="stable")[:leftover]] += 1
+    return counts

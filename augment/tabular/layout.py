@@ -1,0 +1,67 @@
+"""The encoder's spans as index tensors, so that models treat all columns at once.
+
+A model's raw output has one entry per model-space column. Scalars and one-hot
+groups need different activations and losses; instead of a Python loop over
+columns per batch, the groups are gathered into one padded
+``(batch, n_groups, max_width)`` tensor (padding at ``-inf``), on which softmax,
+cross-entropy and sampling run in a single call.
+"""
+
+import torch
+import torch.nn.functional as F
+
+
+class SpanLayout:
+    """Index tensors of the scalar and one-hot spans of a :class:`TableEncoder`.
+
+    Parameters
+    ----------
+    spans : list of Span
+        ``TableEncoder.spans_``.
+    device : torch.device
+    """
+
+    def __init__(self, spans, device):
+        self.width = spans[-1].stop if spans else 0
+        scalars = [s.start for s in spans if s.role == "scalar"]
+        groups = [s for s in spans if s.role != "scalar"]
+        self.scalar_index = torch.tensor(scalars, dtype=torch.long, device=device)
+        max_width = max((g.width for g in groups), default=0)
+        offsets = torch.arange(max_width, device=device)
+        starts = torch.tensor([g.start for g in groups], device=device, dtype=torch.long)
+        widths = torch.tensor([g.width for g in groups], device=device, dtype=torch.long)
+        self.group_mask = offsets[None, :] < widths[:, None]  # (G, W)
+        # padding points at the group's first column; it is masked everywhere
+        self.group_index = starts[:, None] + offsets[None, :] * self.group_mask
+
+    def group_logits(self, raw):
+        """Raw outputs of the one-hot groups as ``(batch, G, W)``, padding ``-inf``."""
+        logits = raw[:, self.group_index]
+        return logits.masked_fill(~self.group_mask, float("-inf"))
+
+    def scatter_groups(self, values, out):
+        """Write per-group ``(batch, G, W)`` values into model-space ``out``."""
+        out[:, self.group_index[self.group_mask]] = values[:, self.group_mask]
+        return out
+
+    def group_targets(self, data):
+        """Index of the hot entry of every group of model-space rows: ``(batch, G)``."""
+        return self.group_logits(data).argmax(dim=-1)
+
+    def cross_entropy(self, raw, data):
+        """Summed over groups, averaged over rows."""
+        logits = self.group_logits(raw)
+        if logits.shape[1] == 0:
+            return raw.new_zeros(())
+        targets = self.group_targets(data)
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum")
+        return loss / raw.shape[0]
+
+    def sample_groups(self, raw, generator, out):
+        """Draw one entry per group from softmax(raw) (Gumbel-max), one-hot into ``out``."""
+        logits = self.group_logits(raw)
+        uniform = torch.rand(logits.shape, generator=generator, device=raw.device)
+        gumbel = -torch.log(-torch.log(uniform.clamp_min(1e-20)))
+        choice = (logits + gumbel).argmax(dim=-1)
+        one_hot = F.one_hot(choice, logits.shape[-1]).to(raw.dtype)
+        return self.scatter_groups(one_hot, out)
