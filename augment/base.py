@@ -113,6 +113,10 @@ class BaseGenerator(BaseOverSampler):
         layout = SpanLayout(self.encoder_.spans_, device)
         self.history_ = self._train(data, labels, layout, generator)
 
+    def _init_generator(self):
+        """A CPU generator for initial weights (drawn on the CPU, then moved)."""
+        return torch.Generator().manual_seed(self._seed)
+
     @property
     def _n_classes(self):
         return len(self.classes_) if self.target_type_ == "classes" else 0
@@ -214,6 +218,7 @@ class BaseGenerator(BaseOverSampler):
         index = known.get_indexer(pd.Index(y, dtype=object))
         if (index < 0).any():
             unknown = y[index < 0][0]
+            unknown = unknown.item() if isinstance(unknown, np.generic) else unknown
             hint = ""
             if type(unknown) is not type(self.classes_[0]) and not (
                 isinstance(unknown, numbers.Number)

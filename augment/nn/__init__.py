@@ -1,7 +1,7 @@
 """Torch pieces shared by every model: device handling, blocks, the training loop."""
 
-from .blocks import mlp
+from .blocks import init_parameters, mlp
 from .device import resolve_device
 from .training import run_epochs
 
-__all__ = ["mlp", "resolve_device", "run_epochs"]
+__all__ = ["init_parameters", "mlp", "resolve_device", "run_epochs"]

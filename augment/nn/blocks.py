@@ -1,5 +1,8 @@
 """Small torch building blocks shared by the models."""
 
+import math
+
+import torch
 from torch import nn
 
 
@@ -17,3 +20,25 @@ def mlp(in_dim, hidden, out_dim, *, activation=nn.ReLU, norm=True, dropout=0.0):
         width = h
     layers.append(nn.Linear(width, out_dim))
     return nn.Sequential(*layers)
+
+
+def init_parameters(module, generator):
+    """Re-draw every weight of ``module`` from ``generator`` (in place).
+
+    torch initialises layers from its global random state; re-drawing them
+    with PyTorch's default schemes from a local generator makes a model's
+    start reproducible without seeding (or disturbing) the global state.
+    Normalisation layers keep their deterministic ones and zeros.
+    """
+    with torch.no_grad():
+        for layer in module.modules():
+            weight = getattr(layer, "weight", None)
+            if isinstance(layer, nn.Embedding):
+                weight.normal_(generator=generator)
+            elif isinstance(weight, torch.Tensor) and weight.dim() >= 2:
+                bound = 1 / math.sqrt(weight[0].numel())  # 1/sqrt(fan_in)
+                weight.uniform_(-bound, bound, generator=generator)
+                bias = getattr(layer, "bias", None)
+                if isinstance(bias, torch.Tensor):
+                    bias.uniform_(-bound, bound, generator=generator)
+    return module

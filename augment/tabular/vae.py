@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..base import BaseGenerator
-from ..nn import mlp, run_epochs
+from ..nn import init_parameters, mlp, run_epochs
 
 
 class TabularVAE(BaseGenerator):
@@ -128,7 +128,8 @@ class TabularVAE(BaseGenerator):
     def _train(self, data, labels, layout, generator):
         module = _ConditionalVAE(
             layout, self._n_classes, self.latent_dim, self.hidden_dims
-        ).to(data.device)
+        )
+        module = init_parameters(module, self._init_generator()).to(data.device)
         self.module_ = module
         optimiser = torch.optim.Adam(
             module.parameters(),

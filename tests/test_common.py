@@ -1,0 +1,34 @@
+"""scikit-learn's and imbalanced-learn's estimator checks on every public estimator,
+with tiny settings, as imbalanced-learn's own tests/test_common.py does."""
+
+import pytest
+from imblearn.utils.estimator_checks import (
+    parametrize_with_checks as parametrize_with_sampler_checks,
+)
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from augment import TabularVAE
+
+
+def tiny_estimators():
+    return [
+        TabularVAE(
+            epochs=2, hidden_dims=(16,), latent_dim=4, batch_size=32, random_state=0
+        ),
+    ]
+
+
+@parametrize_with_checks(tiny_estimators())
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@parametrize_with_sampler_checks(tiny_estimators())
+def test_imblearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("estimator", tiny_estimators(), ids=lambda e: type(e).__name__)
+def test_tiny_settings_are_tiny(estimator):
+    # the checks above must stay fast: they fit dozens of times
+    assert estimator.epochs <= 2

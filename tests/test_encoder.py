@@ -1,0 +1,126 @@
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import mixed_table
+
+from augment.tabular import TableEncoder
+
+
+def test_round_trip_every_dtype_with_missing_values(table):
+    encoder = TableEncoder().fit(table)
+    decoded = encoder.inverse_transform(encoder.transform(table))
+    # float32 model space: numbers come back to within float precision
+    pd.testing.assert_frame_equal(decoded, table, check_exact=False, rtol=1e-5)
+    assert decoded.dtypes.equals(table.dtypes)
+
+
+def test_round_trip_keeps_outliers_beyond_four_deviations():
+    values = np.r_[np.random.default_rng(0).normal(0, 1, 500), 40.0, -35.0]
+    frame = pd.DataFrame({"x": values})
+    encoder = TableEncoder().fit(frame)
+    decoded = encoder.inverse_transform(encoder.transform(frame))
+    np.testing.assert_allclose(decoded["x"], values, rtol=1e-4, atol=1e-4)
+
+
+def test_model_space_layout(table):
+    encoder = TableEncoder().fit(table)
+    Z = encoder.transform(table)
+    assert Z.shape == (len(table), encoder.n_features_out_)
+    assert Z.dtype == np.float32
+    for span in encoder.spans_:
+        block = Z[:, span.start : span.stop]
+        if span.role == "scalar":
+            assert np.all(np.abs(block) <= 1)
+        else:  # exactly one hot entry per row
+            np.testing.assert_array_equal(block.sum(axis=1), 1)
+    # spans tile the model space without gaps
+    assert [s.start for s in encoder.spans_[1:]] == [s.stop for s in encoder.spans_[:-1]]
+
+
+def test_multimodal_column_gets_one_mode_per_cluster():
+    rng = np.random.default_rng(0)
+    values = np.r_[rng.normal(0, 1, 1000), rng.normal(50, 1, 1000), rng.normal(100, 1, 500)]
+    encoder = TableEncoder().fit(pd.DataFrame({"x": values}))
+    means = np.sort(encoder.columns_[0].means)
+    # every cluster centre is near a mode, and unimodal clusters are not split
+    # into many overlapping modes
+    for centre in (0, 50, 100):
+        assert np.min(np.abs(means - centre)) < 1.5
+    assert len(means) <= 6
+
+
+def test_discrete_numbers_get_one_mode_per_value():
+    values = np.random.default_rng(0).integers(0, 3, 600).astype(float)
+    encoder = TableEncoder().fit(pd.DataFrame({"k": values}))
+    np.testing.assert_allclose(np.sort(encoder.columns_[0].means), [0, 1, 2], atol=1e-3)
+
+
+def test_decoding_stays_within_range_and_precision(table):
+    encoder = TableEncoder().fit(table)
+    noise = np.random.default_rng(0).normal(0, 3, (200, encoder.n_features_out_))
+    decoded = encoder.inverse_transform(noise)
+    for column in ["income", "age", "children"]:
+        observed = decoded[column].dropna()
+        assert observed.min() >= table[column].min()
+        assert observed.max() <= table[column].max()
+    assert decoded["age"].dtype == np.int64
+    assert (decoded["joined"].dropna() == decoded["joined"].dropna().dt.normalize()).all()
+    assert set(decoded["plan"].dropna()) <= set(table["plan"].dropna())
+
+
+def test_wide_categorical_is_bounded_and_only_yields_seen_values():
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 20_000, 30_000).astype(str)
+    frame = pd.DataFrame({"postcode": ids, "x": rng.normal(size=len(ids))})
+    encoder = TableEncoder(max_categories=100).fit(frame)
+    assert encoder.n_features_out_ < 120
+    Z = encoder.transform(frame)
+    decoded = encoder.inverse_transform(Z, random_state=0)
+    assert set(decoded["postcode"]) <= set(ids)
+    # rare values are drawn by their training frequency, not collapsed to one
+    assert decoded["postcode"].nunique() > 5_000
+
+
+def test_missing_rate_is_encoded_faithfully(table):
+    encoder = TableEncoder().fit(table)
+    Z = encoder.transform(table)
+    spec = next(s for s in encoder.columns_ if s.name == "income")
+    missing = spec.spans[2]
+    assert Z[:, missing.start + 1].mean() == pytest.approx(table["income"].isna().mean())
+
+
+def test_mixture_subsample_is_seeded():
+    frame = mixed_table(n=3000)
+    a = TableEncoder(max_fit_rows=500, random_state=1).fit(frame)
+    b = TableEncoder(max_fit_rows=500, random_state=1).fit(frame)
+    np.testing.assert_array_equal(a.columns_[0].means, b.columns_[0].means)
+
+
+@pytest.mark.parametrize(
+    "frame, match",
+    [
+        (pd.DataFrame(), "no columns"),
+        (pd.DataFrame({"a": []}), "no rows"),
+        (pd.DataFrame({"a": [np.nan, np.nan]}), "'a'.*only missing"),
+        (pd.DataFrame({"a": [1.0, np.inf]}), "'a'.*infinite"),
+        (pd.DataFrame({"a": ["x", 1, 2.5]}), "'a' mixes value types"),
+        (pd.DataFrame({"a": [{"k": 1}, {"k": 2}]}), "'a' mixes value types"),
+    ],
+)
+def test_bad_tables_are_named(frame, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        TableEncoder().fit(frame)
+
+
+def test_transform_rejects_unseen_category_and_missing_column(table):
+    encoder = TableEncoder().fit(table)
+    with pytest.raises(ValueError, match="'plan' holds values never seen"):
+        encoder.transform(table.assign(plan="enterprise"))
+    with pytest.raises(ValueError, match="lacks the training column"):
+        encoder.transform(table.drop(columns="age"))
+
+
+def test_fit_does_not_modify_input(table):
+    before = table.copy()
+    TableEncoder().fit(table)
+    pd.testing.assert_frame_equal(table, before)
