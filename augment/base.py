@@ -1,11 +1,13 @@
 """BaseGenerator: the estimator behaviour every generator shares.
 
-A generator learns a (class-conditional) model of a table and samples from it.
-Everything that is not the model itself lives here once: parameter
-validation, input checking and restoring the caller's formats, labels and
-their exact counts, ``sampling_strategy`` and ``enlarge`` for
-:meth:`fit_resample`, randomness, and the device. A model subclass implements
-:meth:`_train` and :meth:`_generate` on tensors and nothing about pandas.
+A generator learns a (class-conditional) model of some data and samples from
+it. What does not depend on the kind of data or the model lives here once:
+parameter validation, targets, labels and their exact counts,
+``sampling_strategy`` and ``enlarge`` for :meth:`fit_resample`, randomness,
+the device, pickling. A kind of data (tables, images) implements the data
+hooks (:meth:`_check_X`, :meth:`_fit_encoding`, :meth:`_decode`,
+:meth:`_concat`); a model implements :meth:`_train` and :meth:`_generate`, on
+tensors only.
 """
 
 import copy
@@ -20,16 +22,12 @@ from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.utils import check_sampling_strategy
 from sklearn.base import _fit_context
 from sklearn.preprocessing import label_binarize
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from .nn import resolve_device
-from .tabular.encoder import TableEncoder, check_table
-from .tabular.layout import SpanLayout
-
-_TARGET = "__augment_target__"  # the column a continuous target joins the table as
 
 
 class BaseGenerator(BaseOverSampler):
@@ -69,22 +67,14 @@ class BaseGenerator(BaseOverSampler):
         self : object
             The fitted generator.
         """
-        table, x_format = _as_table(X)
-        y_info = _check_target(y, len(table))
-        self._fit(table, x_format, y_info)
+        data, x_format = self._check_X(X)
+        y_info = _check_target(y, len(data))
+        self._fit(data, x_format, y_info)
         return self
 
-    def _fit(self, table, x_format, y_info):
+    def _fit(self, data, x_format, y_info):
         self._input_format = x_format
-        self.n_features_in_ = table.shape[1]
-        names = list(table.columns)
-        if x_format.kind == "dataframe" and all(isinstance(c, str) for c in names):
-            self.feature_names_in_ = np.asarray(names, dtype=object)
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
         self.target_type_ = y_info.kind
-        if y_info.kind == "continuous":
-            table = table.assign(**{_TARGET: y_info.values})
         labels = None
         if y_info.kind == "classes":
             self.classes_, labels, counts = np.unique(
@@ -102,16 +92,16 @@ class BaseGenerator(BaseOverSampler):
         elif hasattr(self, "classes_"):
             del self.classes_, self.class_prior_
 
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        seed = int(
+            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        )
         self._seed, self._draws = seed, 0
         device = resolve_device(self.device)
-        self.encoder_ = TableEncoder(random_state=seed).fit(table)
-        data = torch.as_tensor(self.encoder_.transform(table), device=device)
+        encoded = torch.as_tensor(self._fit_encoding(data, y_info), device=device)
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.long, device=device)
         generator = torch.Generator(device=device).manual_seed(seed)
-        layout = SpanLayout(self.encoder_.spans_, device)
-        self.history_ = self._train(data, labels, layout, generator)
+        self.history_ = self._train(encoded, labels, generator)
 
     def _init_generator(self):
         """A CPU generator for initial weights (drawn on the CPU, then moved)."""
@@ -131,18 +121,38 @@ class BaseGenerator(BaseOverSampler):
 
     _default_steps = 750  # enough for small tables, bounded for large ones
 
+    # ------------------------------------------- hooks of a kind of data
     @abstractmethod
-    def _train(self, data, labels, layout, generator):
+    def _check_X(self, X):
+        """Validate ``X``: return it in the internal form (a fresh object, never
+        the caller's) and a format whose ``restore`` gives that form back as
+        the caller passed it."""
+
+    @abstractmethod
+    def _fit_encoding(self, data, y_info):
+        """Fit what maps data to model space (set ``n_features_in_`` and the
+        like) and return the encoded rows (ndarray or Tensor). A continuous
+        target (``y_info.kind == "continuous"``) is encoded with the rows."""
+
+    @abstractmethod
+    def _decode(self, rows, seed):
+        """Model-space rows (ndarray) to ``(data, continuous target or None)``."""
+
+    @abstractmethod
+    def _concat(self, data, synthetic):
+        """Real rows followed by synthetic ones, in the internal form."""
+
+    # ---------------------------------------------------- hooks of a model
+    @abstractmethod
+    def _train(self, data, labels, generator):
         """Build the model and train it.
 
         Parameters
         ----------
-        data : Tensor of shape (n_samples, layout.width)
-            The training table in model space, on the device.
+        data : Tensor of shape (n_samples, ...)
+            The training rows in model space, on the device.
         labels : LongTensor of shape (n_samples,) or None
             Class index of each row, when fitted with class labels.
-        layout : SpanLayout
-            Where the scalars and one-hot groups are.
         generator : torch.Generator
             The only source of randomness.
 
@@ -184,8 +194,8 @@ class BaseGenerator(BaseOverSampler):
         check_is_fitted(self)
         n_samples = _check_count(n_samples, "n_samples")
         labels = self._label_indices(n_samples, y)
-        table, y_values = self._sample_table(n_samples, labels)
-        X = self._input_format.restore(table)
+        data, y_values = self._sample_rows(n_samples, labels)
+        X = self._input_format.restore(data)
         if self.target_type_ == "none":
             return X
         return X, y_values
@@ -194,10 +204,11 @@ class BaseGenerator(BaseOverSampler):
         """Class index of every requested row, checked against the training labels."""
         if self.target_type_ != "classes":
             if y is not None:
+                fitted = {"none": "no labels", "continuous": "a continuous target"}
                 raise ValueError(
                     f"y was given, but this generator was fitted with "
-                    f"{'no labels' if self.target_type_ == 'none' else 'a continuous target'}"
-                    "; it cannot condition on y."
+                    f"{fitted[self.target_type_]}; "
+                    "it cannot condition on y."
                 )
             return None
         if y is None:
@@ -240,8 +251,8 @@ class BaseGenerator(BaseOverSampler):
         self._draws += 1
         return np.random.SeedSequence([self._seed, self._draws]).generate_state(1)[0]
 
-    def _sample_table(self, n_samples, labels):
-        """Generate and decode rows: ``(table without target, target values)``."""
+    def _sample_rows(self, n_samples, labels):
+        """Generate and decode rows: ``(data, target values or None)``."""
         device = self._ready_device()
         seed = int(self._next_seed())
         generator = torch.Generator(device=device).manual_seed(seed)
@@ -252,12 +263,10 @@ class BaseGenerator(BaseOverSampler):
         )
         with torch.no_grad():
             rows = self._generate(label_tensor, n_samples, generator)
-        table = self.encoder_.inverse_transform(rows.cpu().numpy(), random_state=seed)
-        if self.target_type_ == "continuous":
-            return table.drop(columns=_TARGET), table[_TARGET].to_numpy()
+        data, target = self._decode(rows.cpu().numpy(), seed)
         if self.target_type_ == "classes":
-            return table, self.classes_[labels]
-        return table, None
+            return data, self.classes_[labels]
+        return data, target
 
     def _ready_device(self):
         device = resolve_device(self.device)
@@ -292,16 +301,16 @@ class BaseGenerator(BaseOverSampler):
         y_resampled : Series, DataFrame, ndarray or list
             Same type as ``y``; not returned when ``y`` is None.
         """
-        table, x_format = _as_table(X)
-        y_info = _check_target(y, len(table))
-        resampled, y_new = self._fit_resample(table, y_info, x_format)
-        X_out = x_format.restore(pd.concat([table, resampled], ignore_index=True))
+        data, x_format = self._check_X(X)
+        y_info = _check_target(y, len(data))
+        synthetic, y_new = self._fit_resample(data, y_info, x_format)
+        X_out = x_format.restore(self._concat(data, synthetic))
         if y_info.kind == "none":
             return X_out
         return X_out, y_info.restore(np.concatenate([y_info.values, y_new]))
 
-    def _fit_resample(self, table, y_info, x_format):
-        """Fit, then generate the rows to append: ``(table, target values)``."""
+    def _fit_resample(self, data, y_info, x_format):
+        """Fit, then generate the rows to append: ``(data, target values)``."""
         if y_info.kind == "classes":
             self.sampling_strategy_ = check_sampling_strategy(
                 self.sampling_strategy, y_info.values, self._sampling_type
@@ -315,12 +324,12 @@ class BaseGenerator(BaseOverSampler):
                     "Set enlarge (say enlarge=2.0) to add synthetic rows."
                 )
             self.sampling_strategy_ = {}
-            added = _share(round(self.enlarge * len(table)) - len(table), np.ones(1))
-        self._fit(table, x_format, y_info)
+            added = _share(round(self.enlarge * len(data)) - len(data), np.ones(1))
+        self._fit(data, x_format, y_info)
         labels = None
         if y_info.kind == "classes":
             labels = np.repeat(np.arange(len(self.classes_)), added)
-        return self._sample_table(int(np.sum(added)), labels)
+        return self._sample_rows(int(np.sum(added)), labels)
 
     def _class_counts(self, y):
         """Synthetic rows to add per class (in ``np.unique(y)`` order)."""
@@ -354,44 +363,8 @@ class BaseGenerator(BaseOverSampler):
 
 
 # ======================================================================
-# inputs and outputs
+# targets and counts
 # ======================================================================
-class _Format:
-    """How the caller passed an array, to give results back the same way."""
-
-    def __init__(self, kind, columns=None, dtype=None):
-        self.kind, self.columns, self.dtype = kind, columns, dtype
-
-    def restore(self, table):
-        if self.kind == "dataframe":
-            return table
-        array = table.to_numpy(dtype=self.dtype)
-        return array.tolist() if self.kind == "list" else array
-
-
-def _as_table(X):
-    """Validate ``X`` and return it as a fresh DataFrame plus its format."""
-    if isinstance(X, pd.DataFrame):
-        table = check_table(X, "X")
-        if len(table) < 2:
-            raise ValueError(
-                f"X has 1 sample; at least 2 rows are needed (shape {X.shape})."
-            )
-        return table.reset_index(drop=True), _Format("dataframe")
-    array = check_array(
-        X,
-        dtype=None,
-        ensure_all_finite="allow-nan",
-        ensure_min_samples=2,
-        input_name="X",
-    )
-    if array.dtype.kind not in "biufO":
-        raise TypeError(f"X has dtype {array.dtype}; numbers or strings are supported.")
-    kind = "list" if isinstance(X, list) else "array"
-    table = check_table(pd.DataFrame(array), "X")
-    return table, _Format(kind, dtype=array.dtype)
-
-
 class _Target:
     """A validated target: its kind, values, and how to give it back."""
 
@@ -445,7 +418,9 @@ def _check_target(y, n_rows):
         return _Target("classes", array, original, one_vs_all)
     if kind == "continuous":
         return _Target("continuous", array.astype(np.float64), original)
-    raise ValueError(f"Unknown label type: y is {kind!r}; class labels or numbers expected.")
+    raise ValueError(
+        f"Unknown label type: y is {kind!r}; class labels or numbers expected."
+    )
 
 
 def _check_count(value, name):

@@ -34,7 +34,9 @@ def mixed_table(n=150, seed=0):
             "verified": pd.array(rng.random(n) > 0.3, dtype="boolean"),
             "city": pd.Series(rng.choice(["Lyon", "Oslo", "Lima"], n), dtype="string"),
             "plan": rng.choice(["basic", "pro"], n).astype(object),
-            "tier": pd.Categorical(rng.choice(["lo", "hi"], n), categories=["lo", "hi"]),
+            "tier": pd.Categorical(
+                rng.choice(["lo", "hi"], n), categories=["lo", "hi"]
+            ),
             "joined": pd.Timestamp("2020-01-01")
             + pd.to_timedelta(rng.integers(0, 1000, n), unit="D"),
             "seen": (

@@ -34,12 +34,16 @@ def test_model_space_layout(table):
         else:  # exactly one hot entry per row
             np.testing.assert_array_equal(block.sum(axis=1), 1)
     # spans tile the model space without gaps
-    assert [s.start for s in encoder.spans_[1:]] == [s.stop for s in encoder.spans_[:-1]]
+    assert [s.start for s in encoder.spans_[1:]] == [
+        s.stop for s in encoder.spans_[:-1]
+    ]
 
 
 def test_multimodal_column_gets_one_mode_per_cluster():
     rng = np.random.default_rng(0)
-    values = np.r_[rng.normal(0, 1, 1000), rng.normal(50, 1, 1000), rng.normal(100, 1, 500)]
+    values = np.r_[
+        rng.normal(0, 1, 1000), rng.normal(50, 1, 1000), rng.normal(100, 1, 500)
+    ]
     encoder = TableEncoder().fit(pd.DataFrame({"x": values}))
     means = np.sort(encoder.columns_[0].means)
     # every cluster centre is near a mode, and unimodal clusters are not split
@@ -64,7 +68,9 @@ def test_decoding_stays_within_range_and_precision(table):
         assert observed.min() >= table[column].min()
         assert observed.max() <= table[column].max()
     assert decoded["age"].dtype == np.int64
-    assert (decoded["joined"].dropna() == decoded["joined"].dropna().dt.normalize()).all()
+    assert (
+        decoded["joined"].dropna() == decoded["joined"].dropna().dt.normalize()
+    ).all()
     assert set(decoded["plan"].dropna()) <= set(table["plan"].dropna())
 
 
@@ -86,7 +92,9 @@ def test_missing_rate_is_encoded_faithfully(table):
     Z = encoder.transform(table)
     spec = next(s for s in encoder.columns_ if s.name == "income")
     missing = spec.spans[2]
-    assert Z[:, missing.start + 1].mean() == pytest.approx(table["income"].isna().mean())
+    assert Z[:, missing.start + 1].mean() == pytest.approx(
+        table["income"].isna().mean()
+    )
 
 
 def test_mixture_subsample_is_seeded():

@@ -62,7 +62,9 @@ def test_same_random_state_same_samples(generator_class, labelled):
     # successive draws continue the stream rather than repeating it
     assert not a.sample(50)[0].equals(a.sample(50)[0])
     c = tiny(generator_class, random_state=8).fit(X, y)
-    assert not c.sample(50)[0].equals(tiny(generator_class, random_state=7).fit(X, y).sample(50)[0])
+    assert not c.sample(50)[0].equals(
+        tiny(generator_class, random_state=7).fit(X, y).sample(50)[0]
+    )
 
 
 def test_numpy_in_numpy_out(generator_class):
@@ -126,7 +128,9 @@ def test_fit_resample_sampling_strategy(generator_class, labelled, strategy, exp
 def test_fit_resample_float_strategy_binary(generator_class, labelled):
     X, y = labelled
     keep = y != "maybe"
-    X_res, y_res = tiny(generator_class, sampling_strategy=0.8).fit_resample(X[keep], y[keep])
+    X_res, y_res = tiny(generator_class, sampling_strategy=0.8).fit_resample(
+        X[keep], y[keep]
+    )
     assert Counter(y_res) == {"no": 90, "yes": 72}
 
 
@@ -135,7 +139,9 @@ def test_enlarge_after_balancing_keeps_proportions(generator_class, labelled):
     X_res, y_res = tiny(generator_class, enlarge=3.0).fit_resample(X, y)
     assert len(y_res) == 3 * len(y)
     assert Counter(y_res) == {"no": 150, "yes": 150, "maybe": 150}
-    X_res, y_res = tiny(generator_class, sampling_strategy={"maybe": 20}, enlarge=2.0).fit_resample(X, y)
+    X_res, y_res = tiny(
+        generator_class, sampling_strategy={"maybe": 20}, enlarge=2.0
+    ).fit_resample(X, y)
     assert Counter(y_res) == {"no": 180, "yes": 80, "maybe": 40}
 
 
@@ -152,14 +158,20 @@ def test_enlarge_regression_and_unlabelled(generator_class, table):
 
 def test_fit_resample_preserves_formats(generator_class):
     X, y = make_classification(
-        n_samples=100, n_features=3, n_informative=2, n_redundant=0, weights=[0.8],
+        n_samples=100,
+        n_features=3,
+        n_informative=2,
+        n_redundant=0,
+        weights=[0.8],
         random_state=0,
     )
     X_res, y_res = tiny(generator_class).fit_resample(X.tolist(), y.tolist())
     assert isinstance(X_res, list) and isinstance(y_res, list)
     assert Counter(y_res)[0] == Counter(y_res)[1]
     y_frame = pd.DataFrame({"target": y.astype(np.int32)})
-    X_res, y_res = tiny(generator_class).fit_resample(pd.DataFrame(X, columns=list("abc")), y_frame)
+    X_res, y_res = tiny(generator_class).fit_resample(
+        pd.DataFrame(X, columns=list("abc")), y_frame
+    )
     assert isinstance(y_res, pd.DataFrame) and y_res["target"].dtype == np.int32
 
 
@@ -180,7 +192,9 @@ def test_clone_params_and_pickle(generator_class, labelled):
     assert gen.epochs == 3
     gen.fit(X, y)
     restored = pickle.loads(pickle.dumps(gen))
-    pd.testing.assert_frame_equal(restored.sample(20, y="yes")[0], gen.sample(20, y="yes")[0])
+    pd.testing.assert_frame_equal(
+        restored.sample(20, y="yes")[0], gen.sample(20, y="yes")[0]
+    )
 
 
 def _pipeline(generator):
@@ -208,7 +222,10 @@ def test_pipeline_cross_validate_and_grid_search(generator_class, labelled):
 # ---------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     "n_samples, error, match",
-    [(-1, ValueError, "n_samples must be >= 0"), (2.5, TypeError, "n_samples must be an int")],
+    [
+        (-1, ValueError, "n_samples must be >= 0"),
+        (2.5, TypeError, "n_samples must be an int"),
+    ],
 )
 def test_sample_rejects_bad_counts(generator_class, labelled, n_samples, error, match):
     X, y = labelled

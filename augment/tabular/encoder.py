@@ -352,7 +352,9 @@ def _describe_column(values):
         return ColumnSpec(name, dtype, "categorical", has_missing)
     if pd.api.types.is_numeric_dtype(dtype_for_kind):
         if pd.api.types.is_complex_dtype(dtype_for_kind):
-            raise TypeError(f"Column {name!r} is complex; only real numbers are supported.")
+            raise TypeError(
+                f"Column {name!r} is complex; only real numbers are supported."
+            )
         return ColumnSpec(name, dtype, "numeric", has_missing)
     if pd.api.types.is_timedelta64_dtype(dtype_for_kind):
         raise TypeError(
@@ -391,7 +393,9 @@ def _to_float(values, spec):
 
 
 def _most_likely_mode(spec, x):
-    return np.argmax(mode_log_likelihood(x, spec.weights, spec.means, spec.stds), axis=1)
+    return np.argmax(
+        mode_log_likelihood(x, spec.weights, spec.means, spec.stds), axis=1
+    )
 
 
 def _mode_reach(spec, column):

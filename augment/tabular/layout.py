@@ -9,30 +9,35 @@ cross-entropy and sampling run in a single call.
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
-class SpanLayout:
+class SpanLayout(nn.Module):
     """Index tensors of the scalar and one-hot spans of a :class:`TableEncoder`.
+
+    A module without parameters: its index tensors are buffers, so they move
+    with the model it belongs to (``model.to(device)``) and pickle with it.
 
     Parameters
     ----------
     spans : list of Span
         ``TableEncoder.spans_``.
-    device : torch.device
     """
 
-    def __init__(self, spans, device):
+    def __init__(self, spans):
+        super().__init__()
         self.width = spans[-1].stop if spans else 0
         scalars = [s.start for s in spans if s.role == "scalar"]
         groups = [s for s in spans if s.role != "scalar"]
-        self.scalar_index = torch.tensor(scalars, dtype=torch.long, device=device)
         max_width = max((g.width for g in groups), default=0)
-        offsets = torch.arange(max_width, device=device)
-        starts = torch.tensor([g.start for g in groups], device=device, dtype=torch.long)
-        widths = torch.tensor([g.width for g in groups], device=device, dtype=torch.long)
-        self.group_mask = offsets[None, :] < widths[:, None]  # (G, W)
+        offsets = torch.arange(max_width)
+        starts = torch.tensor([g.start for g in groups], dtype=torch.long)
+        widths = torch.tensor([g.width for g in groups], dtype=torch.long)
+        mask = offsets[None, :] < widths[:, None]  # (G, W)
+        self.register_buffer("scalar_index", torch.tensor(scalars, dtype=torch.long))
+        self.register_buffer("group_mask", mask)
         # padding points at the group's first column; it is masked everywhere
-        self.group_index = starts[:, None] + offsets[None, :] * self.group_mask
+        self.register_buffer("group_index", starts[:, None] + offsets[None, :] * mask)
 
     def group_logits(self, raw):
         """Raw outputs of the one-hot groups as ``(batch, G, W)``, padding ``-inf``."""
@@ -58,7 +63,7 @@ class SpanLayout:
         return loss / raw.shape[0]
 
     def sample_groups(self, raw, generator, out):
-        """Draw one entry per group from softmax(raw) (Gumbel-max), one-hot into ``out``."""
+        """Draw one entry per group from softmax(raw) (Gumbel-max) into ``out``."""
         logits = self.group_logits(raw)
         uniform = torch.rand(logits.shape, generator=generator, device=raw.device)
         gumbel = -torch.log(-torch.log(uniform.clamp_min(1e-20)))

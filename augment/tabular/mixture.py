@@ -60,7 +60,9 @@ def fit_mixtures(X, n_modes=10, max_iter=50, tol=1e-3):
         # M-step: posterior parameters given responsibilities.
         counts = resp.sum(axis=0, dtype=np.float64) + 1e-10  # (C, K)
         xbar = (resp * x).sum(axis=0, dtype=np.float64) / counts
-        scatter = np.maximum((resp * x2).sum(axis=0, dtype=np.float64) - counts * xbar**2, 0)
+        scatter = np.maximum(
+            (resp * x2).sum(axis=0, dtype=np.float64) - counts * xbar**2, 0
+        )
         alpha = _WEIGHT_CONCENTRATION + counts
         beta = _MEAN_PRECISION + counts
         new_means = counts * xbar / beta
@@ -109,7 +111,10 @@ def merge_overlapping_modes(weights, means, stds):
         if abs(m[i + 1] - m[i]) < min(s[i], s[i + 1]):
             total = w[i] + w[i + 1]
             mean = (w[i] * m[i] + w[i + 1] * m[i + 1]) / total
-            second = (w[i] * (s[i] ** 2 + m[i] ** 2) + w[i + 1] * (s[i + 1] ** 2 + m[i + 1] ** 2)) / total
+            second = (
+                w[i] * (s[i] ** 2 + m[i] ** 2)
+                + w[i + 1] * (s[i + 1] ** 2 + m[i + 1] ** 2)
+            ) / total
             w[i : i + 2], m[i : i + 2] = [total], [mean]
             s[i : i + 2] = [np.sqrt(max(second - mean**2, 0.0))]
             i = max(i - 1, 0)  # the wider mode may now reach its left neighbour

@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import BaseGenerator
 from ..nn import init_parameters, mlp, run_epochs
+from .generator import TabularGenerator
 
 
-class TabularVAE(BaseGenerator):
+class TabularVAE(TabularGenerator):
     """Conditional variational auto-encoder for tables, as an over-sampler.
 
     The table is encoded by :class:`~augment.tabular.TableEncoder` (mode-specific
@@ -91,7 +91,8 @@ class TabularVAE(BaseGenerator):
     >>> X_new, y_new = gen.sample(10, y=2)
     >>> X_new.shape, set(y_new)
     ((10, 4), {np.int64(2)})
-    >>> X_res, y_res = TabularVAE(epochs=5, random_state=0).fit_resample(X[:120], y[:120])
+    >>> vae = TabularVAE(epochs=5, random_state=0)
+    >>> X_res, y_res = vae.fit_resample(X[:120], y[:120])
     >>> y_res.value_counts().to_dict()
     {0: 50, 1: 50, 2: 50}
     """
@@ -125,9 +126,9 @@ class TabularVAE(BaseGenerator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _train(self, data, labels, layout, generator):
+    def _train(self, data, labels, generator):
         module = _ConditionalVAE(
-            layout, self._n_classes, self.latent_dim, self.hidden_dims
+            self._layout(), self._n_classes, self.latent_dim, self.hidden_dims
         )
         module = init_parameters(module, self._init_generator()).to(data.device)
         self.module_ = module
@@ -202,11 +203,15 @@ class _ConditionalVAE(nn.Module):
 
     def sample(self, n_samples, condition, generator):
         device = self.log_sigma.device
-        z = torch.randn((n_samples, self.latent_dim), generator=generator, device=device)
+        z = torch.randn(
+            (n_samples, self.latent_dim), generator=generator, device=device
+        )
         raw = self.decoder(self._with(z, condition))
         out = torch.zeros_like(raw)
         scalars = self.layout.scalar_index
-        noise = torch.randn((n_samples, len(scalars)), generator=generator, device=device)
+        noise = torch.randn(
+            (n_samples, len(scalars)), generator=generator, device=device
+        )
         values = torch.tanh(raw[:, scalars]) + noise * self._sigma()[scalars]
         out[:, scalars] = values.clamp(-1, 1)
         return self.layout.sample_groups(raw, generator, out)
