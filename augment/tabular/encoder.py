@@ -223,7 +223,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        Z : ndarray of shape (n_samples, n_features_out_), float32
+        Z : ndarray of shape (n_samples, n_features_out), float32
         """
         check_is_fitted(self)
         X = check_table(X, "X", allow_empty=True)
@@ -254,7 +254,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        Z : array-like of shape (n_samples, n_features_out_)
+        Z : array-like of shape (n_samples, n_features_out)
             Model-space rows. One-hot spans may hold scores or probabilities:
             the largest entry wins.
         random_state : int, RandomState instance or None, default=None
@@ -262,7 +262,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        DataFrame of shape (n_samples, n_features_in_)
+        DataFrame of shape (n_samples, n_features_in)
             With the training column names, order and dtypes.
         """
         check_is_fitted(self)
