@@ -8,6 +8,7 @@ from imblearn.utils.estimator_checks import (
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from augment import TabularVAE
+from augment.tabular import TableEncoder
 
 
 def tiny_estimators():
@@ -18,7 +19,7 @@ def tiny_estimators():
     ]
 
 
-@parametrize_with_checks(tiny_estimators())
+@parametrize_with_checks([*tiny_estimators(), TableEncoder(random_state=0)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 

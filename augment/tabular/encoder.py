@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .mixture import fit_mixtures, merge_overlapping_modes, mode_log_likelihood
@@ -165,10 +165,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         -------
         self : TableEncoder
         """
-        X = check_table(X, "X")
-        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        self.n_features_in_ = X.shape[1]
-        self.column_index_ = X.columns
+        X = self._as_table(X, fitting=True)
         specs, numeric = [], []
         for name in X.columns:
             spec = _describe_column(X[name])
@@ -184,6 +181,36 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             self.spans_.extend(spec.spans)
         self.n_features_out_ = self.n_features_out
         return self
+
+    def _as_table(self, X, fitting):
+        """``X`` as a DataFrame; arrays and lists become one with columns 0..n-1."""
+        if not isinstance(X, pd.DataFrame):
+            array = check_array(
+                X,
+                dtype=None,
+                ensure_all_finite="allow-nan",
+                ensure_min_samples=2 if fitting else 0,
+                input_name="X",
+            )
+            X = pd.DataFrame(array)
+        X = check_table(X, "X", allow_empty=not fitting)
+        if fitting:
+            self.n_features_in_ = X.shape[1]
+            self.column_index_ = X.columns
+            if all(isinstance(c, str) for c in X.columns):
+                self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            return X
+        missing = [c for c in self.column_index_ if c not in X.columns]
+        if missing and isinstance(X.columns, pd.RangeIndex):
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
+            )
+        if missing:
+            raise ValueError(f"X lacks the training column(s) {missing}.")
+        return X
 
     @property
     def n_features_out(self):
@@ -226,10 +253,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         Z : ndarray of shape (n_samples, n_features_out), float32
         """
         check_is_fitted(self)
-        X = check_table(X, "X", allow_empty=True)
-        missing = [spec.name for spec in self.columns_ if spec.name not in X.columns]
-        if missing:
-            raise ValueError(f"X lacks the training column(s) {missing}.")
+        X = self._as_table(X, fitting=False)
         Z = np.zeros((len(X), self.n_features_out_), dtype=np.float32)
         rows = np.arange(len(X))
         for spec in self.columns_:
@@ -288,6 +312,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.input_tags.string = True
         tags.input_tags.categorical = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
 
