@@ -21,7 +21,6 @@ import torch
 from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.utils import check_sampling_strategy
 from sklearn.base import _fit_context
-from sklearn.preprocessing import label_binarize
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import type_of_target
@@ -73,7 +72,7 @@ class BaseGenerator(BaseOverSampler):
         return self
 
     def _fit(self, data, x_format, y_info):
-        self._input_format = x_format
+        self._input_format, self._target_format = x_format, y_info.format
         self.target_type_ = y_info.kind
         labels = None
         if y_info.kind == "classes":
@@ -187,9 +186,9 @@ class BaseGenerator(BaseOverSampler):
         X : DataFrame or ndarray of shape (n_samples, n_features)
             In the format ``fit`` was given: the same column names, order and
             dtypes.
-        y : ndarray of shape (n_samples,)
+        y : Series, ndarray or list of shape (n_samples,)
             Only when fitted with a target: the labels of the rows (or the
-            generated continuous target).
+            generated continuous target), in the format ``fit`` was given.
         """
         check_is_fitted(self)
         n_samples = _check_count(n_samples, "n_samples")
@@ -198,7 +197,7 @@ class BaseGenerator(BaseOverSampler):
         X = self._input_format.restore(data)
         if self.target_type_ == "none":
             return X
-        return X, y_values
+        return X, self._target_format.restore(y_values)
 
     def _label_indices(self, n_samples, y):
         """Class index of every requested row, checked against the training labels."""
@@ -366,23 +365,39 @@ class BaseGenerator(BaseOverSampler):
 # targets and counts
 # ======================================================================
 class _Target:
-    """A validated target: its kind, values, and how to give it back."""
+    """A validated target: its kind, its 1-d values, and how it was passed."""
 
     def __init__(self, kind, values=None, original=None, one_vs_all=False):
-        self.kind, self.values, self.one_vs_all = kind, values, one_vs_all
-        self._original = original
+        self.kind, self.values = kind, values
+        self.format = _TargetFormat(original, one_vs_all)
 
     def restore(self, values):
-        if self.one_vs_all:
-            values = label_binarize(values, classes=np.unique(self.values))
-        y = self._original
-        if isinstance(y, pd.Series):
-            return pd.Series(values, name=y.name).astype(y.dtype)
-        if isinstance(y, pd.DataFrame):
-            frame = pd.DataFrame(values.reshape(len(values), -1), columns=y.columns)
-            return frame.astype(y.dtypes.to_dict())
-        if isinstance(y, list):
+        return self.format.restore(values)
+
+
+class _TargetFormat:
+    """How the caller passed ``y``, to give targets back the same way."""
+
+    def __init__(self, y, one_vs_all):
+        self.type = type(y)
+        self.name = getattr(y, "name", None)
+        self.columns = getattr(y, "columns", None)
+        self.dtype = getattr(y, "dtype", None) if y is not None else None
+        self.dtypes = y.dtypes.to_dict() if isinstance(y, pd.DataFrame) else None
+        self.width = np.shape(y)[1] if one_vs_all else None
+
+    def restore(self, values):
+        if self.width is not None:  # one column per class, as given
+            values = np.eye(self.width, dtype=np.asarray(values).dtype)[values]
+        if issubclass(self.type, pd.Series):
+            return pd.Series(values, name=self.name).astype(self.dtype)
+        if issubclass(self.type, pd.DataFrame):
+            frame = pd.DataFrame(values.reshape(len(values), -1), columns=self.columns)
+            return frame.astype(self.dtypes)
+        if issubclass(self.type, list):
             return values.tolist()
+        if isinstance(self.dtype, np.dtype) and self.dtype.kind in "biuf":
+            return values.astype(self.dtype, copy=False)
         return values
 
 

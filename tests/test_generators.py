@@ -40,6 +40,7 @@ def test_exact_counts_for_scalar_and_per_row_labels(generator_class, labelled):
     gen = tiny(generator_class).fit(X, y)
     X_new, y_new = gen.sample(37, y="maybe")
     assert len(X_new) == 37 and set(y_new) == {"maybe"}
+    assert isinstance(y_new, pd.Series) and y_new.name == "answer"
     wanted = np.array(["yes"] * 5 + ["no"] * 3 + ["maybe"] * 2)
     X_new, y_new = gen.sample(10, y=wanted)
     np.testing.assert_array_equal(y_new, wanted)
