@@ -33,7 +33,7 @@ class TabularVAE(TabularGenerator):
         After balancing, :meth:`fit_resample` adds rows (in the balanced class
         proportions) until the data set is ``enlarge`` times its original
         size. The only option for a continuous target or no target.
-    latent_dim : int, default=64
+    latent_dim : int, default=16
         Size of the latent code.
     hidden_dims : tuple of int, default=(128, 128)
         Widths of the hidden layers of the encoder and of the decoder.
@@ -102,7 +102,7 @@ class TabularVAE(TabularGenerator):
         *,
         sampling_strategy="auto",
         enlarge=None,
-        latent_dim=64,
+        latent_dim=16,
         hidden_dims=(128, 128),
         epochs=None,
         batch_size=256,
