@@ -1,0 +1,174 @@
+"""Checking and preparing the evaluation's inputs: tables and image arrays.
+
+Everything downstream sees validated copies: tables with the real frame's
+column order, and images as float arrays ``(N, C, H, W)`` in [0, 1].
+"""
+
+import numpy as np
+import pandas as pd
+
+KINDS = ("numerical", "datetime", "categorical")
+
+
+# ---------------------------------------------------------------------- tables
+def column_kind(series):
+    """``"numerical"``, ``"datetime"`` or ``"categorical"`` from the dtype.
+
+    Booleans, strings, objects and pandas categories are categorical, as in
+    SDMetrics' metadata; every other number is numerical.
+    """
+    dtype = series.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        return "numerical"
+    return "categorical"
+
+
+def as_float(series, kind):
+    """Numbers (datetimes as nanoseconds since the epoch) with NaN for missing."""
+    if kind == "datetime":
+        if series.dt.tz is not None:
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        values = series.astype("datetime64[ns]").to_numpy()
+        return np.where(np.isnat(values), np.nan, values.view("int64").astype(float))
+    return series.to_numpy(dtype=float, na_value=np.nan)
+
+
+def check_tables(real, synthetic, holdout, target):
+    """Validate the three frames; return copies in ``real``'s column order.
+
+    Returns
+    -------
+    frames : dict
+        ``"real"``, ``"synthetic"`` and ``"holdout"`` (None when not given).
+    kinds : dict
+        Column name -> kind, read from ``real``.
+    """
+    frames = {"real": real, "synthetic": synthetic, "holdout": holdout}
+    for name, frame in frames.items():
+        if frame is None and name == "holdout":
+            continue
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(
+                f"{name} must be a pandas DataFrame like real, got "
+                f"{type(frame).__name__}."
+            )
+        if len(frame) == 0:
+            raise ValueError(f"{name} has no rows.")
+        if frame.columns.has_duplicates:
+            duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
+            raise ValueError(f"{name} has duplicated columns {duplicated}.")
+    if real.shape[1] == 0:
+        raise ValueError("real has no columns.")
+    for name, frame in frames.items():
+        if target is not None and frame is not None and target not in frame.columns:
+            raise ValueError(f"target={target!r} is not a column of {name}.")
+    for name in ("synthetic", "holdout"):
+        frame = frames[name]
+        if frame is None:
+            continue
+        missing = [c for c in real.columns if c not in frame.columns]
+        extra = [c for c in frame.columns if c not in real.columns]
+        if missing or extra:
+            raise ValueError(
+                f"{name} must have the same columns as real: "
+                f"missing {missing}, unexpected {extra}."
+            )
+        frames[name] = frame[list(real.columns)]
+    frames["real"] = real.copy()
+    kinds = {column: column_kind(real[column]) for column in real.columns}
+    for name in ("synthetic", "holdout"):
+        if frames[name] is not None:
+            frames[name] = _coerce_like(frames[name], kinds, name)
+    return frames, kinds
+
+
+def _coerce_like(frame, kinds, name):
+    """Give ``frame``'s numbers and datetimes the kinds they have in real."""
+    frame = frame.copy()
+    for column, kind in kinds.items():
+        if kind == "categorical" or column_kind(frame[column]) == kind:
+            continue
+        try:
+            if kind == "numerical":
+                frame[column] = pd.to_numeric(frame[column])
+            else:
+                frame[column] = pd.to_datetime(frame[column])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"Column {column!r} is {kind} in real but {name} holds values of "
+                f"dtype {frame[column].dtype} that are not."
+            ) from exc
+    return frame
+
+
+def subsample(frame, n, rng):
+    """At most ``n`` rows of ``frame`` (``n=None``: all), drawn without replacement."""
+    if n is None or len(frame) <= n:
+        return frame
+    return frame.take(np.sort(rng.choice(len(frame), n, replace=False)))
+
+
+# ---------------------------------------------------------------------- images
+def check_images(real, synthetic, holdout):
+    """Validate ``(X, y)`` pairs of images; return them as float NCHW in [0, 1].
+
+    Returns
+    -------
+    images : dict
+        ``"real"``, ``"synthetic"``, ``"holdout"`` -> ``(X, y)`` or None, with
+        ``X`` float32 ``(N, C, H, W)`` and ``y`` a 1-d array.
+    """
+    images = {}
+    for name, pair in {
+        "real": real,
+        "synthetic": synthetic,
+        "holdout": holdout,
+    }.items():
+        if pair is None and name == "holdout":
+            images[name] = None
+            continue
+        if not (isinstance(pair, tuple | list) and len(pair) == 2):
+            raise TypeError(
+                f"{name} must be a DataFrame (tables) or an (X, y) pair of image "
+                f"arrays and labels like real, got {type(pair).__name__}."
+            )
+        X, y = _as_nchw(pair[0], name), np.asarray(pair[1])
+        if y.ndim != 1 or len(y) != len(X):
+            raise ValueError(
+                f"{name}: y must hold one label per image ({len(X)}), "
+                f"got shape {y.shape}."
+            )
+        images[name] = (X, y)
+    shape = images["real"][0].shape[1:]
+    for name in ("synthetic", "holdout"):
+        if images[name] is not None and images[name][0].shape[1:] != shape:
+            raise ValueError(
+                f"{name} images have shape {images[name][0].shape[1:]} (C, H, W) but "
+                f"real ones have {shape}."
+            )
+    return images
+
+
+def _as_nchw(X, name):
+    """(N,H,W), (N,C,H,W) or (N,H,W,C), uint8 or float in [0, 1] -> float NCHW."""
+    X = np.asarray(X)
+    if len(X) == 0:
+        raise ValueError(f"{name} has no images.")
+    if X.ndim == 3:
+        X = X[:, None]
+    elif X.ndim == 4 and X.shape[1] not in (1, 3, 4) and X.shape[-1] in (1, 3, 4):
+        X = X.transpose(0, 3, 1, 2)
+    elif X.ndim != 4 or X.shape[1] not in (1, 3, 4):
+        raise ValueError(
+            f"{name} images must be shaped (N, H, W), (N, C, H, W) or (N, H, W, C) "
+            f"with 1, 3 or 4 channels, got {X.shape}."
+        )
+    if X.dtype == np.uint8:
+        return X.astype(np.float32) / 255
+    if not np.issubdtype(X.dtype, np.floating):
+        raise TypeError(f"{name} images must be uint8 or float, got {X.dtype}.")
+    if not (np.isfinite(X).all() and X.min() >= 0 and X.max() <= 1):
+        raise ValueError(f"{name} float images must lie in [0, 1].")
+    return X.astype(np.float32)
