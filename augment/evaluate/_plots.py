@@ -49,9 +49,11 @@ def column_distribution(real, synthetic, kind, title):
         a, b = as_float(real, kind), as_float(synthetic, kind)
         a, b = a[~np.isnan(a)], b[~np.isnan(b)]
         both = np.concatenate([a, b])
-        edges = np.histogram_bin_edges(both, 30) if len(both) else 30
+        edges = _central_edges(both, 30)
         if len(both) and np.all(both == np.round(both)) and np.ptp(both) <= 40:
             edges = np.arange(both.min(), both.max() + 2) - 0.5  # a bar per integer
+        elif len(both) and (both.min() < edges[0] or both.max() > edges[-1]):
+            title += " (central 99%)"
         if kind == "datetime":  # matplotlib's dates: days since the epoch
             a, b, edges = (np.asarray(x) / 8.64e13 for x in (a, b, edges))
             ax.xaxis_date()
@@ -65,6 +67,18 @@ def column_distribution(real, synthetic, kind, title):
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return to_data_uri(figure)
+
+
+def _central_edges(values, bins):
+    """Bin edges over the central 99% of the values: long tails hide the bulk."""
+    if not len(values):
+        return np.linspace(0, 1, bins + 1)
+    low, high = np.percentile(values, [0.5, 99.5])
+    return (
+        np.linspace(low, high, bins + 1)
+        if high > low
+        else np.histogram_bin_edges(values, bins)
+    )
 
 
 def _shares(series):
@@ -115,7 +129,7 @@ def distances(dcr):
     """Histograms of the distances to the closest training row."""
     figure = Figure(figsize=(6, 3.2))
     ax = figure.subplots()
-    edges = np.histogram_bin_edges(np.concatenate(list(dcr.values())), 40)
+    edges = _central_edges(np.concatenate(list(dcr.values())), 40)
     colors = {"synthetic": SYNTHETIC, "holdout": HOLDOUT}
     for name, values in dcr.items():
         ax.hist(
@@ -126,7 +140,7 @@ def distances(dcr):
             color=colors[name],
             label=f"{name} rows (median {np.median(values):.3g})",
         )
-    ax.set_xlabel("distance to the closest training row")
+    ax.set_xlabel("distance to the closest training row (central 99%)")
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
     return to_data_uri(figure)
