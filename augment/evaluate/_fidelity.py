@@ -95,9 +95,11 @@ def column_pairs(real, synthetic, kinds):
 def _codes(real, synthetic, kind):
     """Shared integer codes of a column, missing values as a code of their own.
 
-    Numbers are cut at the real column's 10 equal-width bin edges (values
-    outside fall in the end bins). SDMetrics bins each table at its own edges,
-    so a shifted synthetic column would still match; shared edges do not.
+    Numbers are cut at the real column's 10 equal-width bin edges with
+    ``np.digitize``, as SDMetrics does: below the real minimum, one code per
+    bin, and the real maximum (or above) on its own. SDMetrics cuts each table
+    at its own edges, so that a shifted synthetic column still matches; the
+    real edges for both tables do not.
     """
     if kind == "categorical":
         values = pd.concat([real, synthetic], ignore_index=True).astype(object)
@@ -106,11 +108,12 @@ def _codes(real, synthetic, kind):
         return codes[: len(real)], codes[len(real) :], len(uniques) + 1
     a, b = as_float(real, kind), as_float(synthetic, kind)
     finite = a[~np.isnan(a)]
-    inner = np.histogram_bin_edges(finite, N_BINS)[1:-1] if len(finite) else []
+    edges = np.histogram_bin_edges(finite, N_BINS) if len(finite) else []
+    missing = len(edges) + 1
     a_codes, b_codes = (
-        np.where(np.isnan(x), len(inner) + 1, np.digitize(x, inner)) for x in (a, b)
+        np.where(np.isnan(x), missing, np.digitize(x, edges)) for x in (a, b)
     )
-    return a_codes, b_codes, len(inner) + 2
+    return a_codes, b_codes, missing + 1
 
 
 def _contingency(a_real, a_syn, size_a, b_real, b_syn, size_b):
