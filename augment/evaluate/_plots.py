@@ -176,5 +176,6 @@ def image_grid(images, labels, classes, title, per_class=8):
         row[0].text(
             -0.15, 0.5, str(label), transform=row[0].transAxes, ha="right", va="center"
         )
+    figure.subplots_adjust(wspace=0.05, hspace=0.05)
     figure.suptitle(title)
     return to_data_uri(figure)

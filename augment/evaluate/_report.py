@@ -183,8 +183,8 @@ class EvaluationReport:
             sections.append(
                 {
                     "title": "Privacy: distance to the closest training row",
-                    "text": "Synthetic rows much closer to the training rows than new "
-                    "(holdout) rows are suggest memorised rows.",
+                    "text": "Synthetic rows that lie much closer to the training "
+                    "rows than new (holdout) rows do were memorised, not generated.",
                     "figures": [
                         {
                             "src": _plots.distances(self._plot_data["distances"]),
@@ -287,7 +287,9 @@ def _image_sections(report, plots):
 
 def scores_frame(rows):
     """The tidy ``scores`` frame from ``(metric, column, column_2, score)`` rows."""
-    frame = pd.DataFrame(rows, columns=["metric", "column", "column_2", "score"])
+    # object columns keep class labels as given (no NaN-driven cast to float)
+    columns = ["metric", "column", "column_2", "score"]
+    frame = pd.DataFrame(rows, columns=columns, dtype=object)
     frame.insert(0, "group", frame["metric"].map(lambda m: METRICS[m][0]))
     order = frame["metric"].map(list(METRICS).index)
     frame = frame.iloc[np.argsort(order.to_numpy(), kind="stable")]
