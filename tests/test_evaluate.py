@@ -158,6 +158,14 @@ def test_numeric_target_is_a_regression_with_custom_scoring(credit):
     assert headline(report)["trtr"] < 0
 
 
+@pytest.mark.parametrize("target", ["member", "verified", "children", "tier"])
+def test_booleans_few_integers_and_categories_are_classes(target):
+    real, synthetic, holdout = (mixed_table(300, seed) for seed in range(3))
+    report = evaluate(real, synthetic, target=target, holdout=holdout)
+    assert report.info["task"] == "classification"
+    assert headline(report)[["trtr", "tstr"]].between(0, 1).all()
+
+
 # ------------------------------------------------------------------ privacy
 def test_bootstrap_of_training_rows_is_flagged(credit):
     train, holdout, _ = credit

@@ -114,12 +114,13 @@ def table_model_inputs(frames, kinds, target, classification):
         )
         y = frames[name][target]
         keep = y.notna().to_numpy()
-        y = (
-            y[keep].astype(object)
-            if classification
-            else as_float(y[keep], kinds[target])
-        )
-        inputs[name] = (X[keep], np.asarray(y))
+        if kinds[target] == "categorical":
+            # as strings: scikit-learn reads objects other than str (booleans
+            # of a nullable column, say) as an unknown kind of target
+            y = y[keep].astype(str).to_numpy(dtype=object)
+        else:
+            y = as_float(y[keep], kinds[target])
+        inputs[name] = (X[keep], y)
     return inputs, np.array(categorical, dtype=bool)
 
 
