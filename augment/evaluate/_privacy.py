@@ -8,8 +8,8 @@ figures need only the data, never the generator:
   row; ``dcr_median_holdout`` is the same for the holdout rows, the distance
   at which genuinely new rows lie.
 - ``dcr_share``: share of synthetic rows closer to a training row than to a
-  holdout row, against equally many of each; about 0.5 when the generator
-  learnt the distribution rather than the rows, 1 when it copies.
+  holdout row, the two sets weighed as if equally large; about 0.5 when the
+  generator learnt the distribution rather than the rows, 1 when it copies.
 - ``nndr``: median ratio of the distances to the closest and the second
   closest training row; near 0 a synthetic row points at one training row.
 - ``mia_auc``: ROC AUC of a membership-inference attack that calls a real row
@@ -102,8 +102,8 @@ def privacy(train, synthetic, holdout, n_rows, rng):
         Real rows the generator never saw; without them ``dcr_share``,
         ``mia_auc`` and ``dcr_median_holdout`` are not computed.
     n_rows : int or None
-        At most this many synthetic and holdout rows are queried (None: all).
-        Distances are always to every training (or synthetic) row.
+        At most this many rows of each set are queried (None: all); the rows
+        they are compared with are always all of the other set.
     rng : numpy.random.Generator
         Draws the subsamples.
 
@@ -130,21 +130,25 @@ def privacy(train, synthetic, holdout, n_rows, rng):
     if holdout is None:
         return scores, distances
 
-    distances["holdout"] = _nearest(train, _rows(holdout, n_rows, rng))[:, 0]
+    others = _rows(holdout, n_rows, rng)
+    distances["holdout"] = _nearest(train, others)[:, 0]
     scores["dcr_median_holdout"] = np.median(distances["holdout"])
-    # equally many training and holdout rows, so that chance is 0.5
-    size = min(len(train), len(holdout), n_rows or len(train))
-    members, others = _rows(train, size, rng), _rows(holdout, size, rng)
-    to_train, to_holdout = (
-        _nearest(members, queries)[:, 0],
-        _nearest(others, queries)[:, 0],
-    )
-    scores["dcr_share"] = np.mean(to_train < to_holdout) + 0.5 * np.mean(
-        to_train == to_holdout
-    )
-    # the attacker's score: closeness of a real row to the synthetic data
+
+    to_train, to_holdout = distances["synthetic"], _nearest(holdout, queries)[:, 0]
+    closer = np.mean(to_train < to_holdout) + 0.5 * np.mean(to_train == to_holdout)
+    # Were synthetic and real rows exchangeable, the closest of the n_t + n_h
+    # real rows would be any of them alike: a training row with chance
+    # n_t / (n_t + n_h). Weighing each set by its size puts chance at 0.5 for
+    # any sizes, and all of the training rows can still be caught copied.
+    per_train, per_holdout = closer / len(train), (1 - closer) / len(holdout)
+    scores["dcr_share"] = per_train / (per_train + per_holdout)
+
+    # the attacker's score: closeness of a real row to the synthetic data (the
+    # AUC does not depend on how many members and non-members are scored)
+    members = _rows(train, n_rows, rng)
     closeness = -_nearest(synthetic, np.vstack([members, others]))[:, 0]
-    scores["mia_auc"] = roc_auc_score(np.repeat([1, 0], size), closeness)
+    is_member = np.repeat([1, 0], [len(members), len(others)])
+    scores["mia_auc"] = roc_auc_score(is_member, closeness)
     return scores, distances
 
 
