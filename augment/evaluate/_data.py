@@ -103,11 +103,12 @@ def _coerce_like(frame, kinds, name):
     return frame
 
 
-def subsample(frame, n, rng):
-    """At most ``n`` rows of ``frame`` (``n=None``: all), drawn without replacement."""
-    if n is None or len(frame) <= n:
-        return frame
-    return frame.take(np.sort(rng.choice(len(frame), n, replace=False)))
+def subsample(data, n, rng):
+    """At most ``n`` rows of a frame or array (``n=None``: all), in their order."""
+    if n is None or len(data) <= n:
+        return data
+    index = np.sort(rng.choice(len(data), n, replace=False))
+    return data.take(index) if isinstance(data, pd.DataFrame) else data[index]
 
 
 # ---------------------------------------------------------------------- images

@@ -130,12 +130,22 @@ def evaluate(
             rows, details, plot_data = _evaluate_images(
                 real, synthetic, holdout, scoring, subsample, rng, info
             )
+    if holdout is None:
+        info["notes"].append(
+            "No holdout: utility, dcr_share and mia_auc need real data the "
+            "generator never saw (holdout=)."
+        )
     info["seconds"] = time.perf_counter() - start
     return EvaluationReport(scores_frame(rows), details, info, plot_data)
 
 
 def _seed(rng):
     return int(rng.integers(2**31 - 1))
+
+
+def _headline(figures):
+    """Rows of ``scores`` for figures about the whole data set."""
+    return [(name, None, None, value) for name, value in figures.items()]
 
 
 def _evaluate_table(real, synthetic, holdout, target, scoring, subsample, rng, info):
@@ -164,7 +174,7 @@ def _evaluate_table(real, synthetic, holdout, target, scoring, subsample, rng, i
             "No column pair is related in the real data (|r| > 0.5 or Cramer's "
             "V > 0.3): column_pairs is NaN and fidelity is the column shapes alone."
         )
-    rows = [(name, None, None, overall[name]) for name in overall]
+    rows = _headline(overall)
     rows += [("column_shapes", c, None, s) for c, s in shapes.items()]
     related = pairs[pairs["related"]]
     rows += [
@@ -178,12 +188,7 @@ def _evaluate_table(real, synthetic, holdout, target, scoring, subsample, rng, i
     privacy, distances = _privacy.privacy(
         encoded["real"], encoded["synthetic"], encoded["holdout"], subsample, rng
     )
-    rows += [(name, None, None, value) for name, value in privacy.items()]
-    if holdout is None:
-        info["notes"].append(
-            "No holdout: utility, dcr_share and mia_auc need real rows the generator "
-            "never saw (holdout=)."
-        )
+    rows += _headline(privacy)
     plot_data = {
         "real": real_sample,
         "synthetic": synthetic_sample,
@@ -226,7 +231,7 @@ def _table_utility(frames, kinds, target, scoring, rng, info):
         inputs["holdout"],
         info["scoring"],
     )
-    return [(name, None, None, value) for name, value in figures.items()]
+    return _headline(figures)
 
 
 def _evaluate_images(real, synthetic, holdout, scoring, subsample, rng, info):
@@ -244,27 +249,19 @@ def _evaluate_images(real, synthetic, holdout, scoring, subsample, rng, info):
     rows += [("class_accuracy", label, None, value) for label, value in correct.items()]
 
     def features(X):
-        return classifier.features(X[_sample_index(len(X), subsample, rng)])
+        return classifier.features(_data.subsample(X, subsample, rng))
 
     real_features = features(X_real)
-    rows.append(
-        (
-            "frechet_distance",
-            None,
-            None,
-            _fidelity.frechet_distance(real_features, features(X_syn)),
-        )
+    frechet = {"frechet_distance": features(X_syn)}
+    if images["holdout"] is not None:
+        frechet["frechet_distance_holdout"] = features(images["holdout"][0])
+    rows += _headline(
+        {
+            name: _fidelity.frechet_distance(real_features, f)
+            for name, f in frechet.items()
+        }
     )
     if images["holdout"] is not None:
-        X_hold, y_hold = images["holdout"]
-        rows.append(
-            (
-                "frechet_distance_holdout",
-                None,
-                None,
-                _fidelity.frechet_distance(real_features, features(X_hold)),
-            )
-        )
         seed = _seed(rng)
         figures = _utility.utility(
             lambda: SmallCNN(random_state=seed),
@@ -274,12 +271,7 @@ def _evaluate_images(real, synthetic, holdout, scoring, subsample, rng, info):
             info["scoring"],
             real_model=classifier,
         )
-        rows += [(name, None, None, value) for name, value in figures.items()]
-    else:
-        info["notes"].append(
-            "No holdout: utility, dcr_share and mia_auc need real images the generator "
-            "never saw (holdout=)."
-        )
+        rows += _headline(figures)
 
     flat = {
         name: None if p is None else p[0].reshape(len(p[0]), -1)
@@ -288,18 +280,18 @@ def _evaluate_images(real, synthetic, holdout, scoring, subsample, rng, info):
     privacy, distances = _privacy.privacy(
         flat["real"], flat["synthetic"], flat["holdout"], subsample, rng
     )
-    rows += [(name, None, None, value) for name, value in privacy.items()]
+    rows += _headline(privacy)
     classes = np.unique(np.concatenate([y_real, y_syn]))
     plot_data = {
-        "real": (X_real, y_real),
-        "synthetic": (X_syn, y_syn),
+        "real": _first_of_each_class(X_real, y_real),
+        "synthetic": _first_of_each_class(X_syn, y_syn),
         "classes": classes,
         "distances": distances,
     }
     return rows, {}, plot_data
 
 
-def _sample_index(n, size, rng):
-    if size is None or n <= size:
-        return np.arange(n)
-    return np.sort(rng.choice(n, size, replace=False))
+def _first_of_each_class(X, y, n=8):
+    """The first ``n`` images of each class: all the report shows of them."""
+    keep = pd.Series(y).groupby(y).cumcount().to_numpy() < n
+    return X[keep], y[keep]

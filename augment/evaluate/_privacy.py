@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
-from ._data import as_float
+from ._data import as_float, subsample
 
 # The dot-product form of the Euclidean distance leaves ~1e-8 of floating-point
 # noise: rounding makes duplicates compare equal (ties count half in dcr_share).
@@ -118,7 +118,7 @@ def privacy(train, synthetic, holdout, n_rows, rng):
     scores = {
         "exact_copy_share": np.isin(_row_hashes(synthetic), _row_hashes(train)).mean()
     }
-    queries = _rows(synthetic, n_rows, rng)
+    queries = subsample(synthetic, n_rows, rng)
     closest = _nearest(train, queries, k=min(2, len(train)))
     distances = {"synthetic": closest[:, 0]}
     scores["dcr_median"] = np.median(closest[:, 0])
@@ -130,7 +130,7 @@ def privacy(train, synthetic, holdout, n_rows, rng):
     if holdout is None:
         return scores, distances
 
-    others = _rows(holdout, n_rows, rng)
+    others = subsample(holdout, n_rows, rng)
     distances["holdout"] = _nearest(train, others)[:, 0]
     scores["dcr_median_holdout"] = np.median(distances["holdout"])
 
@@ -145,14 +145,8 @@ def privacy(train, synthetic, holdout, n_rows, rng):
 
     # the attacker's score: closeness of a real row to the synthetic data (the
     # AUC does not depend on how many members and non-members are scored)
-    members = _rows(train, n_rows, rng)
+    members = subsample(train, n_rows, rng)
     closeness = -_nearest(synthetic, np.vstack([members, others]))[:, 0]
     is_member = np.repeat([1, 0], [len(members), len(others)])
     scores["mia_auc"] = roc_auc_score(is_member, closeness)
     return scores, distances
-
-
-def _rows(matrix, n, rng):
-    if n is None or len(matrix) <= n:
-        return matrix
-    return matrix[rng.choice(len(matrix), n, replace=False)]
