@@ -102,11 +102,14 @@ class EvaluationReport:
         self._plot_data = plot_data
 
     def __repr__(self):
-        n = self.info["n_rows"]
+        n, unit = self.info["n_rows"], self._unit()
         return (
-            f"<EvaluationReport of {n['synthetic']:,} synthetic {self.info['data']} "
-            f"against {n['real']:,} real: {len(self.scores)} figures>"
+            f"<EvaluationReport: {n['synthetic']:,} synthetic {unit} against "
+            f"{n['real']:,} real, {len(self.scores)} figures>"
         )
+
+    def _unit(self):
+        return "rows" if self.info["data"] == "table" else "images"
 
     def _headline(self):
         """The figures that are about the whole data set, with their ideals."""
@@ -117,16 +120,14 @@ class EvaluationReport:
 
     def _description(self):
         info, n = self.info, self.info["n_rows"]
-        unit = "rows" if info["data"] == "table" else "images"
         sizes = ", ".join(
-            f"{name} {count:,} {unit}" for name, count in n.items() if count
+            f"{name} {count:,} {self._unit()}" for name, count in n.items() if count
         )
         text = f"Compared {sizes}."
         if info["target"] is not None:
-            text += (
-                f" Target {info['target']!r}: {info['task']},"
-                f" scored by {info['scoring']}."
-            )
+            text += f" Target {info['target']!r}: {info['task']}."
+        if "trtr" in self.scores["metric"].to_numpy():
+            text += f" Utility scored by {info['scoring']}."
         return text + f" Evaluated in {info['seconds']:.1f} s."
 
     def summary(self):
