@@ -100,7 +100,10 @@ class BaseGenerator(BaseOverSampler):
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.long, device=device)
         generator = torch.Generator(device=device).manual_seed(seed)
-        self.history_ = self._train(encoded, labels, generator)
+        # torch layers draw their default weights from the global generator when
+        # built (models then re-draw them from ``_init_generator``): leave it as it was
+        with torch.random.fork_rng(devices=[]):
+            self.history_ = self._train(encoded, labels, generator)
 
     def _init_generator(self):
         """A CPU generator for initial weights (drawn on the CPU, then moved)."""
@@ -134,7 +137,7 @@ class BaseGenerator(BaseOverSampler):
         target (``y_info.kind == "continuous"``) is encoded with the rows."""
 
     @abstractmethod
-    def _decode(self, rows, seed):
+    def _decode(self, rows, seed, **options):
         """Model-space rows (ndarray) to ``(data, continuous target or None)``."""
 
     @abstractmethod
@@ -162,7 +165,7 @@ class BaseGenerator(BaseOverSampler):
         """
 
     @abstractmethod
-    def _generate(self, labels, n_samples, generator):
+    def _generate(self, labels, n_samples, generator, **options):
         """Draw ``n_samples`` model-space rows (a Tensor), of class ``labels``
         (a LongTensor of length ``n_samples``) when fitted with classes."""
 
@@ -190,10 +193,15 @@ class BaseGenerator(BaseOverSampler):
             Only when fitted with a target: the labels of the rows (or the
             generated continuous target), in the format ``fit`` was given.
         """
+        return self._sample_output(n_samples, y)
+
+    def _sample_output(self, n_samples, y, **options):
+        """``sample``'s work; ``options`` (such as a model's conditions on
+        columns) go to ``_generate`` and ``_decode``."""
         check_is_fitted(self)
         n_samples = _check_count(n_samples, "n_samples")
         labels = self._label_indices(n_samples, y)
-        data, y_values = self._sample_rows(n_samples, labels)
+        data, y_values = self._sample_rows(n_samples, labels, **options)
         X = self._input_format.restore(data)
         if self.target_type_ == "none":
             return X
@@ -250,7 +258,7 @@ class BaseGenerator(BaseOverSampler):
         self._draws += 1
         return np.random.SeedSequence([self._seed, self._draws]).generate_state(1)[0]
 
-    def _sample_rows(self, n_samples, labels):
+    def _sample_rows(self, n_samples, labels, **options):
         """Generate and decode rows: ``(data, target values or None)``."""
         device = self._ready_device()
         seed = int(self._next_seed())
@@ -261,8 +269,8 @@ class BaseGenerator(BaseOverSampler):
             else torch.as_tensor(labels, dtype=torch.long, device=device)
         )
         with torch.no_grad():
-            rows = self._generate(label_tensor, n_samples, generator)
-        data, target = self._decode(rows.cpu().numpy(), seed)
+            rows = self._generate(label_tensor, n_samples, generator, **options)
+        data, target = self._decode(rows.cpu().numpy(), seed, **options)
         if self.target_type_ == "classes":
             return data, self.classes_[labels]
         return data, target

@@ -4,12 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from augment import TabularVAE
+from augment import TabularGAN, TabularVAE
 
 # Every tabular generator with settings that train in well under a second.
 # A new model adds itself here and inherits the behaviour tests.
 TINY = {
     TabularVAE: dict(epochs=3, hidden_dims=(32,), latent_dim=8, batch_size=64),
+    TabularGAN: dict(epochs=3, generator_dims=(32,), critic_dims=(32,), batch_size=60),
 }
 
 

@@ -7,7 +7,7 @@ from imblearn.utils.estimator_checks import (
 )
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from augment import TabularVAE
+from augment import TabularGAN, TabularVAE
 from augment.tabular import TableEncoder
 
 
@@ -16,6 +16,7 @@ def tiny_estimators():
         TabularVAE(
             epochs=2, hidden_dims=(16,), latent_dim=4, batch_size=32, random_state=0
         ),
+        TabularGAN(epochs=2, generator_dims=(16,), critic_dims=(16,), random_state=0),
     ]
 
 

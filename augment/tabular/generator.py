@@ -6,6 +6,9 @@ subclasses :class:`TabularGenerator` and implements only ``_train`` and
 ``_generate``, given :meth:`TabularGenerator._layout` for the column spans.
 """
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_array
@@ -60,14 +63,85 @@ class TabularGenerator(BaseGenerator):
         """The encoder's spans as a torch module (moves with the model)."""
         return SpanLayout(self.encoder_.spans_)
 
-    def _decode(self, rows, seed):
+    def _decode(self, rows, seed, conditions=()):
         table = self.encoder_.inverse_transform(rows, random_state=seed)
+        for condition in conditions:
+            # exact by construction, also for values decoded from the rare slot
+            column = table[condition.column]
+            table[condition.column] = pd.Series(
+                [condition.value] * len(table), dtype=column.dtype, index=table.index
+            )
         if self.target_type_ == "continuous":
             return table.drop(columns=_TARGET), table[_TARGET].to_numpy()
         return table, None
 
     def _concat(self, table, synthetic):
         return pd.concat([table, synthetic], ignore_index=True)
+
+    def _discrete_columns(self):
+        """The columns that can be conditioned on: the encoder's categorical ones."""
+        return [s for s in self.encoder_.columns_ if s.kind == "categorical"]
+
+    def _check_conditions(self, conditions):
+        """Validate ``{column: value}`` into a list of :class:`ColumnCondition`."""
+        if conditions is None:
+            return []
+        if not isinstance(conditions, Mapping):
+            raise TypeError(
+                f"conditions must be a dict {{column: value}}; got "
+                f"{type(conditions).__name__}."
+            )
+        discrete = self._discrete_columns()
+        position = {spec.name: i for i, spec in enumerate(discrete)}
+        checked = []
+        for column, value in conditions.items():
+            if column not in position:
+                known = column in self.encoder_.column_index_ and column != _TARGET
+                reason = "is numeric" if known else "is not a column of the table"
+                allowed = (
+                    f"the columns that can be conditioned on are {list(position)}"
+                    if position
+                    else "the table has no discrete column to condition on"
+                )
+                raise ValueError(f"conditions: column {column!r} {reason}; {allowed}.")
+            spec = discrete[position[column]]
+            slot, known_value = _slot(spec, value)
+            checked.append(ColumnCondition(column, position[column], slot, known_value))
+        return checked
+
+
+@dataclass(frozen=True)
+class ColumnCondition:
+    """A requested value of a discrete column, located in the encoder's layout."""
+
+    column: object  # name in the table (a position for array input)
+    position: int  # index among the discrete columns
+    slot: int  # the encoder slot that decodes to ``value`` (or the rare slot)
+    value: object  # the training value asked for
+
+
+def _slot(spec, value):
+    """The slot of a categorical column that encodes ``value``, and the
+    training value itself (as the table holds it)."""
+    if np.ndim(value) != 0:
+        raise ValueError(
+            f"conditions: column {spec.name!r} takes a single value; got {value!r}."
+        )
+    if pd.isna(value):
+        if spec.has_missing:
+            return len(spec.slots) - 1, value
+    else:
+        found = pd.Index(spec.categories).get_indexer([value])[0]
+        if found >= 0:
+            return int(found), spec.categories[found]
+        if spec.rare_values is not None:
+            found = pd.Index(spec.rare_values).get_indexer([value])[0]
+            if found >= 0:
+                return len(spec.categories), spec.rare_values[found]  # the rare slot
+    raise ValueError(
+        f"conditions: {value!r} was never seen in column {spec.name!r} "
+        f"(values include {list(spec.categories[:10])})."
+    )
 
 
 class _Format:

@@ -65,8 +65,18 @@ class SpanLayout(nn.Module):
     def sample_groups(self, raw, generator, out):
         """Draw one entry per group from softmax(raw) (Gumbel-max) into ``out``."""
         logits = self.group_logits(raw)
-        uniform = torch.rand(logits.shape, generator=generator, device=raw.device)
-        gumbel = -torch.log(-torch.log(uniform.clamp_min(1e-20)))
-        choice = (logits + gumbel).argmax(dim=-1)
+        choice = (logits + _gumbel(logits, generator)).argmax(dim=-1)
         one_hot = F.one_hot(choice, logits.shape[-1]).to(raw.dtype)
         return self.scatter_groups(one_hot, out)
+
+    def gumbel_softmax(self, raw, generator, tau):
+        """Relaxed one-hot draws of every group, differentiable in ``raw``:
+        ``(batch, G, W)``, zero on padding. A local ``generator`` drives the
+        noise (``torch.nn.functional.gumbel_softmax`` takes none)."""
+        logits = self.group_logits(raw)
+        return torch.softmax((logits + _gumbel(logits, generator)) / tau, dim=-1)
+
+
+def _gumbel(like, generator):
+    uniform = torch.rand(like.shape, generator=generator, device=like.device)
+    return -torch.log(-torch.log(uniform.clamp_min(1e-20)))

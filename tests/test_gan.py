@@ -1,0 +1,324 @@
+"""TabularGAN: conditional sampling, conditioning, activations, training mode.
+
+The behaviour it shares with every generator is tested in test_generators.py.
+"""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import tiny
+from sklearn.exceptions import NotFittedError
+
+from augment import TabularGAN
+from augment.tabular.conditioning import Conditioning, TrainingSampler
+from augment.tabular.layout import SpanLayout
+
+
+@pytest.fixture(scope="module")
+def fitted(request):
+    """A GAN fitted on the labelled mixed table, shared by the sampling tests."""
+    from conftest import mixed_table
+
+    X = mixed_table()
+    y = pd.Series(["no"] * 90 + ["yes"] * 40 + ["maybe"] * 20, name="answer")
+    return tiny(TabularGAN).fit(X, y), X, y
+
+
+# ------------------------------------------------------ exact conditioning
+def test_single_condition_is_exact(fitted):
+    gen, X, y = fitted
+    for column, value in [("city", "Oslo"), ("plan", "pro"), ("tier", "hi")]:
+        X_new, y_new = gen.sample(57, conditions={column: value})
+        assert len(X_new) == len(y_new) == 57
+        assert (X_new[column] == value).all()
+        assert X_new.dtypes.equals(X.dtypes)
+
+
+def test_several_conditions_and_labels_together(fitted):
+    gen, _, _ = fitted
+    conditions = {"city": "Lima", "plan": "basic", "member": True, "verified": False}
+    X_new, y_new = gen.sample(40, y="maybe", conditions=conditions)
+    for column, value in conditions.items():
+        assert (X_new[column] == value).all(), column
+    assert (y_new == "maybe").all()
+    labels = np.array(["yes", "no"] * 10)
+    X_new, y_new = gen.sample(20, y=labels, conditions={"tier": "lo"})
+    np.testing.assert_array_equal(y_new, labels)
+    assert (X_new["tier"] == "lo").all()
+
+
+def test_condition_on_missing_value(fitted):
+    gen, _, _ = fitted
+    X_new, _ = gen.sample(15, conditions={"city": None})
+    assert X_new["city"].isna().all()
+
+
+def test_no_conditions_is_plain_sampling(fitted):
+    gen, _, _ = fitted
+    assert len(gen.sample(5, conditions={})[0]) == 5
+    X_new, y_new = gen.sample(0, conditions={"plan": "pro"})
+    assert len(X_new) == len(y_new) == 0
+
+
+def test_labels_follow_the_conditions():
+    # plan "pro" only ever comes with class "yes": asking for "pro" rows without
+    # y must give "yes" rows, not labels drawn from the overall prior
+    rng = np.random.default_rng(0)
+    y = np.array(["no"] * 80 + ["yes"] * 40)
+    X = pd.DataFrame(
+        {"plan": np.where(y == "yes", "pro", "basic"), "x": rng.normal(size=120)}
+    )
+    gen = tiny(TabularGAN).fit(X, y)
+    X_new, y_new = gen.sample(100, conditions={"plan": "pro"})
+    assert set(y_new) == {"yes"} and set(X_new["plan"]) == {"pro"}
+
+
+def test_rare_values_are_returned_exactly():
+    # the encoder keeps 100 slots; the other values share a rare slot
+    rng = np.random.default_rng(0)
+    ids = np.array([f"id{i}" for i in range(150)])
+    X = pd.DataFrame({"id": rng.choice(ids, 600), "x": rng.normal(size=600)})
+    gen = tiny(TabularGAN).fit(X)
+    rare = X["id"].value_counts().index[-1]
+    X_new = gen.sample(30, conditions={"id": rare})
+    assert (X_new["id"] == rare).all()
+    # the model space stays bounded whatever the number of values
+    assert gen.module_.conditioning.width <= 101
+
+
+def test_combination_never_seen_is_a_best_effort():
+    # ("x", "q") never occurs together: the rows still have exactly both
+    rng = np.random.default_rng(0)
+    a = np.array(["x", "y"] * 50)
+    b = np.where(a == "x", "p", rng.choice(["p", "q"], 100))
+    X = pd.DataFrame({"a": a, "b": b, "v": rng.normal(size=100)})
+    gen = tiny(TabularGAN).fit(X)
+    X_new = gen.sample(25, conditions={"a": "x", "b": "q"})
+    assert len(X_new) == 25
+    assert (X_new["a"] == "x").all() and (X_new["b"] == "q").all()
+
+
+def test_array_input_conditions_on_positions():
+    rng = np.random.default_rng(0)
+    X = np.column_stack(
+        [rng.normal(size=80), rng.choice(["a", "b"], 80), rng.choice(["u", "v"], 80)]
+    ).astype(object)
+    X[:, 0] = X[:, 0].astype(float)
+    gen = tiny(TabularGAN).fit(X)
+    X_new = gen.sample(12, conditions={2: "v", 1: "a"})
+    assert isinstance(X_new, np.ndarray)
+    assert (X_new[:, 2] == "v").all() and (X_new[:, 1] == "a").all()
+
+
+# --------------------------------------------------------- bad conditions
+@pytest.mark.parametrize(
+    "conditions, error, match",
+    [
+        ({"town": "Oslo"}, ValueError, "'town' is not a column.*'city'"),
+        ({"income": 3.0}, ValueError, "'income' is numeric.*conditioned on are"),
+        ({"city": "Paris"}, ValueError, "'Paris' was never seen in column 'city'"),
+        ({"plan": ["pro", "basic"]}, ValueError, "'plan' takes a single value"),
+        ([("city", "Oslo")], TypeError, "conditions must be a dict"),
+    ],
+    ids=["unknown-column", "numeric-column", "unseen-value", "list", "not-a-dict"],
+)
+def test_bad_conditions_get_clear_errors(fitted, conditions, error, match):
+    gen, _, _ = fitted
+    with pytest.raises(error, match=match):
+        gen.sample(5, conditions=conditions)
+
+
+def test_conditions_error_lists_the_discrete_columns(fitted):
+    gen, _, _ = fitted
+    with pytest.raises(ValueError) as info:
+        gen.sample(5, conditions={"age": 30})
+    for column in ["member", "verified", "city", "plan", "tier"]:
+        assert repr(column) in str(info.value)
+
+
+def test_numeric_array_has_nothing_to_condition_on():
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    gen = tiny(TabularGAN).fit(X)
+    with pytest.raises(ValueError, match="0 is numeric; the table has no discrete"):
+        gen.sample(5, conditions={0: 1.0})
+
+
+def test_conditions_need_a_fitted_model():
+    with pytest.raises(NotFittedError):
+        TabularGAN().sample(5, conditions={"a": 1})
+
+
+# ------------------------------------------- conditioning and activations
+def test_condition_vector_lines_up_with_every_discrete_column(fitted):
+    # a row's condition vector, all values shown, is exactly its discrete
+    # one-hots: the offsets are right for every column, not just the first
+    gen, X, y = fitted
+    data = torch.as_tensor(gen.encoder_.transform(X))
+    conditioning = gen.module_.conditioning
+    codes = conditioning.codes_of(data)
+    vector = conditioning.vector(codes, torch.ones_like(codes, dtype=torch.bool), None)
+    assert conditioning.n_discrete == 5
+    torch.testing.assert_close(
+        vector[:, : len(conditioning.columns)], data[:, conditioning.columns]
+    )
+    for j, spec in enumerate(gen._discrete_columns()):
+        slots = pd.Index(spec.slots).get_indexer(X[spec.name].astype(object))
+        missing = X[spec.name].isna().to_numpy()
+        slots[missing] = len(spec.slots) - 1
+        np.testing.assert_array_equal(codes[:, j].numpy(), slots)
+
+
+def _spans():
+    from augment.tabular.encoder import Span
+
+    return [
+        Span("a", "scalar", 0, 1),
+        Span("a", "mode", 1, 3),
+        Span("b", "category", 4, 2),
+        Span("c", "scalar", 6, 1),
+        Span("c", "mode", 7, 1),
+        Span("d", "category", 8, 4),
+    ]
+
+
+def test_vectorised_activation_equals_a_loop_over_spans():
+    from augment.tabular.gan import _Generator
+
+    spans = _spans()
+    layout = SpanLayout(spans)
+    data = torch.zeros((6, 12))
+    data[:, [0, 6]] = 0.1
+    data[:, [1, 4, 7, 8]] = 1.0
+    conditioning = Conditioning(spans, data, None, 0)
+    module = _Generator(layout, conditioning, noise_dim=4, hidden_dims=(8,))
+    raw = torch.randn((6, 12), generator=torch.Generator().manual_seed(1))
+    out = module.activate(raw, torch.Generator().manual_seed(2))
+    # the reference draws the same Gumbel noise, padded to the widest group
+    uniform = torch.rand((6, 4, 4), generator=torch.Generator().manual_seed(2))
+    gumbel = -torch.log(-torch.log(uniform.clamp_min(1e-20)))
+    groups = [s for s in spans if s.role != "scalar"]
+    for span in spans:
+        got = out[:, span.start : span.stop]
+        if span.role == "scalar":
+            torch.testing.assert_close(got, torch.tanh(raw[:, span.start : span.stop]))
+            continue
+        noise = gumbel[:, groups.index(span), : span.width]
+        logits = (raw[:, span.start : span.stop] + noise) / module.tau
+        torch.testing.assert_close(got, torch.softmax(logits, dim=1))
+
+
+def test_condition_loss_equals_per_column_cross_entropy():
+    spans = _spans()
+    layout = SpanLayout(spans)
+    data = torch.zeros((6, 12))
+    data[:, [1, 4, 7, 8]] = 1.0
+    conditioning = Conditioning(spans, data, None, 0)
+    raw = torch.randn((3, 12), generator=torch.Generator().manual_seed(0))
+    codes = torch.tensor([[1, 3], [0, 2], [1, 0]])
+    shown = torch.tensor([[True, True], [False, True], [True, False]])
+    log_probs = torch.log_softmax(layout.group_logits(raw), dim=-1)
+    got = conditioning.loss(log_probs, codes, shown)
+    expected = 0.0
+    for row, column in shown.nonzero().tolist():
+        span = [s for s in spans if s.role == "category"][column]
+        logits = raw[row, span.start : span.stop]
+        expected -= torch.log_softmax(logits, dim=0)[codes[row, column]]
+    torch.testing.assert_close(got, expected / 3)
+
+
+def test_training_by_sampling_favours_rare_values_and_matches_rows():
+    # column 0: value 1 in 5% of rows; labels: class 1 in 10% of rows
+    n = 1000
+    codes = torch.zeros((n, 2), dtype=torch.long)
+    codes[:50, 0] = 1
+    codes[:, 1] = torch.arange(n) % 3
+    labels = (torch.arange(n) >= 900).long()
+    sampler = TrainingSampler(codes, [2, 3], labels, 2, reveal=0.0)
+    rows, got, shown = sampler.sample(20_000, torch.Generator().manual_seed(0))
+    # every shown value is the row's own value
+    torch.testing.assert_close(got, codes[rows])
+    chosen_first = shown[:, 0]
+    share_rare = (got[chosen_first, 0] == 1).float().mean()
+    assert 0.3 < share_rare < 0.42  # log1p(50) / (log1p(50) + log1p(950)) = 0.36
+    # at most one value is shown when nothing is revealed; none when the
+    # label was the chosen column (a third of the draws)
+    assert shown.sum(1).max() == 1
+    label_chosen = shown.sum(1) == 0
+    assert 0.3 < label_chosen.float().mean() < 0.37
+    # then the minority class (10% of rows) is drawn at its log frequency
+    share_minority = labels[rows[label_chosen]].float().mean()
+    assert 0.35 < share_minority < 0.45  # log1p(100) / (log1p(100) + log1p(900))
+
+
+def test_unconditional_draws_follow_the_class_frequencies():
+    spans = _spans()
+    data = torch.zeros((4, 12))
+    data[:, [1, 7]] = 1.0
+    data[:, 4] = torch.tensor([1.0, 1.0, 1.0, 0.0])  # b: slot 0 three times
+    data[:, 5] = 1 - data[:, 4]
+    data[:, 8] = 1.0
+    labels = torch.tensor([0, 0, 0, 1])  # class 1 always has b in slot 1
+    conditioning = Conditioning(spans, data, labels, 2)
+    wanted = torch.ones(4000, dtype=torch.long)
+    codes, shown = conditioning.draw(wanted, 4000, torch.Generator().manual_seed(0))
+    assert (codes[shown[:, 0], 0] == 1).all()
+    # one of b, d or the label is chosen uniformly
+    assert 0.29 < shown[:, 0].float().mean() < 0.38
+    np.testing.assert_allclose(conditioning.class_probs([(0, 1)]), [0.0, 1.0])
+    np.testing.assert_allclose(conditioning.class_probs([(0, 0)]), [1.0, 0.0])
+
+
+# --------------------------------------------------- training and sampling
+def test_history_has_both_losses(fitted):
+    gen, _, _ = fitted
+    assert {"critic", "generator", "condition"} <= set(gen.history_[0])
+    assert len(gen.history_) == 3
+
+
+def test_sampling_runs_in_eval_mode(fitted):
+    gen, _, _ = fitted
+    module = gen.module_
+    assert not module.training
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    before = [m.running_mean.clone() for m in norms]
+    module.train()  # even when left in training mode by someone
+    a = gen.sample(30, y="yes")[0]
+    assert not module.training
+    # batch norm used, and kept, its running statistics
+    for m, mean in zip(norms, before, strict=True):
+        torch.testing.assert_close(m.running_mean, mean)
+    assert len(a) == 30
+
+
+def test_global_random_state_is_untouched(labelled):
+    X, y = labelled
+    state = torch.get_rng_state()
+    gen = tiny(TabularGAN).fit(X, y)
+    gen.sample(20, conditions={"plan": "pro"})
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_conditions_after_pickling(fitted):
+    gen, _, _ = fitted
+    restored = pickle.loads(pickle.dumps(gen))
+    a = restored.sample(10, conditions={"city": "Oslo"})[0]
+    b = gen.sample(10, conditions={"city": "Oslo"})[0]
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_continuous_target_with_conditions(table):
+    y = table["age"] * 1.5 + 0.25
+    gen = tiny(TabularGAN).fit(table.drop(columns="age"), y)
+    X_new, y_new = gen.sample(10, conditions={"plan": "basic"})
+    assert (X_new["plan"] == "basic").all() and len(y_new) == 10
+    with pytest.raises(ValueError, match="is not a column"):
+        gen.sample(5, conditions={"__augment_target__": 1.0})
+
+
+def test_batch_is_rounded_to_whole_packs(labelled):
+    X, y = labelled
+    gen = tiny(TabularGAN, batch_size=33, pac=4).fit(X, y)
+    assert len(gen.sample(7)[0]) == 7
