@@ -35,6 +35,23 @@ def as_float(series, kind):
     return series.to_numpy(dtype=float, na_value=np.nan)
 
 
+def shared_codes(columns):
+    """Integer codes of one categorical column in several frames.
+
+    Equal values get equal codes in every frame, whatever their dtypes.
+
+    Returns
+    -------
+    codes : list of ndarray
+        One array per column given; missing values are -1.
+    n_values : int
+        The number of distinct values.
+    """
+    values = pd.concat(columns, ignore_index=True).astype(object)
+    codes, uniques = pd.factorize(values)
+    return np.split(codes, np.cumsum([len(c) for c in columns])[:-1]), len(uniques)
+
+
 def check_tables(real, synthetic, holdout, target):
     """Validate the three frames; return copies in ``real``'s column order.
 

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import linalg
 from scipy.stats import ks_2samp
 
-from ._data import as_float
+from ._data import as_float, shared_codes
 
 RELATED_CORRELATION = 0.5  # SDMetrics' DEFAULT_REAL_CORRELATION_THRESHOLD
 RELATED_ASSOCIATION = 0.3  # SDMetrics' DEFAULT_REAL_ASSOCIATION_THRESHOLD
@@ -102,10 +102,9 @@ def _codes(real, synthetic, kind):
     real edges for both tables do not.
     """
     if kind == "categorical":
-        values = pd.concat([real, synthetic], ignore_index=True).astype(object)
-        codes, uniques = pd.factorize(values)
-        codes = np.where(codes < 0, len(uniques), codes)
-        return codes[: len(real)], codes[len(real) :], len(uniques) + 1
+        (a_codes, b_codes), missing = shared_codes([real, synthetic])
+        a_codes, b_codes = (np.where(c < 0, missing, c) for c in (a_codes, b_codes))
+        return a_codes, b_codes, missing + 1
     a, b = as_float(real, kind), as_float(synthetic, kind)
     finite = a[~np.isnan(a)]
     edges = np.histogram_bin_edges(finite, N_BINS) if len(finite) else []

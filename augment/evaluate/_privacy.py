@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
-from ._data import as_float, subsample
+from ._data import as_float, shared_codes, subsample
 
 # The dot-product form of the Euclidean distance leaves ~1e-8 of floating-point
 # noise: rounding makes duplicates compare equal (ties count half in dcr_share).
@@ -54,12 +54,11 @@ def encode(frames, kinds):
     blocks = {name: [] for name in names}
     for column, kind in kinds.items():
         if kind == "categorical":
-            values = pd.concat([frames[n][column] for n in names]).astype(object)
-            codes, uniques = pd.factorize(values, use_na_sentinel=False)
-            onehot = np.zeros((len(codes), len(uniques)))
-            onehot[np.arange(len(codes)), codes] = 1 / np.sqrt(2)
-            for name, part in zip(names, _split(onehot, frames, names)):
-                blocks[name].append(part)
+            codes, n_values = shared_codes([frames[n][column] for n in names])
+            for name, code in zip(names, codes):
+                onehot = np.zeros((len(code), n_values + 1))  # + missing
+                onehot[np.arange(len(code)), code] = 1 / np.sqrt(2)  # -1: last
+                blocks[name].append(onehot)
             continue
         values = {n: as_float(frames[n][column], kind) for n in names}
         finite = values["real"][~np.isnan(values["real"])]
@@ -74,11 +73,6 @@ def encode(frames, kinds):
     return {
         name: np.hstack(blocks[name]) if name in blocks else None for name in frames
     }
-
-
-def _split(matrix, frames, names):
-    bounds = np.cumsum([len(frames[n]) for n in names])[:-1]
-    return np.split(matrix, bounds)
 
 
 def _nearest(reference, queries, k=1):

@@ -17,7 +17,7 @@ from sklearn.ensemble import (
 from sklearn.metrics import get_scorer
 from sklearn.utils.multiclass import type_of_target
 
-from ._data import as_float
+from ._data import as_float, shared_codes
 
 MAX_CLASSES = 20  # more distinct numbers than this in a numeric target: regression
 
@@ -93,12 +93,9 @@ def table_model_inputs(frames, kinds, target, classification):
     columns, categorical = {n: [] for n in names}, []
     for column in features:
         if kinds[column] == "categorical":
-            values = pd.concat([frames[n][column] for n in names]).astype(object)
-            codes, uniques = pd.factorize(values)
-            codes = np.where(codes < 0, np.nan, codes)
-            bounds = np.cumsum([len(frames[n]) for n in names])[:-1]
-            parts = np.split(codes, bounds)
-            categorical.append(len(uniques) <= 255)
+            codes, n_values = shared_codes([frames[n][column] for n in names])
+            parts = [np.where(code < 0, np.nan, code) for code in codes]
+            categorical.append(n_values <= 255)
         else:
             parts = [as_float(frames[n][column], kinds[column]) for n in names]
             categorical.append(False)
