@@ -21,9 +21,8 @@ def to_data_uri(figure):
     """The figure as a ``data:image/png;base64,...`` URI, embeddable in HTML."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(
-        "ascii"
-    )
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f"data:image/png;base64,{encoded}"
 
 
 def column_distribution(real, synthetic, kind, title):

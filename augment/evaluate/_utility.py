@@ -24,15 +24,11 @@ MAX_CLASSES = 20  # more distinct numbers than this in a numeric target: regress
 
 def is_classification(y, kind):
     """Whether a target calls for a classifier: categories, or few distinct numbers."""
-    y = pd.Series(y).dropna()
-    if kind == "categorical":
-        return True
-    if kind == "datetime":
-        return False
-    return (
-        type_of_target(y.to_numpy(dtype=float)) in ("binary", "multiclass")
-        and y.nunique() <= MAX_CLASSES
-    )
+    if kind != "numerical":
+        return kind == "categorical"
+    y = y.dropna().to_numpy(dtype=float)
+    n_values = len(np.unique(y))
+    return type_of_target(y) in ("binary", "multiclass") and n_values <= MAX_CLASSES
 
 
 def utility(make_model, real, synthetic, holdout, scoring, real_model=None):
