@@ -84,7 +84,7 @@ def column_pairs(real, synthetic, kinds):
             score, related = 1 - abs(r - s) / 2, abs(r) > RELATED_CORRELATION
             rows.append((a, b, "correlation", score, r, s, related))
         else:
-            score, v = _contingency(*codes[a], *codes[b])
+            score, v = _contingency(codes[a], codes[b])
             rows.append(
                 (a, b, "contingency", score, v, np.nan, v > RELATED_ASSOCIATION)
             )
@@ -115,8 +115,9 @@ def _codes(real, synthetic, kind):
     return a_codes, b_codes, missing + 1
 
 
-def _contingency(a_real, a_syn, size_a, b_real, b_syn, size_b):
+def _contingency(a, b):
     """Contingency similarity of two coded columns, and the real Cramer's V."""
+    (a_real, a_syn, _), (b_real, b_syn, size_b) = a, b
     joint_real, joint_syn = a_real * size_b + b_real, a_syn * size_b + b_syn
     cells, index = np.unique(
         np.concatenate([joint_real, joint_syn]), return_inverse=True
