@@ -203,31 +203,30 @@ class TabularGAN(TabularGenerator):
 
         def step(index):
             n = -(-len(index) // self.pac) * self.pac  # whole packs
-            # critic: generated rows against real rows of the same conditions
-            rows, _, _, condition = draw(n)
+            rows, codes, shown, condition = draw(n)
             real = data[rows]
-            with torch.no_grad():
-                fake = module.activate(module(condition, generator), generator)
+            raw = module(condition, generator)
+            fake = module.activate(raw, generator)
+            # critic: generated rows against real rows of the same conditions
+            scores = critic(
+                torch.cat([fake.detach(), real]), condition.repeat(2, 1), generator
+            )
             critic_loss = (
-                critic(fake, condition, generator).mean()
-                - critic(real, condition, generator).mean()
-                + critic.gradient_penalty(real, fake, condition, generator)
+                scores[: len(scores) // 2].mean()
+                - scores[len(scores) // 2 :].mean()
+                + critic.gradient_penalty(real, fake.detach(), condition, generator)
             )
             _update(optimisers["critic"], critic_loss)
             if classifier is not None:
                 loss = F.cross_entropy(classifier(real), labels[rows])
                 _update(optimisers["classifier"], loss)
-            # generator: fool the critic, honour the shown conditions, match
-            # the moments of real rows of the same conditions
-            rows, codes, shown, condition = draw(n)
-            raw = module(condition, generator)
-            fake = module.activate(raw, generator)
+            # generator, on the same rows: fool the updated critic, honour the
+            # shown conditions, match the moments of the real rows
             log_probs = F.log_softmax(module.layout.group_logits(raw), dim=-1)
             losses = {
                 "adversarial": -critic(fake, condition, generator).mean(),
                 "condition": conditioning.loss(log_probs, codes, shown),
-                "moments": self.moment_weight
-                * _moment_gap(fake, data[rows], condition),
+                "moments": self.moment_weight * _moment_gap(fake, real, condition),
             }
             if classifier is not None:
                 recognised = F.cross_entropy(classifier(fake), labels[rows])
