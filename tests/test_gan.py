@@ -219,7 +219,7 @@ def test_condition_loss_equals_per_column_cross_entropy():
     raw = torch.randn((3, 12), generator=torch.Generator().manual_seed(0))
     codes = torch.tensor([[1, 3], [0, 2], [1, 0]])
     shown = torch.tensor([[True, True], [False, True], [True, False]])
-    log_probs = torch.log_softmax(layout.group_logits(raw), dim=-1)
+    log_probs = layout.log_probs(raw)
     got = conditioning.loss(log_probs, codes, shown)
     expected = 0.0
     for row, column in shown.nonzero().tolist():
@@ -227,6 +227,20 @@ def test_condition_loss_equals_per_column_cross_entropy():
         logits = raw[row, span.start : span.stop]
         expected -= torch.log_softmax(logits, dim=0)[codes[row, column]]
     torch.testing.assert_close(got, expected / 3)
+
+
+def test_group_draws_follow_the_softmax():
+    layout = SpanLayout(_spans())
+    raw = torch.zeros((20_000, 12))
+    probs = torch.tensor([0.2, 0.3, 0.5])
+    raw[:, 1:4], raw[:, 8:12] = probs.log(), torch.tensor([0.0, 0.0, 0.0, 9.0])
+    out = layout.sample_groups(raw, torch.Generator().manual_seed(0), raw.clone())
+    groups = [s for s in _spans() if s.role != "scalar"]
+    for span in groups:  # exactly one hot entry per group
+        assert (out[:, span.start : span.stop].sum(1) == 1).all()
+    torch.testing.assert_close(out[:, 1:4].mean(0), probs, atol=0.015, rtol=0)
+    assert out[:, 11].mean() > 0.99
+    torch.testing.assert_close(out[:, [0, 6]], raw[:, [0, 6]])  # scalars untouched
 
 
 def test_training_by_sampling_favours_rare_values_and_matches_rows():

@@ -63,18 +63,35 @@ class SpanLayout(nn.Module):
         return loss / raw.shape[0]
 
     def sample_groups(self, raw, generator, out):
-        """Draw one entry per group from softmax(raw) (Gumbel-max) into ``out``."""
-        logits = self.group_logits(raw)
-        choice = (logits + _gumbel(logits, generator)).argmax(dim=-1)
-        one_hot = F.one_hot(choice, logits.shape[-1]).to(raw.dtype)
+        """Draw one entry per group from softmax(raw) into ``out``.
+
+        By inversion: one uniform per group against the cumulative
+        probabilities, cheaper than Gumbel-max's noise on every entry.
+        """
+        probs = _over_groups(torch.softmax, self.group_logits(raw))
+        uniform = torch.rand(probs.shape[:2], generator=generator, device=raw.device)
+        choice = (probs.cumsum(dim=-1) < uniform[..., None]).sum(dim=-1)
+        widths = self.group_mask.sum(dim=1)
+        choice = torch.minimum(choice, widths - 1)  # rounding of the last sum
+        one_hot = F.one_hot(choice, probs.shape[-1]).to(raw.dtype)
         return self.scatter_groups(one_hot, out)
+
+    def log_probs(self, raw):
+        """Log-softmax of every group: ``(batch, G, W)``, ``-inf`` on padding."""
+        return _over_groups(torch.log_softmax, self.group_logits(raw))
 
     def gumbel_softmax(self, raw, generator, tau):
         """Relaxed one-hot draws of every group, differentiable in ``raw``:
         ``(batch, G, W)``, zero on padding. A local ``generator`` drives the
         noise (``torch.nn.functional.gumbel_softmax`` takes none)."""
         logits = self.group_logits(raw)
-        return torch.softmax((logits + _gumbel(logits, generator)) / tau, dim=-1)
+        return _over_groups(torch.softmax, (logits + _gumbel(logits, generator)) / tau)
+
+
+def _over_groups(softmax, logits):
+    # over a transposed view: torch's CPU kernel along a short last dimension
+    # is several times slower than along an inner one
+    return softmax(logits.transpose(1, 2), dim=1).transpose(1, 2)
 
 
 def _gumbel(like, generator):
