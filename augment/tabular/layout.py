@@ -37,7 +37,16 @@ class SpanLayout(nn.Module):
         self.register_buffer("scalar_index", torch.tensor(scalars, dtype=torch.long))
         self.register_buffer("group_mask", mask)
         # padding points at the group's first column; it is masked everywhere
-        self.register_buffer("group_index", starts[:, None] + offsets[None, :] * mask)
+        index = starts[:, None] + offsets[None, :] * mask
+        self.register_buffer("group_index", index)
+        # the same layout as a (columns of groups) x (groups) membership matrix:
+        # per-group sums become one matrix product
+        columns, group = index[mask], mask.nonzero()[:, 0]
+        membership = torch.zeros((len(columns), len(groups)))
+        membership[torch.arange(len(columns)), group] = 1.0
+        self.register_buffer("group_columns", columns)
+        self.register_buffer("column_group", group)
+        self.register_buffer("membership", membership)
 
     def group_logits(self, raw):
         """Raw outputs of the one-hot groups as ``(batch, G, W)``, padding ``-inf``."""
@@ -49,18 +58,27 @@ class SpanLayout(nn.Module):
         out[:, self.group_index[self.group_mask]] = values[:, self.group_mask]
         return out
 
-    def group_targets(self, data):
-        """Index of the hot entry of every group of model-space rows: ``(batch, G)``."""
-        return self.group_logits(data).argmax(dim=-1)
+    def hot_columns(self, data):
+        """Model-space column of the hot entry of every group: ``(batch, G)``.
 
-    def cross_entropy(self, raw, data):
-        """Summed over groups, averaged over rows."""
-        logits = self.group_logits(raw)
-        if logits.shape[1] == 0:
+        Computed once for the training data, then indexed per batch.
+        """
+        hot = self.group_logits(data).argmax(dim=-1)
+        groups = torch.arange(hot.shape[1], device=hot.device)
+        return self.group_index[groups[None, :], hot]
+
+    def cross_entropy(self, raw, hot):
+        """Cross-entropy of every group's logits against its hot column,
+        summed over groups and averaged over rows."""
+        if self.membership.shape[1] == 0:
             return raw.new_zeros(())
-        targets = self.group_targets(data)
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum")
-        return loss / raw.shape[0]
+        # log-sum-exp per group as a matrix product, shifted by each group's
+        # own maximum (a constant for the gradient) so that nothing overflows
+        with torch.no_grad():
+            shift = self.group_logits(raw).amax(dim=-1)  # (batch, G)
+        grouped = raw[:, self.group_columns] - shift[:, self.column_group]
+        log_norm = torch.log(grouped.exp() @ self.membership) + shift
+        return (log_norm.sum() - raw.gather(1, hot).sum()) / raw.shape[0]
 
     def sample_groups(self, raw, generator, out):
         """Draw one entry per group from softmax(raw) into ``out``.

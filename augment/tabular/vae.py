@@ -139,9 +139,13 @@ class TabularVAE(TabularGenerator):
             fused=data.device.type in ("cpu", "cuda"),  # one kernel for all parameters
         )
 
+        hot = module.layout.hot_columns(data)
+
         def step(index):
             condition = module.condition(None if labels is None else labels[index])
-            reconstruction, kl = module.losses(data[index], condition, generator)
+            reconstruction, kl = module.losses(
+                data[index], hot[index], condition, generator
+            )
             loss = self.reconstruction_weight * reconstruction + kl
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -187,8 +191,11 @@ class _ConditionalVAE(nn.Module):
         # bounded below so that the scalar likelihood cannot collapse onto a point
         return self.log_sigma.exp().clamp(0.01, 1.0)
 
-    def losses(self, x, condition, generator):
-        """Reconstruction negative log-likelihood and KL divergence, per row."""
+    def losses(self, x, hot, condition, generator):
+        """Reconstruction negative log-likelihood and KL divergence, per row.
+
+        ``hot`` holds the column of the hot entry of each one-hot group of ``x``.
+        """
         mean, log_var = self.encoder(self._with(x, condition)).chunk(2, dim=1)
         noise = torch.randn(mean.shape, generator=generator, device=x.device)
         z = mean + noise * (0.5 * log_var).exp()
@@ -197,7 +204,7 @@ class _ConditionalVAE(nn.Module):
         sigma = self._sigma()[scalars]
         error = (x[:, scalars] - torch.tanh(raw[:, scalars])) ** 2
         gaussian = (error / (2 * sigma**2) + sigma.log()).sum() / len(x)
-        reconstruction = gaussian + self.layout.cross_entropy(raw, x)
+        reconstruction = gaussian + self.layout.cross_entropy(raw, hot)
         kl = -0.5 * (1 + log_var - mean**2 - log_var.exp()).sum() / len(x)
         return reconstruction, kl
 
