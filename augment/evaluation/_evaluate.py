@@ -82,7 +82,7 @@ def evaluate(
     --------
     >>> import numpy as np
     >>> from sklearn.datasets import load_iris
-    >>> from augment.evaluate import evaluate
+    >>> from augment import evaluate
     >>> iris = load_iris(as_frame=True).frame
     >>> train, holdout = iris.iloc[::2], iris.iloc[1::2]
     >>> noisy = train + np.random.default_rng(0).normal(0, 0.1, train.shape)
