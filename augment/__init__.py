@@ -1,11 +1,14 @@
 """augment-learn: synthetic data augmentation for scikit-learn pipelines."""
 
 from .evaluation import EvaluationReport, evaluate
+from .image import ImageGAN, ImageVAE
 from .tabular import TableEncoder, TabularGAN, TabularVAE
 
 __version__ = "0.1.0.dev0"
 __all__ = [
     "EvaluationReport",
+    "ImageGAN",
+    "ImageVAE",
     "TableEncoder",
     "TabularGAN",
     "TabularVAE",

@@ -80,14 +80,7 @@ class BaseGenerator(BaseOverSampler):
                 y_info.values, return_inverse=True, return_counts=True
             )
             self.class_prior_ = counts / counts.sum()
-            singles = self.classes_[counts == 1]
-            if len(singles):
-                warnings.warn(
-                    f"Classes {singles.tolist()} have a single row each: their "
-                    "synthetic rows can only echo that row.",
-                    UserWarning,
-                    stacklevel=3,
-                )
+            self._check_class_counts(self.classes_, counts)
         elif hasattr(self, "classes_"):
             del self.classes_, self.class_prior_
 
@@ -105,6 +98,17 @@ class BaseGenerator(BaseOverSampler):
         with torch.random.fork_rng(devices=[]):
             self.history_ = self._train(encoded, labels, generator)
 
+    def _check_class_counts(self, classes, counts):
+        """What a class of a single row means for the model: a warning here."""
+        singles = classes[counts == 1]
+        if len(singles):
+            warnings.warn(
+                f"Classes {singles.tolist()} have a single row each: their "
+                "synthetic rows can only echo that row.",
+                UserWarning,
+                stacklevel=4,
+            )
+
     def _init_generator(self):
         """A CPU generator for initial weights (drawn on the CPU, then moved)."""
         return torch.Generator().manual_seed(self._seed)
@@ -119,9 +123,11 @@ class BaseGenerator(BaseOverSampler):
         if self.epochs is not None:
             return self.epochs
         steps_per_epoch = max(n_rows // self.batch_size, 1)
-        return int(np.clip(np.ceil(self._default_steps / steps_per_epoch), 30, 300))
+        epochs = np.ceil(self._default_steps / steps_per_epoch)
+        return int(np.clip(epochs, *self._default_epoch_bounds))
 
     _default_steps = 750  # enough for small tables, bounded for large ones
+    _default_epoch_bounds = (30, 300)
 
     # ------------------------------------------- hooks of a kind of data
     @abstractmethod

@@ -7,8 +7,13 @@ from imblearn.utils.estimator_checks import (
 )
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from augment import TabularGAN, TabularVAE
+from augment import ImageGAN, ImageVAE, TabularGAN, TabularVAE
 from augment.tabular import TableEncoder
+
+# The checks feed generic 2-d data: image generators read each row as a
+# one-pixel-high image (image_shape=(1, -1)) whose values span any range
+# (pixel_range=None).
+FLAT_IMAGES = dict(image_shape=(1, -1), pixel_range=None)
 
 
 def tiny_estimators():
@@ -17,6 +22,15 @@ def tiny_estimators():
             epochs=2, hidden_dims=(16,), latent_dim=4, batch_size=32, random_state=0
         ),
         TabularGAN(epochs=2, generator_dims=(16,), critic_dims=(16,), random_state=0),
+        ImageGAN(
+            epochs=2,
+            generator_width=8,
+            critic_width=4,
+            noise_dim=4,
+            random_state=0,
+            **FLAT_IMAGES,
+        ),
+        ImageVAE(epochs=2, width=4, latent_dim=2, random_state=0, **FLAT_IMAGES),
     ]
 
 

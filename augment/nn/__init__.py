@@ -1,7 +1,17 @@
 """Torch pieces shared by every model: device handling, blocks, the training loop."""
 
 from .blocks import init_parameters, mlp
+from .conv import ConvDecoder, ConvEncoder, spectral_norm
 from .device import resolve_device
-from .training import run_epochs
+from .training import run_epochs, update
 
-__all__ = ["init_parameters", "mlp", "resolve_device", "run_epochs"]
+__all__ = [
+    "ConvDecoder",
+    "ConvEncoder",
+    "init_parameters",
+    "mlp",
+    "resolve_device",
+    "run_epochs",
+    "spectral_norm",
+    "update",
+]

@@ -54,3 +54,10 @@ def run_epochs(step, n_rows, *, epochs, batch_size, generator, verbose, desc):
                 "lower the learning rate or check the data for extreme values."
             )
     return history
+
+
+def update(optimiser, loss):
+    """One optimiser step on ``loss``."""
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..nn import init_parameters, mlp, run_epochs
+from ..nn import init_parameters, mlp, run_epochs, update
 from .conditioning import Conditioning, TrainingSampler
 from .generator import TabularGenerator
 
@@ -221,10 +221,10 @@ class TabularGAN(TabularGenerator):
                 - scores[len(scores) // 2 :].mean()
                 + critic.gradient_penalty(real, fake.detach(), condition, generator)
             )
-            _update(optimisers["critic"], critic_loss)
+            update(optimisers["critic"], critic_loss)
             if classifier is not None:
                 loss = F.cross_entropy(classifier(real), labels[rows])
-                _update(optimisers["classifier"], loss)
+                update(optimisers["classifier"], loss)
             # generator, on the same rows: fool the updated critic, honour the
             # shown conditions, match the moments of the real rows
             log_probs = module.layout.log_probs(raw)
@@ -237,7 +237,7 @@ class TabularGAN(TabularGenerator):
                 recognised = F.cross_entropy(classifier(fake), labels[rows])
                 losses["classifier"] = self.classifier_weight * recognised
             generator_loss = sum(losses.values())
-            _update(optimisers["generator"], generator_loss)
+            update(optimisers["generator"], generator_loss)
             return {"critic": critic_loss, "generator": generator_loss, **losses}
 
         history = run_epochs(
@@ -398,9 +398,3 @@ def _moment_gap(fake, real, condition):
     one = torch.ones((len(fake), 1), device=fake.device)
     fake, real = (torch.cat([rows, condition, one], dim=1) for rows in (fake, real))
     return (((fake.T @ fake - real.T @ real) / len(fake)) ** 2).sum()
-
-
-def _update(optimiser, loss):
-    optimiser.zero_grad(set_to_none=True)
-    loss.backward()
-    optimiser.step()

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn import init_parameters, mlp, run_epochs
+from ..nn import init_parameters, mlp, run_epochs, update
 from .generator import TabularGenerator
 
 
@@ -147,9 +147,7 @@ class TabularVAE(TabularGenerator):
                 data[index], hot[index], condition, generator
             )
             loss = self.reconstruction_weight * reconstruction + kl
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+            update(optimiser, loss)
             return {"loss": loss, "reconstruction": reconstruction, "kl": kl}
 
         module.train()

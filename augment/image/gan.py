@@ -1,0 +1,313 @@
+"""ImageGAN: a class-conditional convolutional GAN that learns from few images."""
+
+import numbers
+
+import torch
+import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from ..nn import (
+    ConvDecoder,
+    ConvEncoder,
+    init_parameters,
+    run_epochs,
+    spectral_norm,
+    update,
+)
+from .augmentation import AUGMENTATIONS, augment
+from .generator import ImageGenerator
+
+
+class ImageGAN(ImageGenerator):
+    """Class-conditional convolutional GAN for images, as an over-sampler.
+
+    A generator maps noise and a class to an image; a critic with spectral
+    normalisation scores images against their class by projection (Miyato and
+    Koyama, 2018) under the hinge loss. Three things keep it from memorising
+    a small training set: differentiable augmentation (Zhao et al., 2020)
+    shows the critic real and generated images randomly shifted and cut out,
+    so that it cannot learn the few images by heart, and the generator learns
+    the images, not the augmentations; a mode-seeking term (Mao et al., 2019)
+    rewards the generator for turning different noise into different images;
+    and the images are sampled from an exponential moving average of the
+    generator's weights, which is steadier than the last step's. Class counts
+    are exact: the class is an input of the generator, never
+    rejection-sampled.
+
+    The networks are sized from the images: grayscale or colour, square or
+    not, 8x8 pixels or 64x64.
+
+    Parameters
+    ----------
+    sampling_strategy : float, str, dict or callable, default="auto"
+        How :meth:`fit_resample` balances the classes, exactly as in
+        imbalanced-learn: ``"auto"`` (= ``"not majority"``), ``"minority"``,
+        ``"not minority"``, ``"all"``; a float (binary only) for the
+        minority/majority ratio after resampling; a dict ``{label: n_images}``;
+        or a callable ``y -> dict``.
+    enlarge : float >= 1 or None, default=None
+        After balancing, :meth:`fit_resample` adds images (in the balanced
+        class proportions) until the data set is ``enlarge`` times its
+        original size. The only option for unlabelled images.
+    noise_dim : int, default=64
+        Size of the generator's noise input.
+    generator_width : int, default=64
+        Channels of the generator's coarsest grid, halved at every 2x stage.
+    critic_width : int, default=32
+        Channels of the critic's first convolution, doubled at every stage.
+    augmentations : tuple of str, default=("translation", "cutout")
+        The differentiable augmentations applied to every image the critic
+        sees: ``"translation"`` (shifts by up to 1/8 of the side),
+        ``"cutout"`` (a blank rectangle of half the side), ``"color"``
+        (brightness, saturation, contrast). An empty tuple turns them off.
+    diversity_weight : float, default=1.0
+        Weight of the mode-seeking term: how much the generator is rewarded
+        for making distinct images from distinct noise. 0 turns it off.
+    epochs : int or None, default=None
+        Passes over the data (``n_images / batch_size`` steps each). None
+        trains for about 2,000 optimiser steps.
+    batch_size : int, default=64
+        Images per optimiser step.
+    learning_rate : float, default=2e-4
+        Adam's step size, for both networks.
+    image_shape : tuple of int or None, default=None
+        For flat input ``(n_images, n_pixels)`` only: the shape of one image,
+        ``(height, width)`` or three entries (read as in ``channels_last``);
+        one entry may be -1, as in :func:`numpy.reshape`.
+    channels_last : bool or None, default=None
+        Whether 4-d images are ``(N, H, W, C)``. None tells from the shape
+        (the axis of 1, 3 or 4 entries is the channels) and raises when both
+        could be, as for ``(N, 3, 3, 3)``.
+    pixel_range : tuple of (low, high) or None, default=(0.0, 1.0)
+        The values of pixels that are not uint8 (uint8 pixels are 0 to 255);
+        values outside it are an error. None takes the training images' own
+        minimum and maximum. Generated pixels stay within the range.
+    device : str or torch.device, default="cpu"
+        ``"cpu"``, ``"auto"`` (CUDA when available) or a torch device.
+    random_state : int, RandomState instance or None, default=None
+        Seeds every random draw (through local generators, never the global
+        ones). The same value, data and machine give identical samples.
+    verbose : int, default=0
+        Show a progress bar with the losses during training.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The generator (weights averaged over the last steps).
+    image_shape_ : tuple of int
+        ``(channels, height, width)`` of the training images.
+    history_ : list of dict
+        Per-epoch mean losses: ``critic`` (hinge loss), ``generator``
+        (adversarial loss plus the mode-seeking term), ``diversity``.
+    classes_ : ndarray
+        Class labels, when fitted with class labels.
+    class_prior_ : ndarray
+        Training frequency of each class.
+    target_type_ : {"classes", "none"}
+        What ``y`` was in fit.
+    sampling_strategy_ : dict
+        Images added per class by the last :meth:`fit_resample`.
+    n_features_in_ : int
+        Values per image (channels x height x width).
+    feature_names_in_ : ndarray of str
+        Column names, when fitted on a DataFrame of flat images with string
+        column names.
+
+    See Also
+    --------
+    ImageVAE : A class-conditional convolutional VAE on the same input.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from augment import ImageGAN
+    >>> digits = load_digits()
+    >>> X, y = digits.images[:200] / 16, digits.target[:200]
+    >>> gen = ImageGAN(epochs=2, random_state=0).fit(X, y)
+    >>> X_new, y_new = gen.sample(5, y=3)
+    >>> X_new.shape, y_new.tolist()
+    ((5, 8, 8), [3, 3, 3, 3, 3])
+    """
+
+    _parameter_constraints = {
+        **ImageGenerator._parameter_constraints,
+        "noise_dim": [Interval(numbers.Integral, 1, None, closed="left")],
+        "generator_width": [Interval(numbers.Integral, 1, None, closed="left")],
+        "critic_width": [Interval(numbers.Integral, 1, None, closed="left")],
+        "augmentations": [tuple, list, StrOptions(set(AUGMENTATIONS))],
+        "diversity_weight": [Interval(numbers.Real, 0, None, closed="left")],
+    }
+
+    _default_steps = 2000
+    _average_decay = 0.995  # of the weights sampled from: ~200 last steps
+
+    def __init__(
+        self,
+        *,
+        sampling_strategy="auto",
+        enlarge=None,
+        noise_dim=64,
+        generator_width=64,
+        critic_width=32,
+        augmentations=("translation", "cutout"),
+        diversity_weight=1.0,
+        epochs=None,
+        batch_size=64,
+        learning_rate=2e-4,
+        image_shape=None,
+        channels_last=None,
+        pixel_range=(0.0, 1.0),
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.sampling_strategy = sampling_strategy
+        self.enlarge = enlarge
+        self.noise_dim = noise_dim
+        self.generator_width = generator_width
+        self.critic_width = critic_width
+        self.augmentations = augmentations
+        self.diversity_weight = diversity_weight
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.image_shape = image_shape
+        self.channels_last = channels_last
+        self.pixel_range = pixel_range
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _train(self, images, labels, generator):
+        policy = _check_augmentations(self.augmentations)
+        init = self._init_generator()
+        network = _Generator(
+            self.image_shape_, self._n_classes, self.noise_dim, self.generator_width
+        )
+        network = init_parameters(network, init).to(images.device)
+        critic = _Critic(self.image_shape_, self._n_classes, self.critic_width)
+        critic = spectral_norm(init_parameters(critic, init)).to(images.device)
+        average = AveragedModel(
+            network,
+            multi_avg_fn=get_ema_multi_avg_fn(self._average_decay),
+            use_buffers=True,
+        )
+        optimisers = [
+            torch.optim.Adam(
+                net.parameters(), lr=self.learning_rate, betas=(0.5, 0.999)
+            )
+            for net in (network, critic)
+        ]
+
+        def seen(batch):  # what the critic sees: augmented images
+            return augment(batch, policy, generator)
+
+        def step(index):
+            real = images[index]
+            label = fake_label = None
+            if labels is not None:
+                label = labels[index]
+                # the two halves of the generated batch share their classes,
+                # for the mode-seeking pairs
+                pairs = torch.arange(len(index), device=index.device) % (
+                    max(len(index) // 2, 1)
+                )
+                fake_label = label[pairs]
+            noise = network.noise(len(index), generator)
+            fake = network(noise, fake_label)
+            critic_loss = (
+                F.relu(1 - critic(seen(real), label)).mean()
+                + F.relu(1 + critic(seen(fake.detach()), fake_label)).mean()
+            )
+            update(optimisers[1], critic_loss)
+            adversarial = -critic(seen(fake), fake_label).mean()
+            diversity = _mode_seeking(fake, noise)
+            loss = adversarial + self.diversity_weight * diversity
+            update(optimisers[0], loss)
+            average.update_parameters(network)
+            return {"critic": critic_loss, "generator": loss, "diversity": diversity}
+
+        network.train(), critic.train()
+        history = run_epochs(
+            step,
+            len(images),
+            epochs=self._epochs_for(len(images)),
+            batch_size=self.batch_size,
+            generator=generator,
+            verbose=self.verbose,
+            desc=type(self).__name__,
+        )
+        self.module_ = average.module.eval()
+        return history
+
+    def _generate(self, labels, n_samples, generator):
+        network = self.module_.eval()  # batch norm: running statistics
+        device = network.decoder.project.weight.device
+        noise = network.noise(n_samples, generator, device)
+        # in blocks, so that memory stays bounded
+        if labels is None:
+            return torch.cat([network(z, None) for z in noise.split(1024)])
+        pairs = zip(noise.split(1024), labels.split(1024), strict=True)
+        return torch.cat([network(z, y) for z, y in pairs])
+
+
+class _Generator(nn.Module):
+    """Noise and a class (one-hot) to an image, values in [-1, 1]."""
+
+    def __init__(self, shape, n_classes, noise_dim, width):
+        super().__init__()
+        self.n_classes, self.noise_dim = n_classes, noise_dim
+        self.decoder = ConvDecoder(noise_dim + n_classes, shape, width)
+
+    def noise(self, n, generator, device=None):
+        device = device or generator.device
+        return torch.randn((n, self.noise_dim), generator=generator, device=device)
+
+    def forward(self, noise, labels):
+        if labels is not None:
+            noise = torch.cat([noise, F.one_hot(labels, self.n_classes)], dim=1)
+        return torch.tanh(self.decoder(noise))
+
+
+class _Critic(nn.Module):
+    """Scores an image against its class: a linear score of pooled
+    convolutional features plus their inner product with the class's
+    embedding (the projection critic)."""
+
+    def __init__(self, shape, n_classes, width):
+        super().__init__()
+        self.encoder = ConvEncoder(shape, width)
+        features = self.encoder.out_channels
+        self.score = nn.Linear(features, 1)
+        self.embedding = nn.Embedding(n_classes, features) if n_classes else None
+
+    def forward(self, images, labels):
+        features = F.leaky_relu(self.encoder(images), 0.2).sum(dim=(2, 3))
+        score = self.score(features).squeeze(1)
+        if labels is not None:
+            score = score + (self.embedding(labels) * features).sum(dim=1)
+        return score
+
+
+def _mode_seeking(images, noise):
+    """The mode-seeking term (MSGAN): pairs of rows of the batch, small when
+    their images differ by more than their noise does. The inverse of the
+    ratio keeps it bounded as the ratio grows."""
+    half = len(images) // 2
+    if half == 0:
+        return images.new_zeros(())
+    image_gap = (images[:half] - images[half : 2 * half]).abs().mean(dim=(1, 2, 3))
+    noise_gap = (noise[:half] - noise[half : 2 * half]).abs().mean(dim=1)
+    return (1 / (image_gap / noise_gap + 1e-5)).mean()
+
+
+def _check_augmentations(augmentations):
+    policy = (augmentations,) if isinstance(augmentations, str) else augmentations
+    unknown = [a for a in policy if a not in AUGMENTATIONS]
+    if unknown:
+        raise ValueError(
+            f"augmentations: unknown {unknown}; choose from {sorted(AUGMENTATIONS)}."
+        )
+    return tuple(policy)

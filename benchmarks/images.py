@@ -1,0 +1,510 @@
+"""Image benchmark: does augmenting a few real digits with ImageGAN/ImageVAE help?
+
+Protocol
+--------
+Data: scikit-learn's digits (1,797 images of 8x8 pixels), ``images / 16`` as
+float32 in [0, 1], shape (N, 8, 8). A stratified 70/30 split with
+``random_state=0``; the 30% is the test set, always used whole. From the 70%
+training pool, each seed draws ``size`` images per class (5, 10 and 30 by
+default). The subsets are nested: a seed permutes each class's pool once and
+takes the first ``size`` images, so the 5 are among the 10, the 10 among the 30.
+
+Classifiers, both in torch, both trained for the same number of Adam steps on
+minibatches of 64 images drawn with replacement, whatever the condition (more
+data never means more training):
+
+- ``logreg``: a logistic regression, one linear layer on the 64 pixels;
+- ``cnn``: two 3x3 convolutions (16 and 32 channels), a 2x2 max-pool and a
+  linear layer.
+
+Weights, minibatches and augmentations come from local ``torch.Generator``
+objects seeded from the seed: nothing is seeded globally. Within a seed, every
+condition starts from the same initial weights. The classifiers train on one
+thread (on 8x8 images a second only adds overhead, a lot of it when the cores
+are busy); the generators fit with ``--threads`` (2).
+
+Conditions, for every (size, seed):
+
+- ``real``: the real images only;
+- ``real+classic``: classic augmentation on the fly, for both classifiers:
+  each image of each minibatch is, with probability 1/2, shifted by a random
+  whole pixel (-1, 0 or +1 on each axis) and rotated by an angle uniform in
+  +-12 degrees (bilinear, zero padding, the digits' background). So, as for
+  the generators, half of what the classifier sees is real and half is
+  augmented, and it sees a fresh variant at every step. The logistic
+  regression gets the same on-the-fly treatment as the CNN rather than a fixed
+  enlarged set: a fixed set would cap the augmentation at a few copies, for no
+  saving (8x8 images are transformed in microseconds);
+- ``real+<gen>``: the real images plus as many generated images, class by
+  class (``gen.sample(n, y=labels)``, exact counts); the generator is fitted
+  only on the ``size`` real images per class, with ``random_state=seed``;
+- ``real+<gen>x3``: the same with three times as many generated images
+  (``--multiples``); sampling is cheap, the generator is fitted once;
+- ``real+classic+<gen>``: real plus generated images (x1), every minibatch
+  image augmented as in ``real+classic``, generated or not.
+
+Every (size, seed, condition, classifier) gives one JSON line with the test
+accuracy. The summary reports, per size, classifier and condition, the mean
+and standard deviation of the accuracy over seeds and the paired differences
+(same seed, same size) against ``real`` and against ``real+classic``: mean,
+standard deviation and wins (the number of seeds where the difference is > 0).
+
+Generator measurements, at 10 images per class (``--metrics-size``), on a
+separate draw of 100 generated images per class (``--metric-samples``, drawn
+after the images used for training, which they leave unchanged):
+
+- quality: a CNN (the one above, 2,000 steps) trained once on all real images
+  of the training pool labels the generated images; the share labelled as the
+  class that was asked for (the oracle's own test accuracy is printed too);
+- diversity: the mean pairwise Euclidean distance between generated images of
+  a class, divided by the same figure for the real images of that class in
+  the whole training pool, averaged over classes (1 = as diverse as the real
+  digits; near 0 = collapsed);
+- copying: the mean distance from a generated image to its nearest real
+  training image of the same class, divided by the same figure for the real
+  pool images of that class that were not in the training subset (well below
+  1 = the generator copies its training images);
+- fit time, wall and CPU seconds (``time.process_time``), recorded at every
+  size and summarised at 10 per class (100 images).
+
+Run (about a minute for the real conditions; generator fits dominate)::
+
+    /work/venv/bin/python benchmarks/images.py                    # everything
+    /work/venv/bin/python benchmarks/images.py --generators       # real only
+    /work/venv/bin/python benchmarks/images.py --sizes 10 --seeds 0 1 \\
+        --generators ImageVAE --gen-epochs 200
+
+Results are appended as JSON lines to ``benchmarks/results/images.jsonl``
+(``"record": "accuracy"`` or ``"generator"``), each with the environment and
+a timestamp; a markdown summary of this run is printed at the end.
+"""
+
+import argparse
+import json
+import math
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.spatial.distance import cdist, pdist
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from torch import nn
+
+RESULTS = Path(__file__).parent / "results"
+GENERATORS = ["ImageGAN", "ImageVAE"]
+BATCH_SIZE = 64
+
+
+# ------------------------------------------------------------------ data
+def load():
+    """The digits as ``(X_pool, y_pool, X_test, y_test)``, X float32 (N, 8, 8)."""
+    digits = load_digits()
+    X = (digits.images / 16.0).astype(np.float32)
+    X_pool, X_test, y_pool, y_test = train_test_split(
+        X, digits.target, test_size=0.3, stratify=digits.target, random_state=0
+    )
+    return X_pool, y_pool, X_test, y_test
+
+
+def per_class_subset(y, size, seed):
+    """Indices of ``size`` images per class, nested across sizes for one seed."""
+    rng = np.random.default_rng(seed)
+    chosen = [rng.permutation(np.flatnonzero(y == c))[:size] for c in np.unique(y)]
+    return np.sort(np.concatenate(chosen))
+
+
+# ----------------------------------------------------------- classifiers
+def seeded(seed):
+    """A local torch generator, the global random state left alone."""
+    return torch.Generator().manual_seed(int(seed))
+
+
+def make_network(kind, n_classes, generator):
+    """The ``logreg`` or ``cnn`` module, its weights drawn from ``generator``."""
+    if kind == "logreg":
+        network = nn.Sequential(nn.Flatten(), nn.Linear(64, n_classes))
+    elif kind == "cnn":
+        network = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(32 * 4 * 4, n_classes),
+        )
+    else:
+        raise ValueError(f"unknown classifier {kind!r}")
+    with torch.no_grad():
+        for layer in network:
+            if isinstance(layer, nn.Linear | nn.Conv2d):
+                # torch's default initialisation, from the local generator
+                nn.init.kaiming_uniform_(
+                    layer.weight, a=math.sqrt(5), generator=generator
+                )
+                bound = 1 / math.sqrt(layer.weight[0].numel())
+                layer.bias.uniform_(-bound, bound, generator=generator)
+    return network
+
+
+def classic_augment(X, generator, rotation=12.0, p=0.5):
+    """Shift by -1, 0 or +1 pixel per axis and rotate by up to ``rotation``
+    degrees, each image of ``X`` (B, 1, H, W) with probability ``p``."""
+    n, _, height, width = X.shape
+    apply = torch.rand(n, generator=generator) < p
+    angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(rotation)
+    shift = torch.randint(-1, 2, (n, 2), generator=generator).float()
+    angle, shift = angle * apply, shift * apply[:, None]
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # affine_grid's coordinates span [-1, 1] over the image: a pixel is 2 / size
+    theta = torch.stack(
+        [
+            torch.stack([cos, -sin, shift[:, 0] * 2 / width], dim=1),
+            torch.stack([sin, cos, shift[:, 1] * 2 / height], dim=1),
+        ],
+        dim=1,
+    )
+    grid = nn.functional.affine_grid(theta, list(X.shape), align_corners=False)
+    return nn.functional.grid_sample(
+        X, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )
+
+
+def train_classifier(kind, X, y, seed, steps, augment=False, rotation=12.0):
+    """Train ``kind`` for ``steps`` Adam steps on minibatches of ``X`` (N, 8, 8).
+
+    The seed fixes the initial weights, the minibatches and the augmentations
+    (three separate generators, so that conditions differ only where they must).
+    Runs on one thread: on 8x8 images a second one only adds overhead.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(kind, X, y, seed, steps, augment, rotation)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(kind, X, y, seed, steps, augment, rotation):
+    network = make_network(kind, 10, seeded(seed))
+    batches, augmentations = seeded(seed + 1_000), seeded(seed + 2_000)
+    optimizer = torch.optim.Adam(
+        network.parameters(), lr=1e-2 if kind == "logreg" else 2e-3
+    )
+    X = torch.as_tensor(X, dtype=torch.float32)[:, None]
+    y = torch.as_tensor(y, dtype=torch.long)
+    network.train()
+    for _ in range(steps):
+        batch = torch.randint(len(X), (BATCH_SIZE,), generator=batches)
+        inputs = X[batch]
+        if augment:
+            inputs = classic_augment(inputs, augmentations, rotation)
+        loss = nn.functional.cross_entropy(network(inputs), y[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return network.eval()
+
+
+@torch.no_grad()
+def predict(network, X):
+    return network(torch.as_tensor(X, dtype=torch.float32)[:, None]).argmax(1).numpy()
+
+
+def accuracy(network, X, y):
+    return float(np.mean(predict(network, X) == y))
+
+
+# ------------------------------------------------------------ generators
+def import_generators(names):
+    """The generator classes among ``names`` that can be imported, by name."""
+    classes = {}
+    for name in names:
+        try:
+            import augment
+
+            classes[name] = getattr(augment, name)
+        except AttributeError:
+            print(f"skipping {name}: augment has no {name} yet")
+        except Exception as exc:  # a broken augment must not stop the baselines
+            print(
+                f"skipping {name}: cannot import augment ({type(exc).__name__}: {exc})"
+            )
+    return classes
+
+
+def per_class_labels(y, multiple=1):
+    """``multiple`` labels per real image, class by class, for ``gen.sample``."""
+    return np.repeat(y, multiple)
+
+
+def sample(gen, labels):
+    """Generated images (n, 8, 8) float32 for ``labels``, checked for layout."""
+    X_new, y_new = gen.sample(len(labels), y=labels)
+    X_new = np.asarray(X_new, dtype=np.float32)
+    if X_new.shape != (len(labels), 8, 8):
+        raise ValueError(f"sample returned shape {X_new.shape}, not (n, 8, 8)")
+    if not np.array_equal(np.sort(np.asarray(y_new)), np.sort(labels)):
+        raise ValueError("sample did not return the labels asked for")
+    return X_new, np.asarray(y_new)
+
+
+def last_epoch(gen):
+    """The number of epochs run and the last epoch's losses, from ``history_``."""
+    history = getattr(gen, "history_", None)
+    if not isinstance(history, list) or not history:
+        return {}
+    try:
+        losses = {k: float(v) for k, v in history[-1].items()}
+    except (AttributeError, TypeError, ValueError):
+        losses = {}
+    return {"epochs_run": len(history), "last_epoch": losses}
+
+
+def generator_metrics(X_gen, y_gen, oracle, X_pool, y_pool, train_idx):
+    """Quality, diversity and copying of generated images (see the docstring)."""
+    quality = float(np.mean(predict(oracle, X_gen) == y_gen))
+    diversity, copying = [], []
+    in_train = np.zeros(len(y_pool), dtype=bool)
+    in_train[train_idx] = True
+    for c in np.unique(y_pool):
+        gen = X_gen[y_gen == c].reshape(-1, 64)
+        real = X_pool[y_pool == c].reshape(-1, 64)
+        diversity.append(pdist(gen).mean() / pdist(real).mean())
+        train = X_pool[(y_pool == c) & in_train].reshape(-1, 64)
+        held_out = X_pool[(y_pool == c) & ~in_train].reshape(-1, 64)
+        nearest_gen = cdist(gen, train).min(axis=1).mean()
+        nearest_real = cdist(held_out, train).min(axis=1).mean()
+        copying.append(nearest_gen / nearest_real)
+    return {
+        "quality": quality,
+        "diversity_ratio": float(np.mean(diversity)),
+        "copying_ratio": float(np.mean(copying)),
+    }
+
+
+# ------------------------------------------------------------------ runs
+def run_size_seed(size, seed, data, generators, oracle, args, record):
+    """Every condition and classifier for one (size, seed); results to ``record``."""
+    X_pool, y_pool, X_test, y_test = data
+    idx = per_class_subset(y_pool, size, seed)
+    X_real, y_real = X_pool[idx], y_pool[idx]
+    common = {"size": size, "seed": seed, "n_real": len(idx)}
+
+    def evaluate(condition, X, y, augment, n_generated=0):
+        for kind in args.classifiers:
+            wall = time.perf_counter()
+            network = train_classifier(
+                kind, X, y, seed, args.steps, augment, args.rotation
+            )
+            record(
+                "accuracy",
+                common,
+                condition=condition,
+                classifier=kind,
+                n_generated=n_generated,
+                accuracy=accuracy(network, X_test, y_test),
+                train_seconds=time.perf_counter() - wall,
+            )
+
+    evaluate("real", X_real, y_real, augment=False)
+    evaluate("real+classic", X_real, y_real, augment=True)
+
+    for name, cls in generators.items():
+        params = {**args.params.get(name, {}), "random_state": seed, "verbose": 0}
+        if args.gen_epochs:
+            params["epochs"] = args.gen_epochs
+        gen = cls(**params)
+        wall, cpu = time.perf_counter(), time.process_time()
+        gen.fit(X_real, y_real)
+        fit = {
+            "fit_seconds": time.perf_counter() - wall,
+            "fit_cpu_seconds": time.process_time() - cpu,
+        }
+        samples = {k: sample(gen, per_class_labels(y_real, k)) for k in args.multiples}
+        for k, (X_gen, y_gen) in samples.items():
+            X = np.concatenate([X_real, X_gen])
+            y = np.concatenate([y_real, y_gen])
+            suffix = "" if k == 1 else f"x{k}"
+            evaluate(f"real+{name}{suffix}", X, y, False, len(y_gen))
+            if k == 1:
+                evaluate(f"real+classic+{name}", X, y, True, len(y_gen))
+        metrics = {}
+        if size == args.metrics_size:
+            labels = np.repeat(np.unique(y_pool), args.metric_samples)
+            X_gen, y_gen = sample(gen, labels)
+            metrics = generator_metrics(X_gen, y_gen, oracle, X_pool, y_pool, idx)
+        record(
+            "generator",
+            common,
+            generator=name,
+            params=params,
+            **last_epoch(gen),
+            **fit,
+            **metrics,
+        )
+
+
+def environment():
+    import sklearn
+
+    env = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),  # generators; classifiers: 1
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "machine": platform.machine(),
+    }
+    try:
+        import augment
+
+        env["augment"] = augment.__version__
+    except Exception:
+        pass
+    return env
+
+
+# --------------------------------------------------------------- summary
+def show(frame):
+    try:
+        return frame.to_markdown()
+    except ImportError:  # pandas needs tabulate for markdown
+        return frame.to_string()
+
+
+def paired(frame, baseline):
+    """Per (size, classifier, condition): differences to ``baseline``, same seed."""
+    acc = frame.pivot_table(
+        index=["size", "classifier", "seed"], columns="condition", values="accuracy"
+    )
+    if baseline not in acc:
+        return {}
+    out = {}
+    for condition in acc.columns:
+        if condition in (baseline, "real"):  # real vs real+classic: shown once
+            continue
+        diff = (acc[condition] - acc[baseline]).dropna()
+        for (size, kind), d in diff.groupby(level=["size", "classifier"]):
+            std = d.std() if len(d) > 1 else float("nan")
+            out[size, kind, condition] = (
+                f"{d.mean():+.3f} ± {std:.3f} ({int((d > 0).sum())}/{len(d)})"
+            )
+    return out
+
+
+def summarise(results):
+    frame = pd.DataFrame([r for r in results if r["record"] == "accuracy"])
+    if frame.empty:
+        return
+    order = list(dict.fromkeys(frame["condition"]))
+    table = (
+        frame.groupby(["size", "classifier", "condition"], sort=False)["accuracy"]
+        .agg(["mean", "std", "count"])
+        .rename(columns={"count": "seeds"})
+    )
+    for baseline in ["real", "real+classic"]:
+        diffs = paired(frame, baseline)
+        table[f"vs {baseline} (wins)"] = [diffs.get(i, "") for i in table.index]
+    table = table.reset_index()
+    table["condition"] = pd.Categorical(table["condition"], order, ordered=True)
+    table = table.sort_values(["size", "classifier", "condition"])
+    print("\nTest accuracy; differences are paired (mean ± std over seeds, wins)\n")
+    print(show(table.round(3).set_index("size")))
+
+    gens = pd.DataFrame([r for r in results if r["record"] == "generator"])
+    if gens.empty:
+        return
+    columns = ["fit_seconds", "fit_cpu_seconds", "quality"]
+    columns += ["diversity_ratio", "copying_ratio"]
+    columns = [c for c in columns if c in gens]
+    print("\nGenerators (mean over seeds; quality and ratios at the metrics size)\n")
+    print(
+        show(
+            gens.groupby(["size", "generator"])[columns]
+            .mean()
+            .round(3)
+            .reset_index()
+            .set_index("size")
+        )
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--sizes", nargs="+", type=int, default=[5, 10, 30])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument(
+        "--generators",
+        nargs="*",
+        default=GENERATORS,
+        choices=GENERATORS,
+        help="none: the real and real+classic conditions only",
+    )
+    parser.add_argument(
+        "--classifiers", nargs="+", default=["logreg", "cnn"], choices=["logreg", "cnn"]
+    )
+    parser.add_argument("--steps", type=int, default=500, help="optimiser steps")
+    parser.add_argument("--rotation", type=float, default=12.0, help="degrees")
+    parser.add_argument(
+        "--multiples",
+        nargs="+",
+        type=int,
+        default=[1, 3],
+        help="generated images per real image, for real+<gen>x<k>",
+    )
+    parser.add_argument("--gen-epochs", type=int, default=None, help="override")
+    parser.add_argument(
+        "--params",
+        type=json.loads,
+        default={},
+        help='generator parameters, e.g. \'{"ImageGAN": {"diversity_weight": 0}}\'',
+    )
+    parser.add_argument("--metrics-size", type=int, default=10)
+    parser.add_argument("--metric-samples", type=int, default=100, help="per class")
+    parser.add_argument("--oracle-steps", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=str(RESULTS / "images.jsonl"))
+    args = parser.parse_args()
+    if 1 not in args.multiples:
+        args.multiples = [1, *args.multiples]
+
+    torch.set_num_threads(args.threads)
+    data = load()
+    generators = import_generators(args.generators)
+    print(f"generators: {', '.join(generators) or 'none (real, real+classic only)'}")
+    oracle = None
+    if generators and args.metrics_size in args.sizes:
+        X_pool, y_pool, X_test, y_test = data
+        oracle = train_classifier("cnn", X_pool, y_pool, 0, args.oracle_steps)
+        print(f"oracle CNN test accuracy: {accuracy(oracle, X_test, y_test):.3f}")
+
+    env = environment()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results = []
+
+    def record(kind, common, **fields):
+        result = {"record": kind, **common, **fields, "steps": args.steps}
+        result.update(env, time=time.strftime("%Y-%m-%d %H:%M:%S"))
+        results.append(result)
+        with open(out, "a") as f:
+            f.write(json.dumps(result) + "\n")
+        shown = {k: v for k, v in result.items() if k not in env and k != "time"}
+        print(json.dumps(shown), flush=True)
+
+    for size in args.sizes:
+        for seed in args.seeds:
+            run_size_seed(size, seed, data, generators, oracle, args, record)
+    summarise(results)
+
+
+if __name__ == "__main__":
+    main()
