@@ -323,3 +323,35 @@ def test_bad_parameters(digits, params, match):
         X = X.reshape(len(X), -1)
     with pytest.raises(ValueError, match=match):
         tiny(ImageGAN, **params).fit(X, y)
+
+
+# ------------------------------------------------- the GAN's augmentations
+def test_augmentations_keep_shape_and_pass_gradients():
+    from augment.image.augmentation import augment, cutout, translation
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.linspace(-1, 1, 2 * 3 * 8 * 10).reshape(2, 3, 8, 10)
+    images.requires_grad_(True)
+    out = augment(images, ("color", "translation", "cutout"), generator)
+    assert out.shape == images.shape
+    out.sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+    # a shift moves whole images by at most a pixel here, filling with -1
+    shifted = translation(images.detach(), generator)
+    values = set(images.detach().flatten().tolist()) | {-1.0}
+    assert set(shifted.flatten().tolist()) <= values
+    blanked = cutout(torch.ones(4, 1, 8, 8), generator)
+    assert ((blanked == 0).sum(dim=(1, 2, 3)) == 16).all()  # a 4x4 rectangle
+
+
+def test_gan_options_run(digits):
+    X, y = digits
+    gen = tiny(
+        ImageGAN,
+        augmentations=("color", "translation", "cutout"),
+        truncation=0.5,
+        classifier_weight=0.0,
+        diversity_weight=0.0,
+    ).fit(X, y)
+    assert "classifier" not in gen.history_[0]
+    assert gen.sample(3, y=1)[0].shape == (3, 8, 8)

@@ -25,16 +25,16 @@ class ImageGAN(ImageGenerator):
 
     A generator maps noise and a class to an image; a critic with spectral
     normalisation scores images against their class by projection (Miyato and
-    Koyama, 2018) under the hinge loss. Three things keep it from memorising
-    a small training set: differentiable augmentation (Zhao et al., 2020)
-    shows the critic real and generated images randomly shifted and cut out,
-    so that it cannot learn the few images by heart, and the generator learns
-    the images, not the augmentations; a mode-seeking term (Mao et al., 2019)
-    rewards the generator for turning different noise into different images;
-    and the images are sampled from an exponential moving average of the
-    generator's weights, which is steadier than the last step's. Class counts
-    are exact: the class is an input of the generator, never
-    rejection-sampled.
+    Koyama, 2018) under the hinge loss. What keeps it from memorising a small
+    training set: differentiable augmentation (Zhao et al., 2020) shows the
+    critic real and generated images randomly shifted, so that it cannot learn
+    the few images by heart, while the generator learns the images, not the
+    shifts; a mode-seeking term (Mao et al., 2019) rewards the generator for
+    turning different noise into different images of a class, and an
+    auxiliary classifier keeps those images recognisable as their class.
+    Images are sampled from an exponential moving average of the generator's
+    weights, steadier than the last step's. Class counts are exact: the class
+    is an input of the generator, never rejection-sampled.
 
     The networks are sized from the images: grayscale or colour, square or
     not, 8x8 pixels or 64x64.
@@ -57,14 +57,25 @@ class ImageGAN(ImageGenerator):
         Channels of the generator's coarsest grid, halved at every 2x stage.
     critic_width : int, default=32
         Channels of the critic's first convolution, doubled at every stage.
-    augmentations : tuple of str, default=("translation", "cutout")
+    augmentations : tuple of str, default=("translation",)
         The differentiable augmentations applied to every image the critic
-        sees: ``"translation"`` (shifts by up to 1/8 of the side),
-        ``"cutout"`` (a blank rectangle of half the side), ``"color"``
-        (brightness, saturation, contrast). An empty tuple turns them off.
-    diversity_weight : float, default=1.0
+        and the classifier see, real or generated: ``"translation"`` (shifts
+        by up to 1/8 of the side), ``"cutout"`` (a blank rectangle of half the
+        side), ``"color"`` (brightness, saturation, contrast). An empty tuple
+        turns them off. Cutout and color suit larger images than 8x8 digits.
+    diversity_weight : float, default=0.2
         Weight of the mode-seeking term: how much the generator is rewarded
-        for making distinct images from distinct noise. 0 turns it off.
+        for making distinct images from distinct noise (for the same class).
+        0 turns it off; large values trade class fidelity for variety.
+    classifier_weight : float, default=1.0
+        With class labels, weight of the auxiliary-classifier term: a
+        classifier learns the classes from the (augmented) real images, and
+        the generator is penalised for images it does not recognise as their
+        class. It keeps the images faithful to their class while the
+        mode-seeking term spreads them out; 0 turns it off.
+    truncation : float or None, default=None
+        Clip the sampling noise to ``[-truncation, truncation]``: fewer
+        unusual images, less variety. None samples the full noise.
     epochs : int or None, default=None
         Passes over the data (``n_images / batch_size`` steps each). None
         trains for about 2,000 optimiser steps.
@@ -99,8 +110,9 @@ class ImageGAN(ImageGenerator):
     image_shape_ : tuple of int
         ``(channels, height, width)`` of the training images.
     history_ : list of dict
-        Per-epoch mean losses: ``critic`` (hinge loss), ``generator``
-        (adversarial loss plus the mode-seeking term), ``diversity``.
+        Per-epoch mean losses: ``critic`` (hinge loss), ``generator`` (the sum
+        of the weighted terms ``adversarial``, ``diversity`` and, with class
+        labels, ``classifier``).
     classes_ : ndarray
         Class labels, when fitted with class labels.
     class_prior_ : ndarray
@@ -138,6 +150,8 @@ class ImageGAN(ImageGenerator):
         "critic_width": [Interval(numbers.Integral, 1, None, closed="left")],
         "augmentations": [tuple, list, StrOptions(set(AUGMENTATIONS))],
         "diversity_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "classifier_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "truncation": [None, Interval(numbers.Real, 0, None, closed="neither")],
     }
 
     _default_steps = 2000
@@ -151,8 +165,10 @@ class ImageGAN(ImageGenerator):
         noise_dim=64,
         generator_width=64,
         critic_width=32,
-        augmentations=("translation", "cutout"),
-        diversity_weight=1.0,
+        augmentations=("translation",),
+        diversity_weight=0.2,
+        classifier_weight=1.0,
+        truncation=None,
         epochs=None,
         batch_size=64,
         learning_rate=2e-4,
@@ -170,6 +186,8 @@ class ImageGAN(ImageGenerator):
         self.critic_width = critic_width
         self.augmentations = augmentations
         self.diversity_weight = diversity_weight
+        self.classifier_weight = classifier_weight
+        self.truncation = truncation
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -194,12 +212,21 @@ class ImageGAN(ImageGenerator):
             multi_avg_fn=get_ema_multi_avg_fn(self._average_decay),
             use_buffers=True,
         )
-        optimisers = [
-            torch.optim.Adam(
+        networks = {"generator": network, "critic": critic}
+        if labels is not None and self.classifier_weight:
+            # learns the classes from (augmented) real images; the generator
+            # is told how well its images are recognised as their class
+            classifier = _Classifier(
+                self.image_shape_, self._n_classes, self.critic_width
+            )
+            networks["classifier"] = init_parameters(classifier, init).to(images.device)
+        classifier = networks.get("classifier")
+        optimisers = {
+            name: torch.optim.Adam(
                 net.parameters(), lr=self.learning_rate, betas=(0.5, 0.999)
             )
-            for net in (network, critic)
-        ]
+            for name, net in networks.items()
+        }
 
         def seen(batch):  # what the critic sees: augmented images
             return augment(batch, policy, generator)
@@ -221,15 +248,23 @@ class ImageGAN(ImageGenerator):
                 F.relu(1 - critic(seen(real), label)).mean()
                 + F.relu(1 + critic(seen(fake.detach()), fake_label)).mean()
             )
-            update(optimisers[1], critic_loss)
-            adversarial = -critic(seen(fake), fake_label).mean()
-            diversity = _mode_seeking(fake, noise)
-            loss = adversarial + self.diversity_weight * diversity
-            update(optimisers[0], loss)
+            update(optimisers["critic"], critic_loss)
+            losses = {
+                "adversarial": -critic(seen(fake), fake_label).mean(),
+                "diversity": self.diversity_weight * _mode_seeking(fake, noise),
+            }
+            if classifier is not None:
+                loss = F.cross_entropy(classifier(seen(real)), label)
+                update(optimisers["classifier"], loss)
+                recognised = F.cross_entropy(classifier(seen(fake)), fake_label)
+                losses["classifier"] = self.classifier_weight * recognised
+            generator_loss = sum(losses.values())
+            update(optimisers["generator"], generator_loss)
             average.update_parameters(network)
-            return {"critic": critic_loss, "generator": loss, "diversity": diversity}
+            return {"critic": critic_loss, "generator": generator_loss, **losses}
 
-        network.train(), critic.train()
+        for net in networks.values():
+            net.train()
         history = run_epochs(
             step,
             len(images),
@@ -246,6 +281,8 @@ class ImageGAN(ImageGenerator):
         network = self.module_.eval()  # batch norm: running statistics
         device = network.decoder.project.weight.device
         noise = network.noise(n_samples, generator, device)
+        if self.truncation is not None:
+            noise = noise.clamp(-self.truncation, self.truncation)
         # in blocks, so that memory stays bounded
         if labels is None:
             return torch.cat([network(z, None) for z in noise.split(1024)])
@@ -269,6 +306,18 @@ class _Generator(nn.Module):
         if labels is not None:
             noise = torch.cat([noise, F.one_hot(labels, self.n_classes)], dim=1)
         return torch.tanh(self.decoder(noise))
+
+
+class _Classifier(nn.Module):
+    """Images to class logits: the critic's convolutions, pooled."""
+
+    def __init__(self, shape, n_classes, width):
+        super().__init__()
+        self.encoder = ConvEncoder(shape, width)
+        self.logits = nn.Linear(self.encoder.out_channels, n_classes)
+
+    def forward(self, images):
+        return self.logits(F.leaky_relu(self.encoder(images), 0.2).mean(dim=(2, 3)))
 
 
 class _Critic(nn.Module):
