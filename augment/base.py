@@ -26,7 +26,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from .nn import resolve_device
+from .nn import resolve_device, run_epochs
 
 
 class BaseGenerator(BaseOverSampler):
@@ -125,6 +125,19 @@ class BaseGenerator(BaseOverSampler):
         steps_per_epoch = max(n_rows // self.batch_size, 1)
         epochs = np.ceil(self._default_steps / steps_per_epoch)
         return int(np.clip(epochs, *self._default_epoch_bounds))
+
+    def _run_epochs(self, step, n_rows, generator):
+        """The shared training loop (:func:`augment.nn.run_epochs`) with this
+        generator's epochs, batch size and progress bar."""
+        return run_epochs(
+            step,
+            n_rows,
+            epochs=self._epochs_for(n_rows),
+            batch_size=self.batch_size,
+            generator=generator,
+            verbose=self.verbose,
+            desc=type(self).__name__,
+        )
 
     _default_steps = 750  # enough for small tables, bounded for large ones
     _default_epoch_bounds = (30, 300)

@@ -12,7 +12,6 @@ from ..nn import (
     ConvDecoder,
     ConvEncoder,
     init_parameters,
-    run_epochs,
     spectral_norm,
     update,
 )
@@ -265,15 +264,7 @@ class ImageGAN(ImageGenerator):
 
         for net in networks.values():
             net.train()
-        history = run_epochs(
-            step,
-            len(images),
-            epochs=self._epochs_for(len(images)),
-            batch_size=self.batch_size,
-            generator=generator,
-            verbose=self.verbose,
-            desc=type(self).__name__,
-        )
+        history = self._run_epochs(step, len(images), generator)
         self.module_ = average.module.eval()
         return history
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from ..nn import ConvDecoder, ConvEncoder, init_parameters, run_epochs, update
+from ..nn import ConvDecoder, ConvEncoder, init_parameters, update
 from .generator import ImageGenerator
 
 
@@ -171,15 +171,7 @@ class ImageVAE(ImageGenerator):
             update(optimiser, loss)
             return {"loss": loss, "reconstruction": reconstruction, "kl": kl}
 
-        history = run_epochs(
-            step,
-            len(images),
-            epochs=self._epochs_for(len(images)),
-            batch_size=self.batch_size,
-            generator=generator,
-            verbose=self.verbose,
-            desc=type(self).__name__,
-        )
+        history = self._run_epochs(step, len(images), generator)
         module.eval()
         return history
 

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..nn import init_parameters, mlp, run_epochs, update
+from ..nn import init_parameters, mlp, update
 from .conditioning import Conditioning, TrainingSampler
 from .generator import TabularGenerator
 
@@ -240,15 +240,7 @@ class TabularGAN(TabularGenerator):
             update(optimisers["generator"], generator_loss)
             return {"critic": critic_loss, "generator": generator_loss, **losses}
 
-        history = run_epochs(
-            step,
-            len(data),
-            epochs=self._epochs_for(len(data)),
-            batch_size=self.batch_size,
-            generator=generator,
-            verbose=self.verbose,
-            desc=type(self).__name__,
-        )
+        history = self._run_epochs(step, len(data), generator)
         module.eval()
         return history
 

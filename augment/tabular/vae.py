@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn import init_parameters, mlp, run_epochs, update
+from ..nn import init_parameters, mlp, update
 from .generator import TabularGenerator
 
 
@@ -151,15 +151,7 @@ class TabularVAE(TabularGenerator):
             return {"loss": loss, "reconstruction": reconstruction, "kl": kl}
 
         module.train()
-        history = run_epochs(
-            step,
-            len(data),
-            epochs=self._epochs_for(len(data)),
-            batch_size=self.batch_size,
-            generator=generator,
-            verbose=self.verbose,
-            desc=type(self).__name__,
-        )
+        history = self._run_epochs(step, len(data), generator)
         module.eval()
         return history
 
