@@ -53,12 +53,8 @@ def cutout(images, generator, ratio=0.5):
     n, _, height, width = images.shape
     cut_h, cut_w = max(round(height * ratio), 1), max(round(width * ratio), 1)
     device = images.device
-    top = torch.randint(
-        0, height - cut_h + 1, (n, 1, 1), generator=generator, device=device
-    )
-    left = torch.randint(
-        0, width - cut_w + 1, (n, 1, 1), generator=generator, device=device
-    )
+    top = _integers(0, height - cut_h, n, generator, device)
+    left = _integers(0, width - cut_w, n, generator, device)
     rows = torch.arange(height, device=device)[None, :, None]
     cols = torch.arange(width, device=device)[None, None, :]
     inside = (

@@ -274,11 +274,7 @@ class ImageGAN(ImageGenerator):
         noise = network.noise(n_samples, generator, device)
         if self.truncation is not None:
             noise = noise.clamp(-self.truncation, self.truncation)
-        # in blocks, so that memory stays bounded
-        if labels is None:
-            return torch.cat([network(z, None) for z in noise.split(1024)])
-        pairs = zip(noise.split(1024), labels.split(1024), strict=True)
-        return torch.cat([network(z, y) for z, y in pairs])
+        return self._in_blocks(network, noise, labels)
 
 
 class _Generator(nn.Module):

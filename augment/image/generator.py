@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 import pandas as pd
 import scipy.sparse
+import torch
 from sklearn.utils import check_array
 
 from ..base import BaseGenerator
@@ -35,14 +36,13 @@ class ImageGenerator(BaseGenerator):
     _default_epoch_bounds = (1, None)
 
     def _check_X(self, X):
-        images, image_format = check_images(
+        return check_images(
             X,
             "X",
             image_shape=self.image_shape,
             channels_last=self.channels_last,
             pixel_range=self.pixel_range,
         )
-        return images, image_format
 
     def _check_class_counts(self, classes, counts):
         few = classes[counts < 2]
@@ -66,6 +66,15 @@ class ImageGenerator(BaseGenerator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         return self._input_format.encode(images)
+
+    @staticmethod
+    def _in_blocks(network, inputs, labels, size=1024):
+        """``network(inputs, labels)`` over blocks of rows (labels may be
+        None), so that sampling many images keeps memory bounded."""
+        blocks = inputs.split(size)
+        label_blocks = [None] * len(blocks) if labels is None else labels.split(size)
+        pairs = zip(blocks, label_blocks, strict=True)
+        return torch.cat([network(block, label) for block, label in pairs])
 
     def _decode(self, rows, seed):
         return self._input_format.decode(rows), None

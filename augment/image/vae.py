@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from ..nn import ConvDecoder, ConvEncoder, init_parameters, update
+from ..nn import ConvDecoder, ConvEncoder, gaussian_latent, init_parameters, update
 from .generator import ImageGenerator
 
 
@@ -181,18 +181,14 @@ class ImageVAE(ImageGenerator):
         z = torch.randn(
             (n_samples, self.latent_dim), generator=generator, device=device
         )
-        # in blocks, so that memory stays bounded
-        if labels is None:
-            return torch.cat([module.decode(block, None) for block in z.split(1024)])
-        pairs = zip(z.split(1024), labels.split(1024), strict=True)
-        return torch.cat([module.decode(block, y) for block, y in pairs])
+        return self._in_blocks(module.decode, z, labels)
 
 
 class _ConditionalVAE(nn.Module):
     def __init__(self, shape, n_classes, latent_dim, width):
         super().__init__()
         channels, height, wide = shape
-        self.n_classes, self.shape = n_classes, shape
+        self.n_classes = n_classes
         self.encoder = ConvEncoder((channels + n_classes, height, wide), width)
         features = self.encoder.out_channels * self.encoder.out_grid[0]
         features *= self.encoder.out_grid[1]
@@ -215,13 +211,11 @@ class _ConditionalVAE(nn.Module):
             images = torch.cat([images, planes], dim=1)
         features = self.encoder(images).flatten(1)
         mean, log_var = self.code(F.leaky_relu(features, 0.2)).chunk(2, dim=1)
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device)
-        z = mean + noise * (0.5 * log_var).exp()
+        z, kl = gaussian_latent(mean, log_var, generator)
         logits = self._logits(z, labels)
         reconstruction = F.binary_cross_entropy_with_logits(
             logits, targets, reduction="sum"
         ) / len(images)
-        kl = -0.5 * (1 + log_var - mean**2 - log_var.exp()).sum() / len(images)
         return reconstruction, kl
 
     def decode(self, z, labels):

@@ -1,6 +1,6 @@
 """Torch pieces shared by every model: device handling, blocks, the training loop."""
 
-from .blocks import init_parameters, mlp
+from .blocks import gaussian_latent, init_parameters, mlp
 from .conv import ConvDecoder, ConvEncoder, spectral_norm
 from .device import resolve_device
 from .training import run_epochs, update
@@ -8,6 +8,7 @@ from .training import run_epochs, update
 __all__ = [
     "ConvDecoder",
     "ConvEncoder",
+    "gaussian_latent",
     "init_parameters",
     "mlp",
     "resolve_device",

@@ -22,6 +22,16 @@ def mlp(in_dim, hidden, out_dim, *, activation=nn.ReLU, norm=True, dropout=0.0):
     return nn.Sequential(*layers)
 
 
+def gaussian_latent(mean, log_var, generator):
+    """A reparameterised draw from ``N(mean, exp(log_var))`` and its KL
+    divergence from ``N(0, 1)``, summed over dimensions and averaged over rows
+    (the latent half of a VAE's loss)."""
+    noise = torch.randn(mean.shape, generator=generator, device=mean.device)
+    z = mean + noise * (0.5 * log_var).exp()
+    kl = -0.5 * (1 + log_var - mean**2 - log_var.exp()).sum() / len(mean)
+    return z, kl
+
+
 def init_parameters(module, generator):
     """Re-draw every weight of ``module`` from ``generator`` (in place).
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn import init_parameters, mlp, update
+from ..nn import gaussian_latent, init_parameters, mlp, update
 from .generator import TabularGenerator
 
 
@@ -191,15 +191,13 @@ class _ConditionalVAE(nn.Module):
         ``hot`` holds the column of the hot entry of each one-hot group of ``x``.
         """
         mean, log_var = self.encoder(self._with(x, condition)).chunk(2, dim=1)
-        noise = torch.randn(mean.shape, generator=generator, device=x.device)
-        z = mean + noise * (0.5 * log_var).exp()
+        z, kl = gaussian_latent(mean, log_var, generator)
         raw = self.decoder(self._with(z, condition))
         scalars = self.layout.scalar_index
         sigma = self._sigma()[scalars]
         error = (x[:, scalars] - torch.tanh(raw[:, scalars])) ** 2
         gaussian = (error / (2 * sigma**2) + sigma.log()).sum() / len(x)
         reconstruction = gaussian + self.layout.cross_entropy(raw, hot)
-        kl = -0.5 * (1 + log_var - mean**2 - log_var.exp()).sum() / len(x)
         return reconstruction, kl
 
     def sample(self, n_samples, condition, generator):
