@@ -6,8 +6,9 @@ parameter validation, targets, labels and their exact counts,
 ``sampling_strategy`` and ``enlarge`` for :meth:`fit_resample`, randomness,
 the device, pickling. A kind of data (tables, images) implements the data
 hooks (:meth:`_check_X`, :meth:`_fit_encoding`, :meth:`_decode`,
-:meth:`_concat`); a model implements :meth:`_train` and :meth:`_generate`, on
-tensors only.
+:meth:`_concat`, and where it has conditions :meth:`_fit_conditioning` and
+:meth:`_label_distribution`); a model implements :meth:`_train` and
+:meth:`_generate`, on tensors only.
 """
 
 import copy
@@ -26,6 +27,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
+from ._docstrings import fill_doc
+from ._validation import check_count
 from .nn import resolve_device, run_epochs
 
 
@@ -92,6 +95,7 @@ class BaseGenerator(BaseOverSampler):
         encoded = torch.as_tensor(self._fit_encoding(data, y_info), device=device)
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.long, device=device)
+        self._fit_conditioning(encoded, labels)
         generator = torch.Generator(device=device).manual_seed(seed)
         # torch layers draw their default weights from the global generator when
         # built (models then re-draw them from ``_init_generator``): leave it as it was
@@ -163,6 +167,15 @@ class BaseGenerator(BaseOverSampler):
     def _concat(self, data, synthetic):
         """Real rows followed by synthetic ones, in the internal form."""
 
+    def _fit_conditioning(self, data, labels):
+        """Learn what conditions are drawn from, before the model trains
+        (encoded rows and class indices as tensors). Nothing by default."""
+
+    def _label_distribution(self, conditions):
+        """Probability of every class for rows with the checked ``conditions``
+        (empty: the training prior)."""
+        return self.class_prior_
+
     # ---------------------------------------------------- hooks of a model
     @abstractmethod
     def _train(self, data, labels, generator):
@@ -184,11 +197,13 @@ class BaseGenerator(BaseOverSampler):
         """
 
     @abstractmethod
-    def _generate(self, labels, n_samples, generator, **options):
-        """Draw ``n_samples`` model-space rows (a Tensor), of class ``labels``
-        (a LongTensor of length ``n_samples``) when fitted with classes."""
+    def _generate(self, labels, n_samples, generator, conditions=()):
+        """Draw ``n_samples`` model-space rows (a Tensor on ``generator.device``),
+        of class ``labels`` (a LongTensor of length ``n_samples``) when fitted
+        with classes, honouring the checked ``conditions`` of the data layer."""
 
     # ------------------------------------------------------------- sample
+    @fill_doc
     def sample(self, n_samples, y=None):
         """Draw synthetic rows from the fitted model.
 
@@ -196,37 +211,26 @@ class BaseGenerator(BaseOverSampler):
         ----------
         n_samples : int
             Number of rows, >= 0.
-        y : label, array-like of shape (n_samples,) or None, default=None
-            Only for a generator fitted with class labels. None draws labels
-            from the training label distribution; a single label gives every
-            row that label; an array gives row ``i`` the label ``y[i]``. Labels
-            are conditioned on, never rejection-sampled, so the counts are
-            exact.
+        %(sample_y)s
 
         Returns
         -------
-        X : DataFrame or ndarray of shape (n_samples, n_features)
-            In the format ``fit`` was given: the same column names, order and
-            dtypes.
-        y : Series, ndarray or list of shape (n_samples,)
-            Only when fitted with a target: the labels of the rows (or the
-            generated continuous target), in the format ``fit`` was given.
+        %(sample_returns)s
         """
+        check_is_fitted(self)
         return self._sample_output(n_samples, y)
 
-    def _sample_output(self, n_samples, y, **options):
-        """``sample``'s work; ``options`` (such as a model's conditions on
-        columns) go to ``_generate`` and ``_decode``."""
-        check_is_fitted(self)
-        n_samples = _check_count(n_samples, "n_samples")
-        labels = self._label_indices(n_samples, y)
-        data, y_values = self._sample_rows(n_samples, labels, **options)
+    def _sample_output(self, n_samples, y, conditions=()):
+        """``sample``'s work, for conditions checked by the data layer."""
+        n_samples = check_count(n_samples, "n_samples")
+        labels = self._label_indices(n_samples, y, conditions)
+        data, y_values = self._sample_rows(n_samples, labels, conditions=conditions)
         X = self._input_format.restore(data)
         if self.target_type_ == "none":
             return X
         return X, self._target_format.restore(y_values)
 
-    def _label_indices(self, n_samples, y):
+    def _label_indices(self, n_samples, y, conditions=()):
         """Class index of every requested row, checked against the training labels."""
         if self.target_type_ != "classes":
             if y is not None:
@@ -239,7 +243,8 @@ class BaseGenerator(BaseOverSampler):
             return None
         if y is None:
             rng = np.random.default_rng(self._next_seed())
-            return rng.choice(len(self.classes_), size=n_samples, p=self.class_prior_)
+            probs = self._label_distribution(conditions)
+            return rng.choice(len(self.classes_), size=n_samples, p=probs)
         if np.ndim(y) == 0:
             return np.full(n_samples, self._class_index(np.asarray([y]))[0])
         y = np.asarray(y)
@@ -329,14 +334,19 @@ class BaseGenerator(BaseOverSampler):
         """
         data, x_format = self._check_X(X)
         y_info = _check_target(y, len(data))
-        synthetic, y_new = self._fit_resample(data, y_info, x_format)
-        X_out = x_format.restore(self._concat(data, synthetic))
+        self._input_format = x_format
+        X_res, y_res = self._fit_resample(data, y_info)
+        X_out = x_format.restore(X_res)
         if y_info.kind == "none":
             return X_out
-        return X_out, y_info.restore(np.concatenate([y_info.values, y_new]))
+        return X_out, y_info.restore(y_res)
 
-    def _fit_resample(self, data, y_info, x_format):
-        """Fit, then generate the rows to append: ``(data, target values)``."""
+    def _fit_resample(self, X, y):
+        """imbalanced-learn's hook, in its role: fit on the validated ``X`` (the
+        internal table or images) and ``y`` (the checked target), and return
+        both resampled, real rows first; :meth:`fit_resample` gives them back
+        in the caller's formats."""
+        data, y_info = X, y
         if y_info.kind == "classes":
             self.sampling_strategy_ = check_sampling_strategy(
                 self.sampling_strategy, y_info.values, self._sampling_type
@@ -351,11 +361,14 @@ class BaseGenerator(BaseOverSampler):
                 )
             self.sampling_strategy_ = {}
             added = _share(round(self.enlarge * len(data)) - len(data), np.ones(1))
-        self._fit(data, x_format, y_info)
+        self._fit(data, self._input_format, y_info)
         labels = None
         if y_info.kind == "classes":
             labels = np.repeat(np.arange(len(self.classes_)), added)
-        return self._sample_rows(int(np.sum(added)), labels)
+        synthetic, y_new = self._sample_rows(int(np.sum(added)), labels)
+        if y_info.kind == "none":
+            return self._concat(data, synthetic), None
+        return self._concat(data, synthetic), np.concatenate([y_info.values, y_new])
 
     def _class_counts(self, y):
         """Synthetic rows to add per class (in ``np.unique(y)`` order)."""
@@ -463,14 +476,6 @@ def _check_target(y, n_rows):
     raise ValueError(
         f"Unknown label type: y is {kind!r}; class labels or numbers expected."
     )
-
-
-def _check_count(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int; got {value!r}.")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0; got {value}.")
-    return int(value)
 
 
 def _share(total, weights):

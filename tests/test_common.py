@@ -5,8 +5,10 @@ import pytest
 from imblearn.utils.estimator_checks import (
     parametrize_with_checks as parametrize_with_sampler_checks,
 )
+from sklearn.base import BaseEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import augment
 from augment import ImageGAN, ImageVAE, TabularGAN, TabularVAE
 from augment.tabular import TableEncoder
 
@@ -44,7 +46,27 @@ def test_imblearn_compatible(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("estimator", tiny_estimators(), ids=lambda e: type(e).__name__)
-def test_tiny_settings_are_tiny(estimator):
-    # the checks above must stay fast: they fit dozens of times
-    assert estimator.epochs <= 2
+def public_estimators():
+    """Every estimator class the package exports."""
+    names = [getattr(augment, name) for name in augment.__all__]
+    return [c for c in names if isinstance(c, type) and issubclass(c, BaseEstimator)]
+
+
+def test_every_public_estimator_is_checked_above():
+    checked = {type(e) for e in tiny_estimators()} | {TableEncoder}
+    assert set(public_estimators()) <= checked
+
+
+@pytest.mark.parametrize("cls", public_estimators(), ids=lambda c: c.__name__)
+def test_constraints_cover_exactly_the_parameters(cls):
+    # as scikit-learn's own common tests: every parameter is validated in fit,
+    # and nothing is validated that is not a parameter
+    assert set(cls._parameter_constraints) == set(cls().get_params(deep=False))
+
+
+@pytest.mark.parametrize("cls", public_estimators(), ids=lambda c: c.__name__)
+def test_docstrings_document_every_parameter(cls):
+    # the shared texts are filled in: no placeholder is left, none is missing
+    assert "%(" not in cls.__doc__
+    for name in cls().get_params(deep=False):
+        assert f"\n    {name} : " in cls.__doc__, name

@@ -307,7 +307,7 @@ def test_other_bad_tables(credit):
     train, _, other = credit
     with pytest.raises(TypeError, match="synthetic must be a pandas DataFrame"):
         evaluate(train, other.to_numpy())
-    with pytest.raises(ValueError, match="Column 'Price' is numerical in real"):
+    with pytest.raises(ValueError, match="Column 'Price' is numeric in real"):
         evaluate(train, other.assign(Price="expensive"))
     with pytest.raises(ValueError, match="subsample"):
         evaluate(train, other, subsample=0)

@@ -5,6 +5,7 @@ that browser; ``playwright install`` is never run). The screenshots are kept
 in tests/artifacts/ to look at.
 """
 
+import os
 import shutil
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from augment import evaluate
 
 CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None:
-    pytest.skip(
-        "chromium is not installed (apt-get install chromium)", allow_module_level=True
-    )
+    # in CI a missing browser is a broken set-up (.ci/run installs it), not a skip
+    reason = "chromium is not installed (apt-get install chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI: {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
 ARTIFACTS = Path(__file__).parent / "artifacts"

@@ -1,6 +1,7 @@
-"""TabularGAN: conditional sampling, conditioning, activations, training mode.
+"""TabularGAN: its condition vectors, activations, training mode.
 
-The behaviour it shares with every generator is tested in test_generators.py.
+The behaviour it shares with every generator is tested in test_generators.py,
+conditions on columns in test_conditions.py.
 """
 
 import pickle
@@ -10,10 +11,13 @@ import pandas as pd
 import pytest
 import torch
 from conftest import tiny
-from sklearn.exceptions import NotFittedError
 
 from augment import TabularGAN
-from augment.tabular.conditioning import Conditioning, TrainingSampler
+from augment.tabular.conditioning import (
+    ColumnCondition,
+    Conditioning,
+    TrainingSampler,
+)
 from augment.tabular.layout import SpanLayout
 
 
@@ -27,137 +31,13 @@ def fitted(request):
     return tiny(TabularGAN).fit(X, y), X, y
 
 
-# ------------------------------------------------------ exact conditioning
-def test_single_condition_is_exact(fitted):
-    gen, X, y = fitted
-    for column, value in [("city", "Oslo"), ("plan", "pro"), ("tier", "hi")]:
-        X_new, y_new = gen.sample(57, conditions={column: value})
-        assert len(X_new) == len(y_new) == 57
-        assert (X_new[column] == value).all()
-        assert X_new.dtypes.equals(X.dtypes)
-
-
-def test_several_conditions_and_labels_together(fitted):
-    gen, _, _ = fitted
-    conditions = {"city": "Lima", "plan": "basic", "member": True, "verified": False}
-    X_new, y_new = gen.sample(40, y="maybe", conditions=conditions)
-    for column, value in conditions.items():
-        assert (X_new[column] == value).all(), column
-    assert (y_new == "maybe").all()
-    labels = np.array(["yes", "no"] * 10)
-    X_new, y_new = gen.sample(20, y=labels, conditions={"tier": "lo"})
-    np.testing.assert_array_equal(y_new, labels)
-    assert (X_new["tier"] == "lo").all()
-
-
-def test_condition_on_missing_value(fitted):
-    gen, _, _ = fitted
-    X_new, _ = gen.sample(15, conditions={"city": None})
-    assert X_new["city"].isna().all()
-
-
-def test_no_conditions_is_plain_sampling(fitted):
-    gen, _, _ = fitted
-    assert len(gen.sample(5, conditions={})[0]) == 5
-    X_new, y_new = gen.sample(0, conditions={"plan": "pro"})
-    assert len(X_new) == len(y_new) == 0
-
-
-def test_labels_follow_the_conditions():
-    # plan "pro" only ever comes with class "yes": asking for "pro" rows without
-    # y must give "yes" rows, not labels drawn from the overall prior
-    rng = np.random.default_rng(0)
-    y = np.array(["no"] * 80 + ["yes"] * 40)
-    X = pd.DataFrame(
-        {"plan": np.where(y == "yes", "pro", "basic"), "x": rng.normal(size=120)}
-    )
-    gen = tiny(TabularGAN).fit(X, y)
-    X_new, y_new = gen.sample(100, conditions={"plan": "pro"})
-    assert set(y_new) == {"yes"} and set(X_new["plan"]) == {"pro"}
-
-
-def test_rare_values_are_returned_exactly():
-    # the encoder keeps 100 slots; the other values share a rare slot
-    rng = np.random.default_rng(0)
-    ids = np.array([f"id{i}" for i in range(150)])
-    X = pd.DataFrame({"id": rng.choice(ids, 600), "x": rng.normal(size=600)})
-    gen = tiny(TabularGAN).fit(X)
-    rare = X["id"].value_counts().index[-1]
-    X_new = gen.sample(30, conditions={"id": rare})
-    assert (X_new["id"] == rare).all()
-    # the model space stays bounded whatever the number of values
-    assert gen.module_.conditioning.width <= 101
-
-
-def test_combination_never_seen_is_a_best_effort():
-    # ("x", "q") never occurs together: the rows still have exactly both
-    rng = np.random.default_rng(0)
-    a = np.array(["x", "y"] * 50)
-    b = np.where(a == "x", "p", rng.choice(["p", "q"], 100))
-    X = pd.DataFrame({"a": a, "b": b, "v": rng.normal(size=100)})
-    gen = tiny(TabularGAN).fit(X)
-    X_new = gen.sample(25, conditions={"a": "x", "b": "q"})
-    assert len(X_new) == 25
-    assert (X_new["a"] == "x").all() and (X_new["b"] == "q").all()
-
-
-def test_array_input_conditions_on_positions():
-    rng = np.random.default_rng(0)
-    X = np.column_stack(
-        [rng.normal(size=80), rng.choice(["a", "b"], 80), rng.choice(["u", "v"], 80)]
-    ).astype(object)
-    X[:, 0] = X[:, 0].astype(float)
-    gen = tiny(TabularGAN).fit(X)
-    X_new = gen.sample(12, conditions={2: "v", 1: "a"})
-    assert isinstance(X_new, np.ndarray)
-    assert (X_new[:, 2] == "v").all() and (X_new[:, 1] == "a").all()
-
-
-# --------------------------------------------------------- bad conditions
-@pytest.mark.parametrize(
-    "conditions, error, match",
-    [
-        ({"town": "Oslo"}, ValueError, "'town' is not a column.*'city'"),
-        ({"income": 3.0}, ValueError, "'income' is numeric.*conditioned on are"),
-        ({"city": "Paris"}, ValueError, "'Paris' was never seen in column 'city'"),
-        ({"plan": ["pro", "basic"]}, ValueError, "'plan' takes a single value"),
-        ([("city", "Oslo")], TypeError, "conditions must be a dict"),
-    ],
-    ids=["unknown-column", "numeric-column", "unseen-value", "list", "not-a-dict"],
-)
-def test_bad_conditions_get_clear_errors(fitted, conditions, error, match):
-    gen, _, _ = fitted
-    with pytest.raises(error, match=match):
-        gen.sample(5, conditions=conditions)
-
-
-def test_conditions_error_lists_the_discrete_columns(fitted):
-    gen, _, _ = fitted
-    with pytest.raises(ValueError) as info:
-        gen.sample(5, conditions={"age": 30})
-    for column in ["member", "verified", "city", "plan", "tier"]:
-        assert repr(column) in str(info.value)
-
-
-def test_numeric_array_has_nothing_to_condition_on():
-    X = np.random.default_rng(0).normal(size=(60, 3))
-    gen = tiny(TabularGAN).fit(X)
-    with pytest.raises(ValueError, match="0 is numeric; the table has no discrete"):
-        gen.sample(5, conditions={0: 1.0})
-
-
-def test_conditions_need_a_fitted_model():
-    with pytest.raises(NotFittedError):
-        TabularGAN().sample(5, conditions={"a": 1})
-
-
 # ------------------------------------------- conditioning and activations
 def test_condition_vector_lines_up_with_every_discrete_column(fitted):
     # a row's condition vector, all values shown, is exactly its discrete
     # one-hots: the offsets are right for every column, not just the first
     gen, X, y = fitted
     data = torch.as_tensor(gen.encoder_.transform(X))
-    conditioning = gen.module_.conditioning
+    conditioning = gen.conditioning_
     codes = conditioning.codes_of(data)
     vector = conditioning.vector(codes, torch.ones_like(codes, dtype=torch.bool), None)
     assert conditioning.n_discrete == 5
@@ -193,7 +73,7 @@ def test_vectorised_activation_equals_a_loop_over_spans():
     data[:, [0, 6]] = 0.1
     data[:, [1, 4, 7, 8]] = 1.0
     conditioning = Conditioning(spans, data, None, 0)
-    module = _Generator(layout, conditioning, noise_dim=4, hidden_dims=(8,))
+    module = _Generator(layout, conditioning.width, noise_dim=4, hidden_dims=(8,))
     raw = torch.randn((6, 12), generator=torch.Generator().manual_seed(1))
     out = module.activate(raw, torch.Generator().manual_seed(2))
     # the reference draws the same Gumbel noise, padded to the widest group
@@ -281,8 +161,9 @@ def test_unconditional_draws_follow_the_class_frequencies():
     assert (codes[shown[:, 0], 0] == 1).all()
     # one of b, d or the label is chosen uniformly
     assert 0.29 < shown[:, 0].float().mean() < 0.38
-    np.testing.assert_allclose(conditioning.class_probs([(0, 1)]), [0.0, 1.0])
-    np.testing.assert_allclose(conditioning.class_probs([(0, 0)]), [1.0, 0.0])
+    b_is = [ColumnCondition("b", 0, slot, None) for slot in (0, 1)]
+    np.testing.assert_allclose(conditioning.class_probs([b_is[1]]), [0.0, 1.0])
+    np.testing.assert_allclose(conditioning.class_probs([b_is[0]]), [1.0, 0.0])
 
 
 # --------------------------------------------------- training and sampling

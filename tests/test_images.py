@@ -191,13 +191,6 @@ def test_history_verbose_clone_and_pickle(image_class, digits, capsys):
     np.testing.assert_array_equal(restored.sample(4, y=1)[0], gen.sample(4, y=1)[0])
 
 
-def test_default_steps_for_small_sets(image_class, digits):
-    # an epoch of 60 images is a single step: the default counts steps
-    X, y = digits
-    gen = image_class(random_state=0)
-    assert gen._epochs_for(len(X)) == gen._default_steps
-
-
 # ----------------------------------------------------------------- pipelines
 def test_pipeline_with_flatten_cross_validate_and_grid_search(image_class, digits):
     X, y = digits
@@ -217,28 +210,6 @@ def test_flat_images_straight_into_a_classifier(image_class, digits):
     )
     pipe.fit(X.reshape(len(X), -1), y)
     assert pipe.score(X.reshape(len(X), -1), y) > 0.8
-
-
-def test_beside_a_torch_classifier(image_class, digits):
-    X, y = digits
-    X_res, y_res = tiny(image_class, enlarge=2.0).fit_resample(X[:, None], y)
-    images = torch.as_tensor(X_res, dtype=torch.float32)  # (N, 1, 8, 8) as given
-    labels = torch.as_tensor(y_res)
-    generator = torch.Generator().manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4 * 36, 3)
-    )
-    for parameter in net.parameters():
-        torch.nn.init.normal_(parameter, std=0.1, generator=generator)
-    optimiser = torch.optim.Adam(net.parameters(), lr=0.01)
-    losses = []
-    for _ in range(30):
-        loss = torch.nn.functional.cross_entropy(net(images), labels)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.item())
-    assert losses[-1] < losses[0]
 
 
 # ----------------------------------------------------------------- bad input

@@ -5,7 +5,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 
-from ..nn import init_parameters
+from ..nn import in_blocks, init_parameters
 
 
 class SmallCNN(ClassifierMixin, BaseEstimator):
@@ -55,8 +55,7 @@ class SmallCNN(ClassifierMixin, BaseEstimator):
     @torch.no_grad()
     def _forward(self, X, upto=None):
         layers = self.module_[:upto] if upto else self.module_
-        chunks = torch.as_tensor(X).split(1024)
-        return torch.cat([layers(chunk) for chunk in chunks]).numpy()
+        return in_blocks(layers, torch.as_tensor(X), size=1024).numpy()
 
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_``."""

@@ -7,32 +7,12 @@ column order, and images as float arrays ``(N, C, H, W)`` in [0, 1].
 import numpy as np
 import pandas as pd
 
-KINDS = ("numerical", "datetime", "categorical")
+from ..image.generator import check_images as check_image_array
+from ..tabular.encoder import column_kind, to_float
 
-
-# ---------------------------------------------------------------------- tables
-def column_kind(series):
-    """``"numerical"``, ``"datetime"`` or ``"categorical"`` from the dtype.
-
-    Booleans, strings, objects and pandas categories are categorical, as in
-    SDMetrics' metadata; every other number is numerical.
-    """
-    dtype = series.dtype
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "datetime"
-    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
-        return "numerical"
-    return "categorical"
-
-
-def as_float(series, kind):
-    """Numbers (datetimes as nanoseconds since the epoch) with NaN for missing."""
-    if kind == "datetime":
-        if series.dt.tz is not None:
-            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-        values = series.astype("datetime64[ns]").to_numpy()
-        return np.where(np.isnat(values), np.nan, values.view("int64").astype(float))
-    return series.to_numpy(dtype=float, na_value=np.nan)
+# one place decides what a column is, for the generators and the evaluation
+KINDS = ("numeric", "datetime", "categorical")
+as_float = to_float
 
 
 def shared_codes(columns):
@@ -108,7 +88,7 @@ def _coerce_like(frame, kinds, name):
         if kind == "categorical" or column_kind(frame[column]) == kind:
             continue
         try:
-            if kind == "numerical":
+            if kind == "numeric":
                 frame[column] = pd.to_numeric(frame[column])
             else:
                 frame[column] = pd.to_datetime(frame[column])
@@ -129,7 +109,7 @@ def subsample(data, n, rng):
 
 
 # ---------------------------------------------------------------------- images
-def check_images(real, synthetic, holdout):
+def check_images(real, synthetic, holdout, channels_last=None):
     """Validate ``(X, y)`` pairs of images; return them as float NCHW in [0, 1].
 
     Returns
@@ -152,7 +132,7 @@ def check_images(real, synthetic, holdout):
                 f"{name} must be a DataFrame (tables) or an (X, y) pair of image "
                 f"arrays and labels like real, got {type(pair).__name__}."
             )
-        X, y = _as_nchw(pair[0], name), np.asarray(pair[1])
+        X, y = _as_nchw(pair[0], name, channels_last), np.asarray(pair[1])
         if y.ndim != 1 or len(y) != len(X):
             raise ValueError(
                 f"{name}: y must hold one label per image ({len(X)}), "
@@ -169,24 +149,12 @@ def check_images(real, synthetic, holdout):
     return images
 
 
-def _as_nchw(X, name):
-    """(N,H,W), (N,C,H,W) or (N,H,W,C), uint8 or float in [0, 1] -> float NCHW."""
-    X = np.asarray(X)
+def _as_nchw(X, name, channels_last):
+    """Images as the generators read them (the same layouts, the same errors),
+    uint8 or float in [0, 1], as float32 NCHW in [0, 1]."""
     if len(X) == 0:
         raise ValueError(f"{name} has no images.")
-    if X.ndim == 3:
-        X = X[:, None]
-    elif X.ndim == 4 and X.shape[1] not in (1, 3, 4) and X.shape[-1] in (1, 3, 4):
-        X = X.transpose(0, 3, 1, 2)
-    elif X.ndim != 4 or X.shape[1] not in (1, 3, 4):
-        raise ValueError(
-            f"{name} images must be shaped (N, H, W), (N, C, H, W) or (N, H, W, C) "
-            f"with 1, 3 or 4 channels, got {X.shape}."
-        )
-    if X.dtype == np.uint8:
-        return X.astype(np.float32) / 255
-    if not np.issubdtype(X.dtype, np.floating):
-        raise TypeError(f"{name} images must be uint8 or float, got {X.dtype}.")
-    if not (np.isfinite(X).all() and X.min() >= 0 and X.max() <= 1):
-        raise ValueError(f"{name} float images must lie in [0, 1].")
-    return X.astype(np.float32)
+    images, image_format = check_image_array(
+        X, name, channels_last=channels_last, pixel_range=(0.0, 1.0)
+    )
+    return (image_format.encode(images) + 1) / 2

@@ -2,9 +2,11 @@
 
 import numbers
 import time
+from collections.abc import Hashable
 
 import numpy as np
 import pandas as pd
+from sklearn.utils._param_validation import Interval, Options, validate_params
 from threadpoolctl import threadpool_limits
 
 from . import _data, _fidelity, _privacy, _utility
@@ -12,6 +14,27 @@ from ._cnn import SmallCNN
 from ._report import EvaluationReport, scores_frame
 
 
+@validate_params(
+    {
+        "real": [pd.DataFrame, tuple, list],
+        "synthetic": [pd.DataFrame, tuple, list],
+        "target": [None, Hashable],
+        "holdout": [None, pd.DataFrame, tuple, list],
+        "scoring": [None, str],
+        "subsample": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "channels_last": [None, "boolean"],
+        "random_state": [
+            None,
+            Interval(numbers.Integral, 0, None, closed="left"),
+            np.random.Generator,
+        ],
+        "n_jobs": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            Options(numbers.Integral, {-1}),
+        ],
+    },
+    prefer_skip_nested_validation=True,
+)
 def evaluate(
     real,
     synthetic,
@@ -20,6 +43,7 @@ def evaluate(
     holdout=None,
     scoring=None,
     subsample=5_000,
+    channels_last=None,
     random_state=None,
     n_jobs=1,
 ):
@@ -51,6 +75,10 @@ def evaluate(
         privacy queries and the plots, so that large tables take seconds.
         Column shapes, exact copies and the utility models use every row.
         None: every row everywhere.
+    channels_last : bool or None, default=None
+        Images only: whether 4-d images are ``(N, H, W, C)``. None tells from
+        the shape, as the image generators do (the axis of 1, 3 or 4 entries
+        is the channels), and raises when both axes could be.
     random_state : int, numpy.random.Generator or None, default=None
         Seeds the subsamples and the models.
     n_jobs : int, default=1
@@ -96,18 +124,6 @@ def evaluate(
      'dcr_median_holdout', 'nndr', 'mia_auc']
     """
     start = time.perf_counter()
-    if subsample is not None and not (
-        isinstance(subsample, numbers.Integral) and subsample > 0
-    ):
-        raise ValueError(
-            f"subsample must be a positive int or None, got {subsample!r}."
-        )
-    if scoring is not None and not isinstance(scoring, str):
-        raise TypeError(
-            f"scoring must be a scorer name (str) or None, got {scoring!r}."
-        )
-    if not (isinstance(n_jobs, numbers.Integral) and (n_jobs >= 1 or n_jobs == -1)):
-        raise ValueError(f"n_jobs must be a positive int or -1, got {n_jobs!r}.")
     rng = np.random.default_rng(random_state)
     info = {
         "target": target,
@@ -128,7 +144,7 @@ def evaluate(
             )
         else:
             rows, details, plot_data = _evaluate_images(
-                real, synthetic, holdout, scoring, subsample, rng, info
+                channels_last, real, synthetic, holdout, scoring, subsample, rng, info
             )
     if holdout is None:
         info["notes"].append(
@@ -234,8 +250,10 @@ def _table_utility(frames, kinds, target, scoring, rng, info):
     return _headline(figures)
 
 
-def _evaluate_images(real, synthetic, holdout, scoring, subsample, rng, info):
-    images = _data.check_images(real, synthetic, holdout)
+def _evaluate_images(
+    channels_last, real, synthetic, holdout, scoring, subsample, rng, info
+):
+    images = _data.check_images(real, synthetic, holdout, channels_last)
     info.update(
         data="images", task="classification", scoring=scoring or "balanced_accuracy"
     )

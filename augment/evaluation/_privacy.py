@@ -43,7 +43,7 @@ def encode(frames, kinds):
     frames : dict of str to pandas.DataFrame or None
         Must hold ``"real"``, whose ranges scale the others.
     kinds : dict
-        Column name -> ``"numerical"``, ``"datetime"`` or ``"categorical"``.
+        Column name -> ``"numeric"``, ``"datetime"`` or ``"categorical"``.
 
     Returns
     -------

@@ -215,7 +215,7 @@ def _table_sections(report, plots):
     shapes = dict(zip(shapes["column"], shapes["score"]))
     name = {
         "categorical": "TV complement",
-        "numerical": "KS complement",
+        "numeric": "KS complement",
         "datetime": "KS complement",
     }
     columns = [

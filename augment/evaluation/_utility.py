@@ -24,7 +24,7 @@ MAX_CLASSES = 20  # more distinct numbers than this in a numeric target: regress
 
 def is_classification(y, kind):
     """Whether a target calls for a classifier: categories, or few distinct numbers."""
-    if kind != "numerical":
+    if kind != "numeric":
         return kind == "categorical"
     y = y.dropna().to_numpy(dtype=float)
     n_values = len(np.unique(y))

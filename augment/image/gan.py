@@ -8,9 +8,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from .._docstrings import fill_doc
+from .._validation import SequenceOf
 from ..nn import (
     ConvDecoder,
     ConvEncoder,
+    in_blocks,
     init_parameters,
     spectral_norm,
     update,
@@ -19,6 +22,7 @@ from .augmentation import AUGMENTATIONS, augment
 from .generator import ImageGenerator
 
 
+@fill_doc
 class ImageGAN(ImageGenerator):
     """Class-conditional convolutional GAN for images, as an over-sampler.
 
@@ -40,16 +44,8 @@ class ImageGAN(ImageGenerator):
 
     Parameters
     ----------
-    sampling_strategy : float, str, dict or callable, default="auto"
-        How :meth:`fit_resample` balances the classes, exactly as in
-        imbalanced-learn: ``"auto"`` (= ``"not majority"``), ``"minority"``,
-        ``"not minority"``, ``"all"``; a float (binary only) for the
-        minority/majority ratio after resampling; a dict ``{label: n_images}``;
-        or a callable ``y -> dict``.
-    enlarge : float >= 1 or None, default=None
-        After balancing, :meth:`fit_resample` adds images (in the balanced
-        class proportions) until the data set is ``enlarge`` times its
-        original size. The only option for unlabelled images.
+    %(sampling_strategy)s
+    %(enlarge)s
     noise_dim : int, default=64
         Size of the generator's noise input.
     generator_width : int, default=64
@@ -75,56 +71,25 @@ class ImageGAN(ImageGenerator):
     truncation : float or None, default=None
         Clip the sampling noise to ``[-truncation, truncation]``: fewer
         unusual images, less variety. None samples the full noise.
-    epochs : int or None, default=None
-        Passes over the data (``n_images / batch_size`` steps each). None
-        trains for about 2,000 optimiser steps.
-    batch_size : int, default=64
-        Images per optimiser step.
+    %(epochs)s
+    %(batch_size)s
     learning_rate : float, default=2e-4
         Adam's step size, for both networks.
-    image_shape : tuple of int or None, default=None
-        For flat input ``(n_images, n_pixels)`` only: the shape of one image,
-        ``(height, width)`` or three entries (read as in ``channels_last``);
-        one entry may be -1, as in :func:`numpy.reshape`.
-    channels_last : bool or None, default=None
-        Whether 4-d images are ``(N, H, W, C)``. None tells from the shape
-        (the axis of 1, 3 or 4 entries is the channels) and raises when both
-        could be, as for ``(N, 3, 3, 3)``.
-    pixel_range : tuple of (low, high) or None, default=(0.0, 1.0)
-        The values of pixels that are not uint8 (uint8 pixels are 0 to 255);
-        values outside it are an error. None takes the training images' own
-        minimum and maximum. Generated pixels stay within the range.
-    device : str or torch.device, default="cpu"
-        ``"cpu"``, ``"auto"`` (CUDA when available) or a torch device.
-    random_state : int, RandomState instance or None, default=None
-        Seeds every random draw (through local generators, never the global
-        ones). The same value, data and machine give identical samples.
-    verbose : int, default=0
-        Show a progress bar with the losses during training.
+    %(image_input)s
+    %(device)s
+    %(random_state)s
+    %(verbose)s
 
     Attributes
     ----------
     module_ : torch.nn.Module
         The generator (weights averaged over the last steps).
-    image_shape_ : tuple of int
-        ``(channels, height, width)`` of the training images.
-    history_ : list of dict
-        Per-epoch mean losses: ``critic`` (hinge loss), ``generator`` (the sum
+    %(history_)s
+        The losses: ``critic`` (hinge loss), ``generator`` (the sum
         of the weighted terms ``adversarial``, ``diversity`` and, with class
         labels, ``classifier``).
-    classes_ : ndarray
-        Class labels, when fitted with class labels.
-    class_prior_ : ndarray
-        Training frequency of each class.
-    target_type_ : {"classes", "none"}
-        What ``y`` was in fit.
-    sampling_strategy_ : dict
-        Images added per class by the last :meth:`fit_resample`.
-    n_features_in_ : int
-        Values per image (channels x height x width).
-    feature_names_in_ : ndarray of str
-        Column names, when fitted on a DataFrame of flat images with string
-        column names.
+    %(image_attributes)s
+    %(target_attributes)s
 
     See Also
     --------
@@ -147,7 +112,14 @@ class ImageGAN(ImageGenerator):
         "noise_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "generator_width": [Interval(numbers.Integral, 1, None, closed="left")],
         "critic_width": [Interval(numbers.Integral, 1, None, closed="left")],
-        "augmentations": [tuple, list, StrOptions(set(AUGMENTATIONS))],
+        "augmentations": [
+            SequenceOf(
+                str,
+                allowed=AUGMENTATIONS.__contains__,
+                description=f"each one of {sorted(AUGMENTATIONS)}",
+            ),
+            StrOptions(set(AUGMENTATIONS)),
+        ],
         "diversity_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "classifier_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "truncation": [None, Interval(numbers.Real, 0, None, closed="neither")],
@@ -198,7 +170,8 @@ class ImageGAN(ImageGenerator):
         self.verbose = verbose
 
     def _train(self, images, labels, generator):
-        policy = _check_augmentations(self.augmentations)
+        policy = self.augmentations
+        policy = (policy,) if isinstance(policy, str) else tuple(policy)
         init = self._init_generator()
         network = _Generator(
             self.image_shape_, self._n_classes, self.noise_dim, self.generator_width
@@ -268,13 +241,12 @@ class ImageGAN(ImageGenerator):
         self.module_ = average.module.eval()
         return history
 
-    def _generate(self, labels, n_samples, generator):
+    def _generate(self, labels, n_samples, generator, conditions=()):
         network = self.module_.eval()  # batch norm: running statistics
-        device = network.decoder.project.weight.device
-        noise = network.noise(n_samples, generator, device)
+        noise = network.noise(n_samples, generator)
         if self.truncation is not None:
             noise = noise.clamp(-self.truncation, self.truncation)
-        return self._in_blocks(network, noise, labels)
+        return in_blocks(network, noise, labels, size=1024)
 
 
 class _Generator(nn.Module):
@@ -285,9 +257,9 @@ class _Generator(nn.Module):
         self.n_classes, self.noise_dim = n_classes, noise_dim
         self.decoder = ConvDecoder(noise_dim + n_classes, shape, width)
 
-    def noise(self, n, generator, device=None):
-        device = device or generator.device
-        return torch.randn((n, self.noise_dim), generator=generator, device=device)
+    def noise(self, n, generator):
+        shape, device = (n, self.noise_dim), generator.device
+        return torch.randn(shape, generator=generator, device=device)
 
     def forward(self, noise, labels):
         if labels is not None:
@@ -337,13 +309,3 @@ def _mode_seeking(images, noise):
     image_gap = (images[:half] - images[half : 2 * half]).abs().mean(dim=(1, 2, 3))
     noise_gap = (noise[:half] - noise[half : 2 * half]).abs().mean(dim=1)
     return (1 / (image_gap / noise_gap + 1e-5)).mean()
-
-
-def _check_augmentations(augmentations):
-    policy = (augmentations,) if isinstance(augmentations, str) else augmentations
-    unknown = [a for a in policy if a not in AUGMENTATIONS]
-    if unknown:
-        raise ValueError(
-            f"augmentations: unknown {unknown}; choose from {sorted(AUGMENTATIONS)}."
-        )
-    return tuple(policy)

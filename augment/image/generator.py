@@ -14,9 +14,9 @@ import numbers
 import numpy as np
 import pandas as pd
 import scipy.sparse
-import torch
 from sklearn.utils import check_array
 
+from .._validation import SequenceOf, record_feature_names
 from ..base import BaseGenerator
 
 _CHANNELS = (1, 3, 4)  # the channel counts told apart from a side without help
@@ -27,10 +27,25 @@ class ImageGenerator(BaseGenerator):
 
     _parameter_constraints = {
         **BaseGenerator._parameter_constraints,
-        "image_shape": [None, tuple, list],
+        "image_shape": [
+            None,
+            SequenceOf(
+                numbers.Integral,
+                lengths=(2, 3),
+                allowed=lambda v: v >= 1 or v == -1,
+                description="positive, or one -1",
+            ),
+        ],
         "channels_last": [None, "boolean"],
-        "pixel_range": [None, tuple, list],
+        "pixel_range": [
+            None,
+            SequenceOf(
+                numbers.Real, lengths=(2,), increasing=True, description="low < high"
+            ),
+        ],
     }
+
+    _unit = "images"  # what a row is, in the shared docstrings
 
     # an epoch of a small image set is a single step: count steps, not epochs
     _default_epoch_bounds = (1, None)
@@ -59,24 +74,11 @@ class ImageGenerator(BaseGenerator):
                 "continuous. Pass class labels, or no y for unlabelled images."
             )
         self.image_shape_ = images.shape[1:]
-        self.n_features_in_ = int(np.prod(self.image_shape_))
-        columns = self._input_format.columns
-        if columns is not None and all(isinstance(c, str) for c in columns):
-            self.feature_names_in_ = np.asarray(columns, dtype=object)
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        n_pixels = np.prod(self.image_shape_)
+        record_feature_names(self, n_pixels, self._input_format.columns)
         return self._input_format.encode(images)
 
-    @staticmethod
-    def _in_blocks(network, inputs, labels, size=1024):
-        """``network(inputs, labels)`` over blocks of rows (labels may be
-        None), so that sampling many images keeps memory bounded."""
-        blocks = inputs.split(size)
-        label_blocks = [None] * len(blocks) if labels is None else labels.split(size)
-        pairs = zip(blocks, label_blocks, strict=True)
-        return torch.cat([network(block, label) for block, label in pairs])
-
-    def _decode(self, rows, seed):
+    def _decode(self, rows, seed, conditions=()):
         return self._input_format.decode(rows), None
 
     def _concat(self, images, synthetic):

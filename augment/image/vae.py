@@ -7,10 +7,19 @@ import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from ..nn import ConvDecoder, ConvEncoder, gaussian_latent, init_parameters, update
+from .._docstrings import fill_doc
+from ..nn import (
+    ConvDecoder,
+    ConvEncoder,
+    gaussian_latent,
+    in_blocks,
+    init_parameters,
+    update,
+)
 from .generator import ImageGenerator
 
 
+@fill_doc
 class ImageVAE(ImageGenerator):
     """Class-conditional convolutional variational auto-encoder, as an over-sampler.
 
@@ -26,16 +35,8 @@ class ImageVAE(ImageGenerator):
 
     Parameters
     ----------
-    sampling_strategy : float, str, dict or callable, default="auto"
-        How :meth:`fit_resample` balances the classes, exactly as in
-        imbalanced-learn: ``"auto"`` (= ``"not majority"``), ``"minority"``,
-        ``"not minority"``, ``"all"``; a float (binary only) for the
-        minority/majority ratio after resampling; a dict ``{label: n_images}``;
-        or a callable ``y -> dict``.
-    enlarge : float >= 1 or None, default=None
-        After balancing, :meth:`fit_resample` adds images (in the balanced
-        class proportions) until the data set is ``enlarge`` times its
-        original size. The only option for unlabelled images.
+    %(sampling_strategy)s
+    %(enlarge)s
     latent_dim : int, default=16
         Size of the latent code.
     width : int, default=32
@@ -46,54 +47,23 @@ class ImageVAE(ImageGenerator):
         beta-VAE's beta). Below 1 gives sharper images, which suit training
         classifiers better than the blurred ones of 1; near 0 the prior's
         samples stray from the training images.
-    epochs : int or None, default=None
-        Passes over the data (``n_images / batch_size`` steps each). None
-        trains for about 2,000 optimiser steps.
-    batch_size : int, default=64
-        Images per optimiser step.
+    %(epochs)s
+    %(batch_size)s
     learning_rate : float, default=1e-3
         Adam's step size.
-    image_shape : tuple of int or None, default=None
-        For flat input ``(n_images, n_pixels)`` only: the shape of one image,
-        ``(height, width)`` or three entries (read as in ``channels_last``);
-        one entry may be -1, as in :func:`numpy.reshape`.
-    channels_last : bool or None, default=None
-        Whether 4-d images are ``(N, H, W, C)``. None tells from the shape
-        (the axis of 1, 3 or 4 entries is the channels) and raises when both
-        could be, as for ``(N, 3, 3, 3)``.
-    pixel_range : tuple of (low, high) or None, default=(0.0, 1.0)
-        The values of pixels that are not uint8 (uint8 pixels are 0 to 255);
-        values outside it are an error. None takes the training images' own
-        minimum and maximum. Generated pixels stay within the range.
-    device : str or torch.device, default="cpu"
-        ``"cpu"``, ``"auto"`` (CUDA when available) or a torch device.
-    random_state : int, RandomState instance or None, default=None
-        Seeds every random draw (through local generators, never the global
-        ones). The same value, data and machine give identical samples.
-    verbose : int, default=0
-        Show a progress bar with the losses during training.
+    %(image_input)s
+    %(device)s
+    %(random_state)s
+    %(verbose)s
 
     Attributes
     ----------
     module_ : torch.nn.Module
         The trained network.
-    image_shape_ : tuple of int
-        ``(channels, height, width)`` of the training images.
-    history_ : list of dict
-        Per-epoch mean losses: ``loss``, ``reconstruction``, ``kl``.
-    classes_ : ndarray
-        Class labels, when fitted with class labels.
-    class_prior_ : ndarray
-        Training frequency of each class.
-    target_type_ : {"classes", "none"}
-        What ``y`` was in fit.
-    sampling_strategy_ : dict
-        Images added per class by the last :meth:`fit_resample`.
-    n_features_in_ : int
-        Values per image (channels x height x width).
-    feature_names_in_ : ndarray of str
-        Column names, when fitted on a DataFrame of flat images with string
-        column names.
+    %(history_)s
+        The losses: ``loss``, ``reconstruction``, ``kl``.
+    %(image_attributes)s
+    %(target_attributes)s
 
     See Also
     --------
@@ -175,13 +145,11 @@ class ImageVAE(ImageGenerator):
         module.eval()
         return history
 
-    def _generate(self, labels, n_samples, generator):
+    def _generate(self, labels, n_samples, generator, conditions=()):
         module = self.module_.eval()  # batch norm: running statistics
-        device = module.decoder.project.weight.device
-        z = torch.randn(
-            (n_samples, self.latent_dim), generator=generator, device=device
-        )
-        return self._in_blocks(module.decode, z, labels)
+        shape, device = (n_samples, self.latent_dim), generator.device
+        z = torch.randn(shape, generator=generator, device=device)
+        return in_blocks(module.decode, z, labels, size=1024)
 
 
 class _ConditionalVAE(nn.Module):

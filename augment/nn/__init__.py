@@ -1,6 +1,6 @@
 """Torch pieces shared by every model: device handling, blocks, the training loop."""
 
-from .blocks import gaussian_latent, init_parameters, mlp
+from .blocks import gaussian_latent, in_blocks, init_parameters, mlp
 from .conv import ConvDecoder, ConvEncoder, spectral_norm
 from .device import resolve_device
 from .training import run_epochs, update
@@ -9,6 +9,7 @@ __all__ = [
     "ConvDecoder",
     "ConvEncoder",
     "gaussian_latent",
+    "in_blocks",
     "init_parameters",
     "mlp",
     "resolve_device",

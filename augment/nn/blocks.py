@@ -6,17 +6,19 @@ import torch
 from torch import nn
 
 
-def mlp(in_dim, hidden, out_dim, *, activation=nn.ReLU, norm=True, dropout=0.0):
-    """A multi-layer perceptron: ``[Linear, (BatchNorm), activation, (Dropout)]*``
-    for every width in ``hidden``, then a final ``Linear`` to ``out_dim``."""
+def mlp(in_dim, hidden, out_dim, *, activation=nn.ReLU, norm=True):
+    """A multi-layer perceptron: ``[Linear, (BatchNorm), activation]*`` for
+    every width in ``hidden``, then a final ``Linear`` to ``out_dim``.
+
+    (No dropout here: ``nn.Dropout`` draws from torch's global generator; a
+    model that wants dropout draws its mask from its own, as TabularGAN's
+    critic does.)"""
     layers, width = [], in_dim
     for h in hidden:
         layers.append(nn.Linear(width, h))
         if norm:
             layers.append(nn.BatchNorm1d(h))
         layers.append(activation())
-        if dropout:
-            layers.append(nn.Dropout(dropout))
         width = h
     layers.append(nn.Linear(width, out_dim))
     return nn.Sequential(*layers)
@@ -52,3 +54,20 @@ def init_parameters(module, generator):
                 if isinstance(bias, torch.Tensor):
                     bias.uniform_(-bound, bound, generator=generator)
     return module
+
+
+def in_blocks(function, *tensors, size=4096):
+    """``function(*tensors)`` over blocks of ``size`` rows, concatenated.
+
+    Sampling or scoring many rows so keeps memory bounded (and cache-sized
+    tensors are faster). Any of ``tensors`` may be None: it is passed as None
+    to every block.
+    """
+    n = next(len(t) for t in tensors if t is not None)
+    starts = range(0, max(n, 1), size)
+    return torch.cat(
+        [
+            function(*(None if t is None else t[a : a + size] for t in tensors))
+            for a in starts
+        ]
+    )

@@ -24,8 +24,20 @@ of the row (choosing the label shows nothing more), so that the rows follow
 the training distribution.
 """
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class ColumnCondition:
+    """A requested value of a discrete column, located in the encoder's layout."""
+
+    column: object  # name in the table (a position for array input)
+    position: int  # index among the discrete columns
+    slot: int  # the encoder slot that decodes to ``value`` (or the rare slot)
+    value: object  # the training value asked for
 
 
 class Conditioning(nn.Module):
@@ -126,7 +138,17 @@ class Conditioning(nn.Module):
         return -(picked * shown).sum() / len(codes)
 
     # --------------------------------------------------------------- draws
-    def draw(self, labels, n, generator, fixed=()):
+    def fixed(self, n, conditions, device):
+        """``(codes, shown)`` for ``n`` rows that show exactly the asked
+        ``conditions`` (a sequence of :class:`ColumnCondition`), nothing else."""
+        codes = torch.zeros((n, self.n_discrete), dtype=torch.long, device=device)
+        shown = torch.zeros((n, self.n_discrete), dtype=torch.bool, device=device)
+        for condition in conditions:
+            codes[:, condition.position] = condition.slot
+            shown[:, condition.position] = True
+        return codes, shown
+
+    def draw(self, labels, n, generator, conditions=()):
         """Conditions to sample ``n`` rows with: ``(codes, shown)``.
 
         Parameters
@@ -134,21 +156,16 @@ class Conditioning(nn.Module):
         labels : LongTensor of shape (n,) or None
         n : int
         generator : torch.Generator
-        fixed : sequence of (position, slot)
+        conditions : sequence of ColumnCondition
             Values asked for: every row shows exactly these. Without any, each
             row shows one discrete column, chosen uniformly (the label counts
             as one and shows nothing more), with a value drawn from its
-            training frequency within the row's class.
+            training frequency within the row's class, as in training.
         """
-        device = self.counts.device
-        codes = torch.zeros((n, self.n_discrete), dtype=torch.long, device=device)
-        shown = torch.zeros((n, self.n_discrete), dtype=torch.bool, device=device)
-        if fixed:
-            for position, slot in fixed:
-                codes[:, position], shown[:, position] = slot, True
+        codes, shown = self.fixed(n, conditions, generator.device)
+        if conditions or not self.n_discrete:
             return codes, shown
-        if not self.n_discrete:
-            return codes, shown
+        device = generator.device
         choices = self.n_discrete + (1 if self.n_classes else 0)
         column = torch.randint(choices, (n,), generator=generator, device=device)
         rows = (column < self.n_discrete).nonzero().squeeze(1)
@@ -162,14 +179,16 @@ class Conditioning(nn.Module):
         shown[rows, column] = True
         return codes, shown
 
-    def class_probs(self, fixed):
-        """Probability of every class given the ``fixed`` values: exact for one
-        value (its training frequency per class), naive Bayes for several; the
-        class prior when the values were never seen together with any class."""
+    def class_probs(self, conditions):
+        """Probability of every class given the ``conditions`` (a sequence of
+        :class:`ColumnCondition`): exact for one value (its training frequency
+        per class), naive Bayes for several; the class prior when the values
+        were never seen together with any class."""
         per_class = self.counts[0].sum(0).double()  # rows of each class
         probs = per_class / per_class.sum()
-        for position, slot in fixed:
-            probs = probs * self.counts[position, slot].double() / per_class
+        for condition in conditions:
+            count = self.counts[condition.position, condition.slot].double()
+            probs = probs * count / per_class
         if probs.sum() == 0:
             probs = per_class
         return (probs / probs.sum()).cpu().numpy()

@@ -19,14 +19,17 @@ Each column becomes a run of model-space columns ("spans"):
   learnt like any other value and so reproduced at their training rate.
 """
 
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from .._validation import record_feature_names
 from .mixture import fit_mixtures, merge_overlapping_modes, mode_log_likelihood
 
 _RARE = object()  # the slot shared by values outside the kept categories
@@ -134,6 +137,14 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     True
     """
 
+    _parameter_constraints = {
+        "max_modes": [Interval(numbers.Integral, 1, None, closed="left")],
+        "mode_threshold": [Interval(numbers.Real, 0, 1, closed="left")],
+        "max_categories": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_fit_rows": [Interval(numbers.Integral, 2, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         max_modes=10,
@@ -149,6 +160,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn the encoding of every column of ``X``.
 
@@ -173,7 +185,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             if spec.kind == "categorical":
                 _fit_categories(spec, X[name], self.max_categories)
             else:
-                numeric.append((spec, _to_float(X[name], spec)))
+                numeric.append((spec, to_float(X[name], spec.kind)))
         self._fit_numeric(numeric, len(X))
         self.columns_, self.spans_ = specs, []
         for spec in specs:
@@ -195,12 +207,8 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             X = pd.DataFrame(array)
         X = check_table(X, "X", allow_empty=not fitting)
         if fitting:
-            self.n_features_in_ = X.shape[1]
+            record_feature_names(self, X.shape[1], X.columns)
             self.column_index_ = X.columns
-            if all(isinstance(c, str) for c in X.columns):
-                self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
             return X
         missing = [c for c in self.column_index_ if c not in X.columns]
         if missing and isinstance(X.columns, pd.RangeIndex):
@@ -261,7 +269,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
                 slot = _category_slots(spec, X[spec.name])
                 Z[rows, spec.spans[0].start + slot] = 1.0
                 continue
-            x = _to_float(X[spec.name], spec)
+            x = to_float(X[spec.name], spec.kind)
             scalar, mode_span = spec.spans[0], spec.spans[1]
             absent = np.isnan(x)
             filled = np.where(absent, spec.means[np.argmax(spec.weights)], x)
@@ -360,41 +368,62 @@ def _numeric_array(values):
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _describe_column(values):
-    """Decide how a column is encoded, from its dtype (and content if object)."""
+def column_kind(values):
+    """How a column is modelled and evaluated: ``"numeric"``, ``"datetime"``
+    or ``"categorical"``, from its dtype (and its values, for objects).
+
+    Booleans, strings, pandas categories and objects holding strings are
+    categorical; numbers (also objects holding only numbers) numeric. The
+    one place that decides it, for the encoder and ``augment.evaluate``.
+    Complex numbers, timedeltas and objects mixing types raise a TypeError
+    naming the column.
+    """
     name, dtype = values.name, values.dtype
-    has_missing = bool(values.isna().any())
     if isinstance(dtype, pd.SparseDtype):
-        dtype_for_kind = dtype.subtype
-    else:
-        dtype_for_kind = dtype
-    if pd.api.types.is_datetime64_any_dtype(dtype_for_kind):
-        tz = getattr(dtype, "tz", None)
-        return ColumnSpec(name, dtype, "datetime", has_missing, tz=tz)
-    if pd.api.types.is_bool_dtype(dtype_for_kind) or isinstance(
-        dtype, pd.CategoricalDtype
-    ):
-        return ColumnSpec(name, dtype, "categorical", has_missing)
-    if pd.api.types.is_numeric_dtype(dtype_for_kind):
-        if pd.api.types.is_complex_dtype(dtype_for_kind):
+        dtype = dtype.subtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        return "categorical"
+    if pd.api.types.is_numeric_dtype(dtype):
+        if pd.api.types.is_complex_dtype(dtype):
             raise TypeError(
                 f"Column {name!r} is complex; only real numbers are supported."
             )
-        return ColumnSpec(name, dtype, "numeric", has_missing)
-    if pd.api.types.is_timedelta64_dtype(dtype_for_kind):
+        return "numeric"
+    if pd.api.types.is_timedelta64_dtype(dtype):
         raise TypeError(
             f"Column {name!r} is a timedelta; convert it to a number of seconds first."
         )
     inferred = pd.api.types.infer_dtype(values, skipna=True)
     if inferred in ("integer", "floating", "mixed-integer-float", "decimal"):
-        return ColumnSpec(name, dtype, "numeric", has_missing)
+        return "numeric"
     if inferred in ("mixed", "mixed-integer") or not _hashable(values):
         kinds = sorted({type(v).__name__ for v in values.dropna().head(1000)})
         raise TypeError(
             f"Column {name!r} mixes value types ({', '.join(kinds)}); "
             "convert it to a single type (all strings, say) first."
         )
-    return ColumnSpec(name, dtype, "categorical", has_missing)
+    return "categorical"
+
+
+def to_float(values, kind):
+    """A numeric or datetime column as float64, NaN where missing; datetimes
+    as seconds since the epoch (UTC for those with a time zone)."""
+    if kind != "datetime":
+        return _numeric_array(values)
+    if values.dt.tz is not None:
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    nanos = values.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
+    nanos[values.isna().to_numpy()] = np.nan
+    return nanos / 1e9
+
+
+def _describe_column(values):
+    """What the encoder needs to know of a column before fitting it."""
+    kind = column_kind(values)
+    tz = getattr(values.dtype, "tz", None) if kind == "datetime" else None
+    return ColumnSpec(values.name, values.dtype, kind, bool(values.isna().any()), tz=tz)
 
 
 def _hashable(values):
@@ -406,17 +435,6 @@ def _hashable(values):
 
 
 # ------------------------------------------------------------------- numeric
-def _to_float(values, spec):
-    """A numeric or datetime column as float64 (seconds for datetimes), NaN missing."""
-    if spec.kind != "datetime":
-        return _numeric_array(values)
-    if spec.tz is not None:
-        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    nanos = values.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
-    nanos[values.isna().to_numpy()] = np.nan
-    return nanos / 1e9
-
-
 def _most_likely_mode(spec, x):
     return np.argmax(
         mode_log_likelihood(x, spec.weights, spec.means, spec.stds), axis=1

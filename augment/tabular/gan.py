@@ -1,19 +1,21 @@
 """TabularGAN: a conditional Wasserstein GAN for mixed-type tables."""
 
 import numbers
+from functools import partial
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..nn import init_parameters, mlp, update
-from .conditioning import Conditioning, TrainingSampler
+from .._docstrings import fill_doc
+from .._validation import positive_ints
+from ..nn import in_blocks, init_parameters, mlp, update
+from .conditioning import TrainingSampler
 from .generator import TabularGenerator
 
 
+@fill_doc
 class TabularGAN(TabularGenerator):
     """Conditional GAN for tables (the CTGAN family), as an over-sampler.
 
@@ -40,16 +42,8 @@ class TabularGAN(TabularGenerator):
 
     Parameters
     ----------
-    sampling_strategy : float, str, dict or callable, default="auto"
-        How :meth:`fit_resample` balances the classes, exactly as in
-        imbalanced-learn: ``"auto"`` (= ``"not majority"``), ``"minority"``,
-        ``"not minority"``, ``"all"``; a float (binary only) for the
-        minority/majority ratio after resampling; a dict ``{label: n_rows}``;
-        or a callable ``y -> dict``.
-    enlarge : float >= 1 or None, default=None
-        After balancing, :meth:`fit_resample` adds rows (in the balanced class
-        proportions) until the data set is ``enlarge`` times its original
-        size. The only option for a continuous target or no target.
+    %(sampling_strategy)s
+    %(enlarge)s
     noise_dim : int, default=32
         Size of the generator's noise input.
     generator_dims : tuple of int, default=(128, 128)
@@ -69,44 +63,24 @@ class TabularGAN(TabularGenerator):
         classifier learns the classes from real rows, and the generator is
         penalised for rows it does not recognise as their class. It makes
         the rows more useful for training classifiers; 0 turns it off.
-    epochs : int or None, default=None
-        Passes over the data (``n_rows / batch_size`` steps each). None trains
-        for about 300 optimiser steps (between 30 and 300 epochs).
-    batch_size : int, default=1000
-        Rows per optimiser step.
+    %(epochs)s
+    %(batch_size)s
     learning_rate : float, default=1e-3
         Adam's step size, for every network.
-    device : str or torch.device, default="cpu"
-        ``"cpu"``, ``"auto"`` (CUDA when available) or a torch device.
-    random_state : int, RandomState instance or None, default=None
-        Seeds every random draw (through local generators, never the global
-        ones). The same value, data and machine give identical samples.
-    verbose : int, default=0
-        Show a progress bar with the losses during training.
+    %(device)s
+    %(random_state)s
+    %(verbose)s
 
     Attributes
     ----------
-    encoder_ : TableEncoder
-        The fitted table encoder.
     module_ : torch.nn.Module
         The trained generator network (the critic is only needed in training).
-    history_ : list of dict
-        Per-epoch mean losses: ``critic`` (Wasserstein estimate plus gradient
-        penalty), ``generator`` (adversarial plus condition loss) and
-        ``condition`` (cross-entropy of the generated values against the
-        conditions).
-    classes_ : ndarray
-        Class labels, when fitted with class labels.
-    class_prior_ : ndarray
-        Training frequency of each class.
-    target_type_ : {"classes", "continuous", "none"}
-        What ``y`` was in fit.
-    sampling_strategy_ : dict
-        Rows added per class by the last :meth:`fit_resample`.
-    n_features_in_ : int
-        Number of columns of ``X``.
-    feature_names_in_ : ndarray of str
-        Column names of ``X``, when a DataFrame with string column names.
+    %(history_)s
+        The losses: ``critic`` (Wasserstein estimate plus gradient penalty),
+        ``generator`` (the sum of the weighted terms ``adversarial``,
+        ``condition``, ``moments`` and, with class labels, ``classifier``).
+    %(tabular_attributes)s
+    %(target_attributes)s
 
     See Also
     --------
@@ -129,8 +103,8 @@ class TabularGAN(TabularGenerator):
     _parameter_constraints = {
         **TabularGenerator._parameter_constraints,
         "noise_dim": [Interval(numbers.Integral, 1, None, closed="left")],
-        "generator_dims": [tuple, list],
-        "critic_dims": [tuple, list],
+        "generator_dims": [positive_ints()],
+        "critic_dims": [positive_ints()],
         "pac": [Interval(numbers.Integral, 1, None, closed="left")],
         "moment_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "classifier_weight": [Interval(numbers.Real, 0, None, closed="left")],
@@ -174,13 +148,13 @@ class TabularGAN(TabularGenerator):
     # ------------------------------------------------------------ training
     def _train(self, data, labels, generator):
         spans, n_classes, device = self.encoder_.spans_, self._n_classes, data.device
-        conditioning = Conditioning(spans, data, labels, n_classes)
+        conditioning = self.conditioning_
         widths = [s.width for s in spans if s.role == "category"]
         codes = conditioning.codes_of(data)
         sampler = TrainingSampler(codes, widths, labels, n_classes)
         init = self._init_generator()
         module = _Generator(
-            self._layout(), conditioning, self.noise_dim, self.generator_dims
+            self._layout(), conditioning.width, self.noise_dim, self.generator_dims
         )
         self.module_ = module = init_parameters(module, init).to(device)
         critic = _Critic(data.shape[1] + conditioning.width, self.critic_dims, self.pac)
@@ -245,55 +219,14 @@ class TabularGAN(TabularGenerator):
         return history
 
     # ------------------------------------------------------------ sampling
-    def sample(self, n_samples, y=None, conditions=None):
-        """Draw synthetic rows from the fitted model, optionally conditioned.
-
-        Parameters
-        ----------
-        n_samples : int
-            Number of rows, >= 0.
-        y : label, array-like of shape (n_samples,) or None, default=None
-            Only for a generator fitted with class labels. None draws labels
-            from the training label distribution (given the ``conditions``,
-            if any); a single label gives every row that label; an array gives
-            row ``i`` the label ``y[i]``.
-        conditions : dict or None, default=None
-            ``{column: value}`` for discrete (categorical, string, boolean)
-            columns of the table; integer positions for a generator fitted on
-            an array. Every returned row has these values. Values of several
-            columns are conditioned on together (the model is trained to
-            honour several at once); a combination never seen in training is
-            a best effort: the rows still have exactly the asked values, the
-            other columns are what the model extrapolates.
-
-        Returns
-        -------
-        X : DataFrame or ndarray of shape (n_samples, n_features)
-            In the format ``fit`` was given: the same column names, order and
-            dtypes.
-        y : Series, ndarray or list of shape (n_samples,)
-            Only when fitted with a target: the labels of the rows (or the
-            generated continuous target), in the format ``fit`` was given.
-        """
-        check_is_fitted(self)
-        checked = self._check_conditions(conditions)
-        if checked and y is None and self.target_type_ == "classes":
-            # the classes of rows with these values, not the overall prior
-            probs = self.module_.conditioning.class_probs(
-                [(c.position, c.slot) for c in checked]
-            )
-            rng = np.random.default_rng(self._next_seed())
-            y = self.classes_[rng.choice(len(self.classes_), size=n_samples, p=probs)]
-        return self._sample_output(n_samples, y, conditions=checked)
-
     def _generate(self, labels, n_samples, generator, conditions=()):
-        module = self.module_.eval()  # batch norm: running statistics
-        fixed = [(c.position, c.slot) for c in conditions]
-        codes, shown = module.conditioning.draw(labels, n_samples, generator, fixed)
-        condition = module.conditioning.vector(codes, shown, labels)
-        # in blocks: cache-sized tensors are faster, and memory stays bounded
-        blocks = zip(*(t.split(4096) for t in (condition, codes, shown)), strict=True)
-        return torch.cat([module.sample(*block, generator) for block in blocks])
+        # the conditions are shown to the generator, then written into its
+        # rows; without any, each row shows one value drawn as in training
+        module, conditioning = self.module_.eval(), self.conditioning_
+        codes, shown = conditioning.draw(labels, n_samples, generator, conditions)
+        condition = conditioning.vector(codes, shown, labels)
+        rows = in_blocks(partial(module.sample, generator=generator), condition)
+        return conditioning.overwrite(rows, codes, shown)
 
 
 class _Residual(nn.Module):
@@ -310,10 +243,10 @@ class _Residual(nn.Module):
 class _Generator(nn.Module):
     tau = 0.2  # Gumbel-softmax temperature: near one-hot, yet smooth
 
-    def __init__(self, layout, conditioning, noise_dim, hidden_dims):
+    def __init__(self, layout, condition_width, noise_dim, hidden_dims):
         super().__init__()
-        self.layout, self.conditioning, self.noise_dim = layout, conditioning, noise_dim
-        blocks, width = [], noise_dim + conditioning.width
+        self.layout, self.noise_dim = layout, noise_dim
+        blocks, width = [], noise_dim + condition_width
         for h in hidden_dims:
             blocks.append(_Residual(width, h))
             width += h
@@ -333,14 +266,13 @@ class _Generator(nn.Module):
         soft = self.layout.gumbel_softmax(raw, generator, self.tau)
         return self.layout.scatter_groups(soft, out)
 
-    def sample(self, condition, codes, shown, generator):
-        """Model-space rows: one-hot groups, the shown conditions written in."""
+    def sample(self, condition, generator):
+        """Model-space rows: tanh scalars, one-hot groups drawn from softmax."""
         raw = self(condition, generator)
         out = torch.empty_like(raw)
         scalars = self.layout.scalar_index
         out[:, scalars] = torch.tanh(raw[:, scalars])
-        out = self.layout.sample_groups(raw, generator, out)
-        return self.conditioning.overwrite(out, codes, shown)
+        return self.layout.sample_groups(raw, generator, out)
 
 
 class _Critic(nn.Module):

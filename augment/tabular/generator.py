@@ -1,19 +1,26 @@
 """TabularGenerator: the data hooks of BaseGenerator for tables.
 
 Tables come in as DataFrames (any mix of dtypes) or as arrays and lists; the
-:class:`TableEncoder` maps them to model space and back. A tabular model
-subclasses :class:`TabularGenerator` and implements only ``_train`` and
-``_generate``, given :meth:`TabularGenerator._layout` for the column spans.
+:class:`TableEncoder` maps them to model space and back. Conditions on
+discrete columns are this layer's: it checks them, fits the
+:class:`Conditioning` every model can draw condition vectors from, gives the
+class distribution of rows that have them, and writes the asked values into
+the decoded rows. A tabular model subclasses :class:`TabularGenerator` and
+implements only ``_train`` and ``_generate`` (which says how the model honours
+the conditions), given :meth:`TabularGenerator._layout` for the column spans.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted
 
+from .._docstrings import fill_doc
+from .._validation import record_feature_names
 from ..base import BaseGenerator
+from .conditioning import ColumnCondition, Conditioning
 from .encoder import TableEncoder, check_table
 from .layout import SpanLayout
 
@@ -46,22 +53,52 @@ class TabularGenerator(BaseGenerator):
         return check_table(pd.DataFrame(array), "X"), _Format(kind, array.dtype)
 
     def _fit_encoding(self, table, y_info):
-        self.n_features_in_ = table.shape[1]
-        names = list(table.columns)
-        if self._input_format.kind == "dataframe" and all(
-            isinstance(c, str) for c in names
-        ):
-            self.feature_names_in_ = np.asarray(names, dtype=object)
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        record_feature_names(self, table.shape[1], table.columns)
         if y_info.kind == "continuous":
             table = table.assign(**{_TARGET: y_info.values})
         self.encoder_ = TableEncoder(random_state=self._seed).fit(table)
         return self.encoder_.transform(table)
 
+    def _fit_conditioning(self, data, labels):
+        self.conditioning_ = Conditioning(
+            self.encoder_.spans_, data, labels, self._n_classes
+        )
+
+    def _label_distribution(self, conditions):
+        if not conditions:
+            return self.class_prior_
+        # the classes of rows with these values, not the overall prior
+        return self.conditioning_.class_probs(conditions)
+
     def _layout(self):
         """The encoder's spans as a torch module (moves with the model)."""
         return SpanLayout(self.encoder_.spans_)
+
+    @fill_doc
+    def sample(self, n_samples, y=None, conditions=None):
+        """Draw synthetic rows from the fitted model, optionally conditioned.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of rows, >= 0.
+        %(sample_y)s
+        conditions : dict or None, default=None
+            ``{column: value}`` for discrete (categorical, string, boolean)
+            columns of the table; integer positions for a generator fitted on
+            an array. Every returned row has these values, and the model
+            generates the other columns given them (never by rejection).
+            Values of several columns are conditioned on together; a
+            combination never seen in training is a best effort: the rows
+            still have exactly the asked values, the other columns are what
+            the model extrapolates.
+
+        Returns
+        -------
+        %(sample_returns)s
+        """
+        check_is_fitted(self)
+        return self._sample_output(n_samples, y, self._check_conditions(conditions))
 
     def _decode(self, rows, seed, conditions=()):
         table = self.encoder_.inverse_transform(rows, random_state=seed)
@@ -108,16 +145,6 @@ class TabularGenerator(BaseGenerator):
             slot, known_value = _slot(spec, value)
             checked.append(ColumnCondition(column, position[column], slot, known_value))
         return checked
-
-
-@dataclass(frozen=True)
-class ColumnCondition:
-    """A requested value of a discrete column, located in the encoder's layout."""
-
-    column: object  # name in the table (a position for array input)
-    position: int  # index among the discrete columns
-    slot: int  # the encoder slot that decodes to ``value`` (or the rare slot)
-    value: object  # the training value asked for
 
 
 def _slot(spec, value):

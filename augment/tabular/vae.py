@@ -1,85 +1,66 @@
 """TabularVAE: a conditional variational auto-encoder for mixed-type tables."""
 
 import math
+import numbers
 
 import torch
-import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval
 from torch import nn
 
+from .._docstrings import fill_doc
+from .._validation import positive_ints
 from ..nn import gaussian_latent, init_parameters, mlp, update
 from .generator import TabularGenerator
 
 
+@fill_doc
 class TabularVAE(TabularGenerator):
     """Conditional variational auto-encoder for tables, as an over-sampler.
 
     The table is encoded by :class:`~augment.tabular.TableEncoder` (mode-specific
     normalisation of numbers, one-hot categories, missing values). An encoder
-    network maps a row and its class to a Gaussian latent code; a decoder maps a
-    code and a class back to a row: a Gaussian for every scalar (with a learnt
-    scale) and a categorical distribution for every one-hot group. Sampling
-    decodes codes drawn from the prior, for the classes asked for: class counts
+    network maps a row and its condition vector to a Gaussian latent code; a
+    decoder maps a code and the condition vector back to a row: a Gaussian for
+    every scalar (with a learnt scale) and a categorical distribution for
+    every one-hot group. The condition vector holds the class and the values
+    of a random subset of the row's discrete columns (a different subset for
+    every row and step, from none to all), so that the decoder learns to
+    generate rows given any of them. Sampling decodes codes drawn from the
+    prior with the classes and values asked for: class counts and conditions
     are exact, never rejection-sampled.
 
     Parameters
     ----------
-    sampling_strategy : float, str, dict or callable, default="auto"
-        How :meth:`fit_resample` balances the classes, exactly as in
-        imbalanced-learn: ``"auto"`` (= ``"not majority"``), ``"minority"``,
-        ``"not minority"``, ``"all"``; a float (binary only) for the
-        minority/majority ratio after resampling; a dict ``{label: n_rows}``;
-        or a callable ``y -> dict``.
-    enlarge : float >= 1 or None, default=None
-        After balancing, :meth:`fit_resample` adds rows (in the balanced class
-        proportions) until the data set is ``enlarge`` times its original
-        size. The only option for a continuous target or no target.
+    %(sampling_strategy)s
+    %(enlarge)s
     latent_dim : int, default=16
         Size of the latent code.
     hidden_dims : tuple of int, default=(128, 128)
         Widths of the hidden layers of the encoder and of the decoder.
-    epochs : int or None, default=None
-        Passes over the data. None trains for about 600 optimiser steps
-        (between 30 and 120 epochs), which suits small and large tables alike.
-    batch_size : int, default=256
-        Rows per optimiser step.
-    learning_rate : float, default=5e-3
-        Adam's step size.
+    %(epochs)s
+    %(batch_size)s
+    %(learning_rate)s
     weight_decay : float, default=1e-5
         Adam's L2 penalty.
     reconstruction_weight : float, default=2.0
         Weight of the reconstruction term against the KL divergence; above 1
         favours faithful rows over a smooth latent space.
-    device : str or torch.device, default="cpu"
-        ``"cpu"``, ``"auto"`` (CUDA when available) or a torch device.
-    random_state : int, RandomState instance or None, default=None
-        Seeds every random draw (through local generators, never the global
-        ones). The same value, data and machine give identical samples.
-    verbose : int, default=0
-        Show a progress bar with the losses during training.
+    %(device)s
+    %(random_state)s
+    %(verbose)s
 
     Attributes
     ----------
-    encoder_ : TableEncoder
-        The fitted table encoder.
     module_ : torch.nn.Module
         The trained network.
-    history_ : list of dict
-        Per-epoch mean losses: ``loss``, ``reconstruction``, ``kl``.
-    classes_ : ndarray
-        Class labels, when fitted with class labels.
-    class_prior_ : ndarray
-        Training frequency of each class.
-    target_type_ : {"classes", "continuous", "none"}
-        What ``y`` was in fit.
-    sampling_strategy_ : dict
-        Rows added per class by the last :meth:`fit_resample`.
-    n_features_in_ : int
-        Number of columns of ``X``.
-    feature_names_in_ : ndarray of str
-        Column names of ``X``, when a DataFrame with string column names.
+    %(history_)s
+        The losses: ``loss``, ``reconstruction``, ``kl``.
+    %(tabular_attributes)s
+    %(target_attributes)s
 
     See Also
     --------
+    TabularGAN : A conditional GAN on the same encoding.
     TableEncoder : The encoding of tables the model works on.
 
     Examples
@@ -96,6 +77,14 @@ class TabularVAE(TabularGenerator):
     >>> y_res.value_counts().to_dict()
     {0: 50, 1: 50, 2: 50}
     """
+
+    _parameter_constraints = {
+        **TabularGenerator._parameter_constraints,
+        "latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],
+        "hidden_dims": [positive_ints()],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "reconstruction_weight": [Interval(numbers.Real, 0, None, closed="neither")],
+    }
 
     # measured on credit_data and breast cancer: as good as more steps
     _default_steps = 600
@@ -131,8 +120,9 @@ class TabularVAE(TabularGenerator):
         self.verbose = verbose
 
     def _train(self, data, labels, generator):
+        conditioning = self.conditioning_
         module = _ConditionalVAE(
-            self._layout(), self._n_classes, self.latent_dim, self.hidden_dims
+            self._layout(), conditioning.width, self.latent_dim, self.hidden_dims
         )
         module = init_parameters(module, self._init_generator()).to(data.device)
         self.module_ = module
@@ -144,9 +134,20 @@ class TabularVAE(TabularGenerator):
         )
 
         hot = module.layout.hot_columns(data)
+        codes = conditioning.codes_of(data)
+
+        def show(n):
+            # each row shows a random share of its discrete values (none to all)
+            random = dict(generator=generator, device=data.device)
+            if not conditioning.n_discrete:
+                return torch.zeros((n, 0), dtype=torch.bool, device=data.device)
+            share = torch.rand((n, 1), **random)
+            return torch.rand((n, conditioning.n_discrete), **random) < share
 
         def step(index):
-            condition = module.condition(None if labels is None else labels[index])
+            shown = show(len(index))
+            label = None if labels is None else labels[index]
+            condition = conditioning.vector(codes[index], shown, label)
             reconstruction, kl = module.losses(
                 data[index], hot[index], condition, generator
             )
@@ -159,27 +160,28 @@ class TabularVAE(TabularGenerator):
         module.eval()
         return history
 
-    def _generate(self, labels, n_samples, generator):
-        self.module_.eval()
-        return self.module_.sample(n_samples, self.module_.condition(labels), generator)
+    def _generate(self, labels, n_samples, generator, conditions=()):
+        # the decoder is shown the asked values only, then they are written in
+        conditioning = self.conditioning_
+        codes, shown = conditioning.fixed(n_samples, conditions, generator.device)
+        condition = conditioning.vector(codes, shown, labels)
+        rows = self.module_.eval().sample(condition, generator)
+        return conditioning.overwrite(rows, codes, shown)
 
 
 class _ConditionalVAE(nn.Module):
-    def __init__(self, layout, n_classes, latent_dim, hidden_dims):
+    def __init__(self, layout, condition_width, latent_dim, hidden_dims):
         super().__init__()
-        self.layout, self.n_classes, self.latent_dim = layout, n_classes, latent_dim
+        self.layout, self.latent_dim = layout, latent_dim
         width = layout.width
-        self.encoder = mlp(width + n_classes, hidden_dims, 2 * latent_dim, norm=False)
-        self.decoder = mlp(latent_dim + n_classes, hidden_dims, width, norm=False)
+        self.encoder = mlp(
+            width + condition_width, hidden_dims, 2 * latent_dim, norm=False
+        )
+        self.decoder = mlp(latent_dim + condition_width, hidden_dims, width, norm=False)
         self.log_sigma = nn.Parameter(torch.full((width,), math.log(0.1)))
 
-    def condition(self, labels):
-        if labels is None:
-            return None
-        return F.one_hot(labels, self.n_classes).float()
-
     def _with(self, x, condition):
-        return x if condition is None else torch.cat([x, condition], dim=1)
+        return torch.cat([x, condition], dim=1)
 
     def _sigma(self):
         # bounded below so that the scalar likelihood cannot collapse onto a point
@@ -200,8 +202,8 @@ class _ConditionalVAE(nn.Module):
         reconstruction = gaussian + self.layout.cross_entropy(raw, hot)
         return reconstruction, kl
 
-    def sample(self, n_samples, condition, generator):
-        device = self.log_sigma.device
+    def sample(self, condition, generator):
+        n_samples, device = len(condition), generator.device
         z = torch.randn(
             (n_samples, self.latent_dim), generator=generator, device=device
         )

@@ -1,0 +1,148 @@
+"""One text per shared parameter and attribute, filled into every generator's docstring.
+
+A class docstring names a shared text with a placeholder on a line of its own,
+``%(sampling_strategy)s`` say, indented as the entry it stands for;
+:func:`fill_doc` replaces it with the text below. Texts are formatted with what
+differs from class to class: the default from the class's own signature
+(``{default}``), what a row is (``{rows}``: "rows" or "images", set by a data
+layer's ``_unit``) and the default training budget (``{steps}``, from
+``_default_steps``).
+"""
+
+import inspect
+import re
+
+SHARED = {
+    # ------------------------------------------------------------ parameters
+    "sampling_strategy": """\
+sampling_strategy : float, str, dict or callable, default={default}
+    How :meth:`fit_resample` balances the classes, exactly as in
+    imbalanced-learn: ``"auto"`` (= ``"not majority"``), ``"minority"``,
+    ``"not minority"``, ``"all"``; a float (binary only) for the
+    minority/majority ratio after resampling; a dict ``{{label: n_{rows}}}``;
+    or a callable ``y -> dict``.""",
+    "enlarge": """\
+enlarge : float >= 1 or None, default={default}
+    After balancing, :meth:`fit_resample` adds {rows} (in the balanced class
+    proportions) until the data set is ``enlarge`` times its original size.
+    The only option without class labels.""",
+    "epochs": """\
+epochs : int or None, default={default}
+    Passes over the data (``n_{rows} / batch_size`` optimiser steps each).
+    None trains for about {steps:,} optimiser steps{bounds}: enough
+    for small data sets, bounded for large ones.""",
+    "batch_size": """\
+batch_size : int, default={default}
+    {Rows} per optimiser step.""",
+    "learning_rate": """\
+learning_rate : float, default={default}
+    Adam's step size.""",
+    "image_input": """\
+image_shape : tuple of int or None, default=None
+    For flat input ``(n_images, n_pixels)`` only: the shape of one image,
+    ``(height, width)`` or three entries (read as in ``channels_last``); one
+    entry may be -1, as in :func:`numpy.reshape`.
+channels_last : bool or None, default=None
+    Whether 4-d images are ``(N, H, W, C)``. None tells from the shape (the
+    axis of 1, 3 or 4 entries is the channels) and raises when both could
+    be, as for ``(N, 3, 3, 3)``.
+pixel_range : tuple of (low, high) or None, default=(0.0, 1.0)
+    The values of pixels that are not uint8 (uint8 pixels are 0 to 255);
+    values outside it are an error. None takes the training images' own
+    minimum and maximum. Generated pixels stay within the range.""",
+    "device": """\
+device : str or torch.device, default={default}
+    ``"cpu"``, ``"auto"`` (CUDA when available) or a torch device. A model
+    trained on a GPU samples (and pickles) on a machine without one.""",
+    "random_state": """\
+random_state : int, RandomState instance or None, default={default}
+    Seeds every random draw (through local generators, never the global
+    ones). The same value, data and machine give identical samples.""",
+    "verbose": """\
+verbose : int, default={default}
+    Show a progress bar with the losses during training.""",
+    # ------------------------------------------------------------- sampling
+    "sample_y": """\
+y : label, array-like of shape (n_samples,) or None, default=None
+    Only for a generator fitted with class labels. None draws labels from
+    the training label distribution (given the ``conditions``, if any); a
+    single label gives every row that label; an array gives row ``i`` the
+    label ``y[i]``. Labels are conditioned on, never rejection-sampled, so
+    the counts are exact.""",
+    "sample_returns": """\
+X : DataFrame or ndarray of shape (n_samples, n_features)
+    In the format ``fit`` was given: the same column names, order and dtypes
+    (images: the same layout, dtype and pixel range).
+y : Series, ndarray or list of shape (n_samples,)
+    Only when fitted with a target: the labels of the rows (or the generated
+    continuous target), in the format ``fit`` was given.""",
+    # ------------------------------------------------------------ attributes
+    "history_": """\
+history_ : list of dict
+    One dict per epoch: ``epoch`` and the mean of every loss over it.""",
+    "target_attributes": """\
+classes_ : ndarray
+    Class labels, when fitted with class labels.
+class_prior_ : ndarray
+    Training frequency of each class.
+target_type_ : {{"classes", "continuous", "none"}}
+    What ``y`` was in fit.
+sampling_strategy_ : dict
+    {Rows} added per class by the last :meth:`fit_resample`.""",
+    "image_attributes": """\
+image_shape_ : tuple of int
+    ``(channels, height, width)`` of the training images.
+n_features_in_ : int
+    Values per image (channels x height x width).
+feature_names_in_ : ndarray of str
+    Column names, when fitted on a DataFrame of flat images with string
+    column names.""",
+    "tabular_attributes": """\
+encoder_ : TableEncoder
+    The fitted table encoder.
+conditioning_ : Conditioning
+    The condition vectors' layout and the training frequencies of the
+    discrete values within each class.
+n_features_in_ : int
+    Number of columns of ``X``.
+feature_names_in_ : ndarray of str
+    Column names of ``X``, when a DataFrame with string column names.""",
+}
+
+_PLACEHOLDER = re.compile(r"^( *)%\((\w+)\)s$", flags=re.MULTILINE)
+
+
+def fill_doc(obj):
+    """Class or function decorator: replace the ``%(name)s`` lines of the
+    docstring by the shared texts, indented as the placeholder and formatted
+    for ``obj`` (a class's ``__init__`` gives the defaults)."""
+    function = obj.__init__ if isinstance(obj, type) else obj
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(function).parameters.items()
+    }
+    rows = getattr(obj, "_unit", "rows")
+    bounds = getattr(obj, "_default_epoch_bounds", (None, None))
+    context = {
+        "rows": rows,
+        "Rows": rows.capitalize(),
+        "steps": getattr(obj, "_default_steps", 0),
+        "bounds": ""
+        if bounds[1] is None
+        else f" (between {bounds[0]} and {bounds[1]} epochs)",
+    }
+
+    def replace(match):
+        indent, name = match.groups()
+        if name not in SHARED:
+            raise KeyError(f"{obj.__name__}'s docstring names no shared text {name!r}.")
+        default = defaults.get(name, inspect.Parameter.empty)
+        text = SHARED[name].format(default=_show(default), **context)
+        return "\n".join(indent + line if line else "" for line in text.split("\n"))
+
+    obj.__doc__ = _PLACEHOLDER.sub(replace, obj.__doc__)
+    return obj
+
+
+def _show(default):
+    return f'"{default}"' if isinstance(default, str) else repr(default)
