@@ -319,10 +319,16 @@ def test_bad_images(digits):
         evaluate((X, y), (X[:, :4, :4], y))
     with pytest.raises(ValueError, match="holdout images have shape"):
         evaluate((X, y), (X, y), holdout=(X[:, None].repeat(3, axis=1), y))
-    with pytest.raises(ValueError, match="synthetic float images must lie in"):
+    with pytest.raises(ValueError, match=r"synthetic has pixel values in \[0, 16\]"):
         evaluate((X, y), (X * 16, y))
     with pytest.raises(ValueError, match="one label per image"):
         evaluate((X, y), (X, y[:-1]))
+    # the generators' reading of layouts: (N, 3, 3, 3) is ambiguous for both
+    cubes = np.random.default_rng(0).random((len(y), 3, 3, 3))
+    with pytest.raises(ValueError, match="either of axes 1 and 3 can be the channels"):
+        evaluate((cubes, y), (cubes, y))
+    report = evaluate((cubes, y), (cubes, y), channels_last=True, random_state=0)
+    assert np.isfinite(report.scores["score"]).any()
     with pytest.raises(ValueError, match="synthetic has no images"):
         evaluate((X, y), (X[:0], y[:0]))
     with pytest.raises(TypeError, match="synthetic must be a DataFrame .* or an"):
