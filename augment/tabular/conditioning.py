@@ -40,6 +40,16 @@ class ColumnCondition:
     value: object  # the training value asked for
 
 
+@dataclass(frozen=True)
+class RangeCondition:
+    """A requested range of a numeric column, bounds included, within the
+    training range (and on the column's rounding grid)."""
+
+    column: object  # name in the table (a position for array input)
+    low: float
+    high: float
+
+
 class Conditioning(nn.Module):
     """The condition vector's layout and the value frequencies it is drawn from.
 

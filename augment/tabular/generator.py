@@ -10,6 +10,7 @@ implements only ``_train`` and ``_generate`` (which says how the model honours
 the conditions), given :meth:`TabularGenerator._layout` for the column spans.
 """
 
+import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -20,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._docstrings import fill_doc
 from .._validation import record_feature_names
 from ..base import BaseGenerator
-from .conditioning import ColumnCondition, Conditioning
+from .conditioning import ColumnCondition, Conditioning, RangeCondition
 from .encoder import TableEncoder, check_table
 from .layout import SpanLayout
 
@@ -29,6 +30,8 @@ _TARGET = "__augment_target__"  # the column a continuous target joins the table
 
 class TabularGenerator(BaseGenerator):
     """Base class of the tabular generators. Not for direct use."""
+
+    _range_conditions = False  # whether the model honours numeric ranges
 
     def _check_X(self, X):
         if isinstance(X, pd.DataFrame):
@@ -103,8 +106,12 @@ class TabularGenerator(BaseGenerator):
     def _decode(self, rows, seed, conditions=()):
         table = self.encoder_.inverse_transform(rows, random_state=seed)
         for condition in conditions:
-            # exact by construction, also for values decoded from the rare slot
             column = table[condition.column]
+            if isinstance(condition, RangeCondition):
+                # the model draws inside the range; this only guards the bounds
+                table[condition.column] = column.clip(condition.low, condition.high)
+                continue
+            # exact by construction, also for values decoded from the rare slot
             table[condition.column] = pd.Series(
                 [condition.value] * len(table), dtype=column.dtype, index=table.index
             )
@@ -120,7 +127,9 @@ class TabularGenerator(BaseGenerator):
         return [s for s in self.encoder_.columns_ if s.kind == "categorical"]
 
     def _check_conditions(self, conditions):
-        """Validate ``{column: value}`` into a list of :class:`ColumnCondition`."""
+        """Validate ``{column: value}`` into a list of :class:`ColumnCondition`
+        (discrete columns) and :class:`RangeCondition` (``(low, high)`` on a
+        numeric column, for a model whose ``_range_conditions`` is True)."""
         if conditions is None:
             return []
         if not isinstance(conditions, Mapping):
@@ -130,11 +139,21 @@ class TabularGenerator(BaseGenerator):
             )
         discrete = self._discrete_columns()
         position = {spec.name: i for i, spec in enumerate(discrete)}
+        numeric = {
+            spec.name: spec
+            for spec in self.encoder_.columns_
+            if spec.kind == "numeric" and spec.name != _TARGET
+        }
         checked = []
         for column, value in conditions.items():
+            if column in numeric and isinstance(value, tuple):
+                checked.append(self._check_range(numeric[column], value))
+                continue
             if column not in position:
                 known = column in self.encoder_.column_index_ and column != _TARGET
                 reason = "is numeric" if known else "is not a column of the table"
+                if column in numeric and self._range_conditions:
+                    reason += " (give a range (low, high))"
                 allowed = (
                     f"the columns that can be conditioned on are {list(position)}"
                     if position
@@ -145,6 +164,44 @@ class TabularGenerator(BaseGenerator):
             slot, known_value = _slot(spec, value)
             checked.append(ColumnCondition(column, position[column], slot, known_value))
         return checked
+
+    def _check_range(self, spec, bounds):
+        """Validate ``(low, high)`` on numeric column ``spec`` into a
+        :class:`RangeCondition`, cut to the training range and to the values
+        the column can take (whole numbers for an integer column)."""
+        name, seen = spec.name, f"[{spec.low:g}, {spec.high:g}]"
+        if not self._range_conditions:
+            raise ValueError(
+                f"conditions: {type(self).__name__} cannot condition on a numeric "
+                f"range (column {name!r}); TabularTransformer can."
+            )
+        if len(bounds) != 2 or not all(
+            b is None or (isinstance(b, numbers.Real) and not np.isnan(b))
+            for b in bounds
+        ):
+            raise ValueError(
+                f"conditions: column {name!r} takes a range (low, high) of numbers "
+                f"or None; got {bounds!r}."
+            )
+        low = spec.low if bounds[0] is None else float(bounds[0])
+        high = spec.high if bounds[1] is None else float(bounds[1])
+        if low > high:
+            raise ValueError(f"conditions: column {name!r} has low > high in {bounds!r}.")
+        if high < spec.low or low > spec.high:
+            raise ValueError(
+                f"conditions: the range {bounds!r} of column {name!r} lies outside "
+                f"the training range {seen}."
+            )
+        low, high = max(low, spec.low), min(high, spec.high)
+        if spec.step is not None:  # the values the decoding can give
+            low = np.ceil(low / spec.step - 1e-9) * spec.step
+            high = np.floor(high / spec.step + 1e-9) * spec.step
+            if low > high:
+                raise ValueError(
+                    f"conditions: no value of column {name!r} (in steps of "
+                    f"{spec.step:g}) lies in the range {bounds!r}."
+                )
+        return RangeCondition(name, float(low), float(high))
 
 
 def _slot(spec, value):

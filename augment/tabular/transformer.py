@@ -1,0 +1,677 @@
+"""TabularTransformer: an any-order autoregressive model over the columns of a table."""
+
+import math
+import numbers
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ..nn import init_parameters, mlp, update
+from .conditioning import RangeCondition
+from .generator import _TARGET, TabularGenerator
+
+
+class TabularTransformer(TabularGenerator):
+    """Any-order autoregressive transformer over the columns of a table.
+
+    Every column becomes one token: a category is its encoder slot (rare
+    values and missing values included); a number is its bin among up to
+    ``n_bins`` quantile bins of the training values, with values common
+    enough to fill a bin on their own (a zero of a zero-inflated column, the
+    few values of a count) kept as exact tokens, and missing values as a
+    token of their own. A network reads the class label (the first token)
+    and the tokens known so far, the others masked, and predicts a
+    distribution for every unknown column. It is trained over random column
+    orders (a random number of columns shown, the loss on the hidden ones),
+    so that it predicts any column from any subset of the others.
+
+    Sampling goes column by column, in a random order per row, all rows of a
+    block at once: conditions come first, so that the model conditions on
+    any subset of columns exactly: a category (its token is given), a
+    numeric range (only the bins that meet the range can be drawn, and the
+    value within its bin is drawn inside the range), and the class label
+    (class counts are exact, never rejection-sampled). A number is drawn
+    uniformly within its bin; the encoder's decoding then rounds it to the
+    training precision (integers stay integers). :meth:`log_prob` gives the
+    log-likelihood of rows under the model, for outlier checks.
+
+    Parameters
+    ----------
+    sampling_strategy : float, str, dict or callable, default="auto"
+        How :meth:`fit_resample` balances the classes, exactly as in
+        imbalanced-learn: ``"auto"`` (= ``"not majority"``), ``"minority"``,
+        ``"not minority"``, ``"all"``; a float (binary only) for the
+        minority/majority ratio after resampling; a dict ``{label: n_rows}``;
+        or a callable ``y -> dict``.
+    enlarge : float >= 1 or None, default=None
+        After balancing, :meth:`fit_resample` adds rows (in the balanced class
+        proportions) until the data set is ``enlarge`` times its original
+        size. The only option for a continuous target or no target.
+    network : {"mlp", "transformer"}, default="mlp"
+        ``"transformer"``: self-attention over the column tokens (a column's
+        identity is its position embedding). ``"mlp"``: a multi-layer
+        perceptron over the concatenated token embeddings (a MADE-style
+        network without its fixed order), several times faster on a CPU.
+    n_bins : int, default=32
+        Most tokens a numeric column gets (exact values and quantile bins).
+    width : int, default=128
+        Width of the token embeddings (transformer) or of the hidden layers
+        (mlp).
+    depth : int, default=2
+        Number of transformer blocks or of hidden layers.
+    heads : int, default=4
+        Attention heads of the transformer; ``width`` must be a multiple of it.
+    epochs : int or None, default=None
+        Passes over the data. None trains for about 1500 optimiser steps
+        (between 10 and 300 epochs), which suits small and large tables alike.
+    batch_size : int, default=256
+        Rows per optimiser step.
+    learning_rate : float, default=2e-3
+        Adam's step size.
+    device : str or torch.device, default="cpu"
+        ``"cpu"``, ``"auto"`` (CUDA when available) or a torch device.
+    random_state : int, RandomState instance or None, default=None
+        Seeds every random draw (through local generators, never the global
+        ones). The same value, data and machine give identical samples.
+    verbose : int, default=0
+        Show a progress bar with the losses during training.
+
+    Attributes
+    ----------
+    encoder_ : TableEncoder
+        The fitted table encoder.
+    module_ : torch.nn.Module
+        The trained network, with the tokens of every column.
+    history_ : list of dict
+        Per-epoch mean of ``nll``: the negative log-likelihood of the tokens
+        of a row (an unbiased estimate over the random orders).
+    classes_ : ndarray
+        Class labels, when fitted with class labels.
+    class_prior_ : ndarray
+        Training frequency of each class.
+    target_type_ : {"classes", "continuous", "none"}
+        What ``y`` was in fit.
+    sampling_strategy_ : dict
+        Rows added per class by the last :meth:`fit_resample`.
+    n_features_in_ : int
+        Number of columns of ``X``.
+    feature_names_in_ : ndarray of str
+        Column names of ``X``, when a DataFrame with string column names.
+
+    See Also
+    --------
+    TabularVAE : A conditional variational auto-encoder.
+    TabularGAN : A conditional GAN.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from augment import TabularTransformer
+    >>> X, y = load_iris(return_X_y=True, as_frame=True)
+    >>> gen = TabularTransformer(epochs=5, random_state=0).fit(X, y)
+    >>> X_new, y_new = gen.sample(10, y=2, conditions={"sepal length (cm)": (6, 7)})
+    >>> X_new["sepal length (cm)"].between(6, 7).all(), y_new.value_counts().to_dict()
+    (np.True_, {2: 10})
+    >>> gen.log_prob(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints = {
+        **TabularGenerator._parameter_constraints,
+        "network": [StrOptions({"mlp", "transformer"})],
+        "n_bins": [Interval(numbers.Integral, 2, None, closed="left")],
+        "width": [Interval(numbers.Integral, 1, None, closed="left")],
+        "depth": [Interval(numbers.Integral, 1, None, closed="left")],
+        "heads": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
+    _range_conditions = True
+    _default_steps = 1500
+    _default_epoch_bounds = (10, 300)
+
+    def __init__(
+        self,
+        *,
+        sampling_strategy="auto",
+        enlarge=None,
+        network="mlp",
+        n_bins=32,
+        width=128,
+        depth=2,
+        heads=4,
+        epochs=None,
+        batch_size=256,
+        learning_rate=2e-3,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.sampling_strategy = sampling_strategy
+        self.enlarge = enlarge
+        self.network = network
+        self.n_bins = n_bins
+        self.width = width
+        self.depth = depth
+        self.heads = heads
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------ training
+    def _train(self, data, labels, generator):
+        if self.network == "transformer" and self.width % self.heads:
+            raise ValueError(
+                f"width={self.width} must be a multiple of heads={self.heads}."
+            )
+        tokens_of = _Tokens(self.encoder_.columns_, data, self.n_bins)
+        tokens = tokens_of.tokenise(data)
+        module = _AnyOrder(
+            tokens_of, self._n_classes, self.network, self.width, self.depth, self.heads
+        )
+        module = init_parameters(module, self._init_generator()).to(data.device)
+        self.module_ = module
+        optimiser = torch.optim.Adam(
+            module.parameters(),
+            lr=self.learning_rate,
+            fused=data.device.type in ("cpu", "cuda"),  # one kernel for all parameters
+        )
+        n_columns = tokens.shape[1]
+
+        def step(index):
+            batch = tokens[index]
+            label = None if labels is None else labels[index]
+            # a random order per row, and a random number of its columns shown
+            shown = torch.randint(n_columns, (len(index), 1), **_on(generator))
+            rank = torch.rand(batch.shape, **_on(generator)).argsort(1).argsort(1)
+            known = rank < shown
+            log_probs = module.log_probs(batch, known, label)
+            picked = log_probs.gather(2, batch.unsqueeze(2)).squeeze(2)
+            # orderless NADE: the hidden columns' loss, scaled to a whole row
+            hidden = -(picked * ~known).sum(1) * n_columns / (n_columns - shown[:, 0])
+            loss = hidden.mean()
+            update(optimiser, loss)
+            return {"nll": loss}
+
+        module.train()
+        history = self._run_epochs(step, len(data), generator)
+        module.eval()
+        return history
+
+    # ------------------------------------------------------------ sampling
+    def sample(self, n_samples, y=None, conditions=None):
+        """Draw synthetic rows from the fitted model, optionally conditioned.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of rows, >= 0.
+        y : label, array-like of shape (n_samples,) or None, default=None
+            Only for a generator fitted with class labels. None draws labels
+            from their distribution given the ``conditions`` (as the model
+            predicts it), or from the training distribution without any; a
+            single label gives every row that label; an array gives row ``i``
+            the label ``y[i]``.
+        conditions : dict or None, default=None
+            ``{column: value}`` for discrete (categorical, string, boolean)
+            columns and ``{column: (low, high)}`` for numeric ones (either
+            bound may be None for no bound); integer positions for a
+            generator fitted on an array. Every returned row has these values,
+            or values within these ranges (bounds included). Several
+            conditions are honoured together: the model draws the other
+            columns given all of them.
+
+        Returns
+        -------
+        X : DataFrame or ndarray of shape (n_samples, n_features)
+            In the format ``fit`` was given: the same column names, order and
+            dtypes.
+        y : Series, ndarray or list of shape (n_samples,)
+            Only when fitted with a target: the labels of the rows (or the
+            generated continuous target), in the format ``fit`` was given.
+        """
+        check_is_fitted(self)
+        checked = self._check_conditions(conditions)
+        if checked and y is None and self.target_type_ == "classes":
+            probs = self._label_distribution(checked)
+            rng = np.random.default_rng(self._next_seed())
+            y = self.classes_[rng.choice(len(self.classes_), size=n_samples, p=probs)]
+        return self._sample_output(n_samples, y, conditions=checked)
+
+    def _label_distribution(self, conditions):
+        """Class probabilities given the conditions, from the model: exact
+        for the discrete conditions (chained), each range given those."""
+        module = self.module_.eval()
+        device = next(module.parameters()).device
+        n_classes, n_columns = len(self.classes_), module.tokens.n_columns
+        labels = torch.arange(n_classes, device=device)
+        tokens = torch.zeros((n_classes, n_columns), dtype=torch.long, device=device)
+        known = torch.zeros_like(tokens, dtype=torch.bool)
+        log_p = torch.as_tensor(np.log(self.class_prior_), device=device)
+        with torch.no_grad():
+            for condition in sorted(conditions, key=_is_range):
+                column = module.tokens.index(condition.column)
+                probs = module.log_probs(tokens, known, labels)[:, column].exp()
+                if _is_range(condition):
+                    share = module.tokens.share_in_range(column, condition)
+                    log_p = log_p + torch.log((probs * share).sum(1) + 1e-30)
+                else:
+                    log_p = log_p + torch.log(probs[:, condition.slot] + 1e-30)
+                    tokens[:, column], known[:, column] = condition.slot, True
+        return torch.softmax(log_p, 0).cpu().numpy()
+
+    def _generate(self, labels, n_samples, generator, conditions=()):
+        module = self.module_.eval()
+        device = generator.device
+        if not n_samples:
+            return torch.zeros((0, self.encoder_.n_features_out_), device=device)
+        if labels is None:
+            labels = torch.zeros(n_samples, dtype=torch.long, device=device)
+        blocks = [
+            module.sample(block, generator, conditions)
+            for block in labels.split(4096)
+        ]
+        return torch.cat(blocks)
+
+    # -------------------------------------------------------- likelihood
+    def log_prob(self, X, y=None):
+        """Log-likelihood of every row under the fitted model.
+
+        The sum, over the columns in table order, of the log-probability of
+        each column's token given the label and the columns before it, plus,
+        for a number inside a bin, the log-density of its value within the
+        bin (uniform: per unit of the column for continuous columns, per
+        value of the training precision for rounded ones, such as integers).
+        Rows with a value outside the training range, or a category never
+        seen in training, get ``-inf``. Low values flag outliers.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Rows with the training columns.
+        y : array-like of shape (n_samples,) or None, default=None
+            With a generator fitted with class labels: the labels of the rows
+            (then the log-likelihood is conditional on them), or None to sum
+            over the classes, weighted by their training frequency. Required
+            for a generator fitted with a continuous target.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        table, _ = self._check_X(X)
+        labels = None
+        if self.target_type_ == "continuous":
+            if y is None:
+                raise ValueError(
+                    "y is required: this generator was fitted with a continuous "
+                    "target, which is part of the rows' likelihood."
+                )
+            table = table.assign(**{_TARGET: np.asarray(y, dtype=np.float64)})
+        elif self.target_type_ == "classes" and y is not None:
+            y = np.asarray(y)
+            if y.shape != (len(table),):
+                raise ValueError(
+                    f"y must have one label per row ({len(table)}); got shape {y.shape}."
+                )
+            labels = self._class_index(y)
+        elif y is not None:
+            raise ValueError("y was given, but this generator was fitted without labels.")
+        module = self.module_
+        device = self._ready_device()
+        rows = torch.as_tensor(self.encoder_.transform(table), device=device)
+        with torch.no_grad():
+            tokens, within = module.tokens.tokenise(rows, within=True)
+            if self.target_type_ != "classes":
+                per_class = module.log_likelihood(tokens, None)[:, None]
+            elif labels is not None:
+                index = torch.as_tensor(labels, dtype=torch.long, device=device)
+                per_class = module.log_likelihood(tokens, index)[:, None]
+            else:
+                per_class = torch.stack(
+                    [
+                        module.log_likelihood(tokens, torch.full_like(tokens[:, 0], k))
+                        for k in range(len(self.classes_))
+                    ],
+                    dim=1,
+                ) + torch.as_tensor(np.log(self.class_prior_), device=device)
+            total = torch.logsumexp(per_class.double(), dim=1) + within
+        return total.cpu().numpy()
+
+
+def _on(generator):
+    return {"generator": generator, "device": generator.device}
+
+
+def _is_range(condition):
+    return isinstance(condition, RangeCondition)
+
+
+# ======================================================================
+# columns as tokens
+# ======================================================================
+class _Tokens(nn.Module):
+    """Every column of the encoder's model space as one token, and back.
+
+    A categorical column's token is its one-hot slot. A numeric column's
+    tokens are intervals of its values, each with the region its values are
+    drawn from: exact values (a point, or the half-step around a value of a
+    rounded column) and quantile bins of the other values, then the missing
+    token. Tokens of all columns share one vocabulary (``offsets``).
+    """
+
+    def __init__(self, specs, data, n_bins):
+        super().__init__()
+        self.specs = specs
+        self.names = [s.name for s in specs]
+        self.numeric = []  # per numeric column: (column, lo, hi, exact, log_within)
+        sizes = []
+        values = self._values(data)
+        for j, spec in enumerate(specs):
+            if spec.kind == "categorical":
+                sizes.append(spec.spans[0].width)
+                continue
+            x, missing = values[j]
+            bins = _bins(x[~missing].cpu().numpy(), n_bins, spec.step)
+            self.numeric.append(j)
+            for name, array in zip(("lo", "hi", "exact", "within"), bins, strict=True):
+                self.register_buffer(f"{name}{j}", torch.as_tensor(array))
+            sizes.append(len(bins[0]) + spec.has_missing)
+        self.sizes = sizes
+        self.n_columns = len(specs)
+        self.max_size = max(sizes)
+        self.offsets = [int(o) for o in np.cumsum([0, *sizes[:-1]])]
+        self.n_tokens = int(sum(sizes))
+        # the global vocabulary index of every (column, token), padded
+        index = torch.zeros((self.n_columns, self.max_size), dtype=torch.long)
+        valid = torch.zeros((self.n_columns, self.max_size), dtype=torch.bool)
+        for j, size in enumerate(sizes):
+            index[j, :size] = torch.arange(self.offsets[j], self.offsets[j] + size)
+            valid[j, :size] = True
+        self.register_buffer("vocabulary", index)
+        self.register_buffer("valid", valid)
+
+    def index(self, name):
+        return self.names.index(name)
+
+    def bins(self, j):
+        return tuple(getattr(self, f"{n}{j}") for n in ("lo", "hi", "exact", "within"))
+
+    def _values(self, rows):
+        """Each numeric column's values as the encoder decodes them (clipped,
+        rounded), float64, and where they are missing."""
+        out = {}
+        rows = rows.double()
+        for j, spec in enumerate(self.specs):
+            if spec.kind == "categorical":
+                continue
+            scalar, modes = spec.spans[0], spec.spans[1]
+            mode = rows[:, modes.start : modes.stop].argmax(1)
+            means, reach = (_tensor(a, rows) for a in (spec.means, spec.reach))
+            x = rows[:, scalar.start].clamp(-1, 1) * reach[mode] + means[mode]
+            x = x.clamp(spec.low, spec.high)
+            if spec.step is not None:
+                x = torch.round(x / spec.step) * spec.step
+            missing = torch.zeros_like(x, dtype=torch.bool)
+            if spec.has_missing:
+                span = spec.spans[2]
+                missing = rows[:, span.start : span.stop].argmax(1) == 1
+            out[j] = (x, missing)
+        return out
+
+    def tokenise(self, rows, within=False):
+        """Token of every column of model-space ``rows``: ``(n, n_columns)``;
+        with ``within``, also the log-density of every row's numbers within
+        their bins (``-inf`` for a number outside every bin)."""
+        tokens = torch.zeros((len(rows), self.n_columns), dtype=torch.long)
+        tokens = tokens.to(rows.device)
+        density = torch.zeros(len(rows), dtype=torch.float64, device=rows.device)
+        values = self._values(rows)
+        for j, spec in enumerate(self.specs):
+            if spec.kind == "categorical":
+                span = spec.spans[0]
+                tokens[:, j] = rows[:, span.start : span.stop].argmax(1)
+                continue
+            x, missing = values[j]
+            lo, hi, exact, log_within = self.bins(j)
+            inside = (x[:, None] >= lo) & (x[:, None] <= hi)
+            score = inside * (1 + exact.long())  # an exact value before a bin
+            token = score.argmax(1)
+            fits = inside.any(1) | missing
+            token = torch.where(missing, len(lo), token)
+            tokens[:, j] = token
+            term = torch.where(missing, 0.0, log_within[token.clamp_max(len(lo) - 1)])
+            density += torch.where(fits, term, -math.inf)
+        return (tokens, density) if within else tokens
+
+    def allowed(self, j, condition):
+        """Which tokens of numeric column ``j`` meet a range condition, and
+        their draw regions cut to it: ``(allowed, lo, hi)``."""
+        lo, hi, _, _ = self.bins(j)
+        low, high = _region(self.specs[j], condition)
+        allowed = (lo <= high) & (hi >= low)
+        return allowed, lo.clamp_min(low), hi.clamp_max(high)
+
+    def share_in_range(self, j, condition):
+        """The share of every token of numeric column ``j`` that lies in a
+        range (0 outside it, 1 for a token wholly inside): ``(max_size,)``."""
+        allowed, cut_lo, cut_hi = self.allowed(j, condition)
+        lo, hi, _, _ = self.bins(j)
+        width = hi - lo
+        share = torch.where(width > 0, (cut_hi - cut_lo) / width.clamp_min(1e-300), 1.0)
+        share = torch.where(allowed, share.clamp(0, 1), 0.0).float()
+        return F.pad(share, (0, self.max_size - len(share)))
+
+    def detokenise(self, tokens, generator, ranges):
+        """Model-space rows for ``tokens``, numbers drawn within their bins
+        (within the range of a range condition of ``ranges``)."""
+        n = len(tokens)
+        width = self.specs[-1].spans[-1].stop
+        rows = torch.zeros((n, width), device=tokens.device)
+        arange = torch.arange(n, device=tokens.device)
+        for j, spec in enumerate(self.specs):
+            token = tokens[:, j]
+            if spec.kind == "categorical":
+                rows[arange, spec.spans[0].start + token] = 1.0
+                continue
+            lo, hi, _, _ = self.bins(j)
+            if j in ranges:
+                _, lo, hi = self.allowed(j, ranges[j])
+            missing = token == len(lo)
+            bin_ = token.clamp_max(len(lo) - 1)
+            uniform = torch.rand(n, generator=generator, device=tokens.device)
+            x = lo[bin_] + uniform.double() * (hi[bin_] - lo[bin_])
+            x = torch.where(missing, float(spec.means[np.argmax(spec.weights)]), x)
+            _encode_number(spec, x, missing, rows, arange)
+        return rows
+
+
+def _tensor(array, like):
+    return torch.as_tensor(np.asarray(array, dtype=np.float64), device=like.device)
+
+
+def _encode_number(spec, x, missing, rows, arange):
+    """Write values ``x`` of a numeric column into model-space ``rows`` as the
+    encoder does: the most likely mode and the offset from its mean."""
+    means, stds, weights, reach = (
+        _tensor(a, x) for a in (spec.means, spec.stds, spec.weights, spec.reach)
+    )
+    z = (x[:, None] - means) / stds
+    mode = (weights.log() - stds.log() - 0.5 * z**2).argmax(1)
+    offset = ((x - means[mode]) / reach[mode]).clamp(-1, 1)
+    scalar, modes = spec.spans[0], spec.spans[1]
+    rows[:, scalar.start] = offset.to(rows.dtype)
+    rows[arange, modes.start + mode] = 1.0
+    if spec.has_missing:
+        rows[arange, spec.spans[2].start + missing.long()] = 1.0
+
+
+_HALF = 0.499  # of a rounding step: draws around a value that round back to it
+
+
+def _bins(x, n_bins, step):
+    """The tokens of a numeric column's values ``x``: ``(lo, hi, exact,
+    log_within)`` arrays, sorted.
+
+    Values frequent enough to fill a bin on their own (and all values when
+    there are at most ``n_bins`` distinct ones) are exact tokens; the other
+    values are cut into quantile bins at training values. For a rounded
+    column (``step``), a token covers whole steps: its region reaches half a
+    step beyond its first and last values, and its within-bin density is per
+    value of the grid.
+    """
+    values, counts = np.unique(x, return_counts=True)
+    exact = counts * n_bins >= len(x) if len(values) > n_bins else counts > 0
+    rest = x[~np.isin(x, values[exact])]
+    n_rest = len(np.unique(rest))
+    if n_rest and (n_rest <= n_bins - exact.sum() or n_rest < 2):  # few: exact too
+        exact |= np.isin(values, rest)
+        rest = rest[:0]
+    points = values[exact]
+    edges = np.zeros(0)
+    if len(rest):
+        quantiles = np.linspace(0, 1, max(n_bins - len(points), 1) + 1)
+        edges = np.unique(np.quantile(rest, quantiles, method="inverted_cdf"))
+    half = _HALF * step if step is not None else 0.0
+    lo = np.concatenate([points - half, edges[:-1] - half])
+    if step is None:
+        hi = np.concatenate([points, edges[1:]])
+        within = np.concatenate([np.zeros(len(points)), -np.log(np.diff(edges))])
+    else:
+        # a bin's last value is one step before the next bin's first
+        last = np.concatenate([edges[1:-1] - step, edges[-1:]])
+        hi = np.concatenate([points + half, last + half])
+        grid = np.round((last - edges[:-1]) / step) + 1
+        within = np.concatenate([np.zeros(len(points)), -np.log(grid)])
+    is_exact = np.concatenate([np.ones(len(points), bool), np.zeros(len(lo) - len(points), bool)])
+    order = np.argsort(lo, kind="stable")
+    return lo[order], hi[order], is_exact[order], within[order]
+
+
+def _region(spec, condition):
+    """The region that values of a range condition are drawn from: its
+    bounds, or half a step beyond them for a rounded column."""
+    half = _HALF * spec.step if spec.step is not None else 0.0
+    return condition.low - half, condition.high + half
+
+
+# ======================================================================
+# the network
+# ======================================================================
+class _AnyOrder(nn.Module):
+    """Predicts every column's token from the label and the known tokens."""
+
+    def __init__(self, tokens, n_classes, network, width, depth, heads):
+        super().__init__()
+        self.tokens, self.network = tokens, network
+        n_columns = tokens.n_columns
+        # one mask token per column after the vocabulary
+        self.embed = nn.Embedding(tokens.n_tokens + n_columns, width)
+        self.label = nn.Embedding(max(n_classes, 1), width)
+        if network == "transformer":
+            self.position = nn.Embedding(n_columns, width)
+            self.blocks = nn.ModuleList(_Block(width, heads) for _ in range(depth))
+            self.norm = nn.LayerNorm(width)
+            self.out = nn.Linear(width, tokens.n_tokens)  # a vector per token
+        else:
+            self.body = mlp((n_columns + 1) * width, [4 * width] * depth, tokens.n_tokens, norm=False)
+        self.register_buffer("mask_ids", tokens.n_tokens + torch.arange(n_columns))
+
+    def log_probs(self, tokens, known, labels):
+        """Log-probabilities of every column's tokens: ``(n, n_columns,
+        max_size)``, ``-inf`` on padding. Unknown columns are masked."""
+        ids = torch.where(known, tokens + self.tokens.vocabulary[:, 0], self.mask_ids)
+        h = self.embed(ids)
+        label = self.label(
+            torch.zeros(len(ids), dtype=torch.long, device=ids.device)
+            if labels is None
+            else labels
+        )
+        vocabulary = self.tokens.vocabulary
+        if self.network == "transformer":
+            h = torch.cat([label[:, None], h + self.position.weight], dim=1)
+            for block in self.blocks:
+                h = block(h)
+            h = self.norm(h[:, 1:])
+            weight = self.out.weight[vocabulary]  # (n_columns, max_size, width)
+            logits = torch.einsum("ncd,cvd->ncv", h, weight) + self.out.bias[vocabulary]
+        else:
+            flat = torch.cat([label, h.flatten(1)], dim=1)
+            logits = self.body(flat)[:, vocabulary]
+        logits = logits.masked_fill(~self.tokens.valid, float("-inf"))
+        return torch.log_softmax(logits, dim=-1)
+
+    def sample(self, labels, generator, conditions):
+        """Tokens column by column (conditions first, then a random order
+        per row), then model-space rows."""
+        n, n_columns, device = len(labels), self.tokens.n_columns, labels.device
+        tokens = torch.zeros((n, n_columns), dtype=torch.long, device=device)
+        known = torch.zeros_like(tokens, dtype=torch.bool)
+        allowed = self.tokens.valid.clone()
+        ranges = {}
+        priority = torch.rand((n, n_columns), generator=generator, device=device)
+        for condition in conditions:
+            j = self.tokens.index(condition.column)
+            if _is_range(condition):
+                ranges[j] = condition
+                cut, _, _ = self.tokens.allowed(j, condition)
+                allowed[j] = False
+                allowed[j, : len(cut)] = cut
+                priority[:, j] -= 1  # drawn before the free columns
+            else:
+                tokens[:, j], known[:, j] = condition.slot, True
+                priority[:, j] -= 2
+        order = priority.argsort(1)
+        arange = torch.arange(n, device=device)
+        for t in range(len(conditions) - len(ranges), n_columns):
+            column = order[:, t]
+            log_probs = self.log_probs(tokens, known, labels)[arange, column]
+            probs = (log_probs.exp() + 1e-12) * allowed[column]
+            token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            tokens[arange, column] = token
+            known[arange, column] = True
+        return self.tokens.detokenise(tokens, generator, ranges)
+
+    def log_likelihood(self, tokens, labels):
+        """Sum of every column's log-probability given those before it (in
+        table order), per row, in blocks of rows."""
+        out = []
+        for start in range(0, len(tokens), 4096):
+            block = tokens[start : start + 4096]
+            label = None if labels is None else labels[start : start + 4096]
+            total = torch.zeros(len(block), device=block.device)
+            known = torch.zeros_like(block, dtype=torch.bool)
+            for j in range(block.shape[1]):
+                log_probs = self.log_probs(block, known, label)[:, j]
+                total += log_probs.gather(1, block[:, j : j + 1]).squeeze(1)
+                known[:, j] = True
+            out.append(total)
+        return torch.cat(out) if out else torch.zeros(0, device=tokens.device)
+
+
+class _Block(nn.Module):
+    """A pre-norm transformer block: self-attention, then a feed-forward layer."""
+
+    def __init__(self, width, heads):
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+        self.feed = nn.Sequential(
+            nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width)
+        )
+
+    def forward(self, h):
+        n, length, width = h.shape
+        qkv = self.qkv(self.norm1(h)).view(n, length, 3, self.heads, -1)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(q, k, v)  # no dropout
+        h = h + self.proj(attended.transpose(1, 2).reshape(n, length, width))
+        return h + self.feed(self.norm2(h))
