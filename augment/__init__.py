@@ -2,7 +2,7 @@
 
 from .evaluation import EvaluationReport, evaluate
 from .image import ImageGAN, ImageVAE
-from .tabular import TableEncoder, TabularGAN, TabularVAE
+from .tabular import TableEncoder, TabularGAN, TabularTransformer, TabularVAE
 
 __version__ = "0.1.0.dev0"
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "ImageVAE",
     "TableEncoder",
     "TabularGAN",
+    "TabularTransformer",
     "TabularVAE",
     "__version__",
     "evaluate",

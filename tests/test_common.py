@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import augment
-from augment import ImageGAN, ImageVAE, TabularGAN, TabularVAE
+from augment import ImageGAN, ImageVAE, TabularGAN, TabularTransformer, TabularVAE
 from augment.tabular import TableEncoder
 
 # The checks feed generic 2-d data: image generators read each row as a
@@ -24,6 +24,7 @@ def tiny_estimators():
             epochs=2, hidden_dims=(16,), latent_dim=4, batch_size=32, random_state=0
         ),
         TabularGAN(epochs=2, generator_dims=(16,), critic_dims=(16,), random_state=0),
+        TabularTransformer(epochs=2, width=16, random_state=0),
         ImageGAN(
             epochs=2,
             generator_width=8,

@@ -2,6 +2,7 @@
 
 from .encoder import TableEncoder
 from .gan import TabularGAN
+from .transformer import TabularTransformer
 from .vae import TabularVAE
 
-__all__ = ["TableEncoder", "TabularGAN", "TabularVAE"]
+__all__ = ["TableEncoder", "TabularGAN", "TabularTransformer", "TabularVAE"]

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..nn import init_parameters, mlp, update
+from .encoder import _to_float
 from .conditioning import RangeCondition
 from .generator import _TARGET, TabularGenerator
 
@@ -130,8 +131,8 @@ class TabularTransformer(TabularGenerator):
     }
 
     _range_conditions = True
-    _default_steps = 1500
-    _default_epoch_bounds = (10, 300)
+    _default_steps = 600
+    _default_epoch_bounds = (30, 300)
 
     def __init__(
         self,
@@ -140,7 +141,7 @@ class TabularTransformer(TabularGenerator):
         enlarge=None,
         network="mlp",
         n_bins=32,
-        width=128,
+        width=256,
         depth=2,
         heads=4,
         epochs=None,
@@ -343,7 +344,13 @@ class TabularTransformer(TabularGenerator):
                     dim=1,
                 ) + torch.as_tensor(np.log(self.class_prior_), device=device)
             total = torch.logsumexp(per_class.double(), dim=1) + within
-        return total.cpu().numpy()
+        total = total.cpu().numpy()
+        # the encoding clips numbers to the training range: check them here
+        for spec in self.encoder_.columns_:
+            if spec.kind != "categorical":
+                x = _to_float(table[spec.name], spec)
+                total[(x < spec.low) | (x > spec.high)] = -np.inf
+        return total
 
 
 def _on(generator):
@@ -568,25 +575,32 @@ def _region(spec, condition):
 class _AnyOrder(nn.Module):
     """Predicts every column's token from the label and the known tokens."""
 
+    mlp_embedding = 16
+
     def __init__(self, tokens, n_classes, network, width, depth, heads):
         super().__init__()
         self.tokens, self.network = tokens, network
         n_columns = tokens.n_columns
-        # one mask token per column after the vocabulary
-        self.embed = nn.Embedding(tokens.n_tokens + n_columns, width)
-        self.label = nn.Embedding(max(n_classes, 1), width)
+        # one mask token per column after the vocabulary; the MLP reads the
+        # embeddings side by side, so short ones keep its input narrow
+        embedding = width if network == "transformer" else self.mlp_embedding
+        self.embed = nn.Embedding(tokens.n_tokens + n_columns, embedding)
+        self.label = nn.Embedding(max(n_classes, 1), embedding)
         if network == "transformer":
             self.position = nn.Embedding(n_columns, width)
             self.blocks = nn.ModuleList(_Block(width, heads) for _ in range(depth))
             self.norm = nn.LayerNorm(width)
             self.out = nn.Linear(width, tokens.n_tokens)  # a vector per token
         else:
-            self.body = mlp((n_columns + 1) * width, [4 * width] * depth, tokens.n_tokens, norm=False)
+            inputs = (n_columns + 1) * embedding
+            self.body = mlp(inputs, [width] * depth, tokens.n_tokens, norm=False)
         self.register_buffer("mask_ids", tokens.n_tokens + torch.arange(n_columns))
 
-    def log_probs(self, tokens, known, labels):
+    def log_probs(self, tokens, known, labels, columns=None):
         """Log-probabilities of every column's tokens: ``(n, n_columns,
-        max_size)``, ``-inf`` on padding. Unknown columns are masked."""
+        max_size)``, ``-inf`` on padding. Unknown columns are masked. With
+        ``columns`` (a LongTensor of shape ``(n,)``), only those of one
+        column per row: ``(n, max_size)``."""
         ids = torch.where(known, tokens + self.tokens.vocabulary[:, 0], self.mask_ids)
         h = self.embed(ids)
         label = self.label(
@@ -594,18 +608,24 @@ class _AnyOrder(nn.Module):
             if labels is None
             else labels
         )
-        vocabulary = self.tokens.vocabulary
+        vocabulary, valid = self.tokens.vocabulary, self.tokens.valid
+        if columns is not None:
+            vocabulary, valid = vocabulary[columns], valid[columns]
         if self.network == "transformer":
             h = torch.cat([label[:, None], h + self.position.weight], dim=1)
             for block in self.blocks:
                 h = block(h)
             h = self.norm(h[:, 1:])
-            weight = self.out.weight[vocabulary]  # (n_columns, max_size, width)
-            logits = torch.einsum("ncd,cvd->ncv", h, weight) + self.out.bias[vocabulary]
+            weight, bias = self.out.weight[vocabulary], self.out.bias[vocabulary]
+            if columns is None:  # weight: (n_columns, max_size, width)
+                logits = torch.einsum("ncd,cvd->ncv", h, weight) + bias
+            else:  # weight: (n, max_size, width)
+                h = h[torch.arange(len(h), device=h.device), columns]
+                logits = torch.einsum("nd,nvd->nv", h, weight) + bias
         else:
-            flat = torch.cat([label, h.flatten(1)], dim=1)
-            logits = self.body(flat)[:, vocabulary]
-        logits = logits.masked_fill(~self.tokens.valid, float("-inf"))
+            logits = self.body(torch.cat([label, h.flatten(1)], dim=1))
+            logits = logits.gather(1, vocabulary) if columns is not None else logits[:, vocabulary]
+        logits = logits.masked_fill(~valid, float("-inf"))
         return torch.log_softmax(logits, dim=-1)
 
     def sample(self, labels, generator, conditions):
@@ -632,7 +652,7 @@ class _AnyOrder(nn.Module):
         arange = torch.arange(n, device=device)
         for t in range(len(conditions) - len(ranges), n_columns):
             column = order[:, t]
-            log_probs = self.log_probs(tokens, known, labels)[arange, column]
+            log_probs = self.log_probs(tokens, known, labels, column)
             probs = (log_probs.exp() + 1e-12) * allowed[column]
             token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
             tokens[arange, column] = token
@@ -649,7 +669,8 @@ class _AnyOrder(nn.Module):
             total = torch.zeros(len(block), device=block.device)
             known = torch.zeros_like(block, dtype=torch.bool)
             for j in range(block.shape[1]):
-                log_probs = self.log_probs(block, known, label)[:, j]
+                column = torch.full_like(block[:, 0], j)
+                log_probs = self.log_probs(block, known, label, column)
                 total += log_probs.gather(1, block[:, j : j + 1]).squeeze(1)
                 known[:, j] = True
             out.append(total)

@@ -1,0 +1,185 @@
+"""TabularTransformer: range conditions, several conditions at once, log_prob,
+and what any-order training buys (a later column drives an earlier one)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from augment import TabularGAN, TabularTransformer
+
+from conftest import mixed_table, tiny
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X = mixed_table(200)
+    y = pd.Series(["no"] * 120 + ["yes"] * 50 + ["maybe"] * 30, name="answer")
+    return tiny(TabularTransformer, epochs=5).fit(X, y), X, y
+
+
+def dependent_table(n=1000, seed=0):
+    """``b = a**2 + small noise``; ``c`` is "big" exactly when ``a > 5``."""
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0, 10, n)
+    return pd.DataFrame(
+        {
+            "a": a,
+            "b": a**2 + rng.normal(0, 0.5, n),
+            "c": np.where(a > 5, "big", "small"),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def dependent():
+    X = dependent_table()
+    gen = TabularTransformer(epochs=40, width=64, random_state=0).fit(X)
+    return gen, X
+
+
+# ------------------------------------------------------------ conditions
+@pytest.mark.parametrize(
+    "column, bounds",
+    [
+        ("age", (30, 40)),  # integers
+        ("income", (15000.5, 30000.25)),  # floats, with missing values
+        ("children", (1, 2)),  # nullable integers
+        ("age", (None, 25)),  # open below
+        ("age", (80, 500)),  # beyond the training range: cut to it
+    ],
+)
+def test_range_conditions_are_exact(fitted, column, bounds):
+    gen, X, _ = fitted
+    X_new, _ = gen.sample(60, conditions={column: bounds})
+    values = X_new[column].astype(float)
+    low = -np.inf if bounds[0] is None else bounds[0]
+    high = np.inf if bounds[1] is None else bounds[1]
+    assert values.notna().all()
+    assert values.between(low, high).all()
+    assert X_new.dtypes.equals(X.dtypes)
+    # drawn within the range, not piled up on its bounds
+    assert values.nunique() > 1
+
+
+def test_integer_ranges_give_integers(fitted):
+    gen, _, _ = fitted
+    X_new, _ = gen.sample(50, conditions={"age": (30.2, 33.7)})
+    assert set(X_new["age"]) <= {31, 32, 33}
+
+
+def test_several_conditions_and_a_label_at_once(fitted):
+    gen, _, _ = fitted
+    conditions = {"age": (30, 50), "income": (None, 25000.0), "city": "Oslo"}
+    X_new, y_new = gen.sample(40, y="maybe", conditions=conditions)
+    assert X_new["age"].between(30, 50).all()
+    assert (X_new["income"] <= 25000).all()
+    assert (X_new["city"] == "Oslo").all()
+    assert (y_new == "maybe").all()
+
+
+def test_conditioning_on_a_later_column_drives_the_others(dependent):
+    gen, _ = dependent
+    # a is the first column; b = a**2 + noise, so b in (60, 70) means a in
+    # about (7.7, 8.4) (a fifth of the rows have a in (7, 9)): the model
+    # must infer a from b
+    X_new = gen.sample(300, conditions={"b": (60, 70)})
+    assert X_new["b"].between(60, 70).all()
+    assert X_new["a"].between(7, 9).mean() > 0.8
+    assert 7.6 < X_new["a"].median() < 8.5
+    assert (X_new["c"] == "big").mean() > 0.9
+    X_new = gen.sample(300, conditions={"c": "small", "b": (10, 20)})
+    assert X_new["a"].between(2.7, 5).mean() > 0.8
+
+
+def test_labels_follow_a_range_condition():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.uniform(0, 10, 600), "z": rng.normal(size=600)})
+    y = np.where(X["x"] > 5, "high", "low")
+    gen = TabularTransformer(epochs=30, width=32, random_state=0).fit(X, y)
+    _, y_new = gen.sample(200, conditions={"x": (7, 9)})
+    assert (y_new == "high").mean() > 0.9
+
+
+def test_network_choices_both_condition_exactly():
+    X = dependent_table(200)
+    gen = tiny(TabularTransformer, network="transformer", heads=2).fit(X)
+    X_new = gen.sample(30, conditions={"b": (20, 40), "c": "big"})
+    assert X_new["b"].between(20, 40).all() and (X_new["c"] == "big").all()
+
+
+# --------------------------------------------------------- bad conditions
+@pytest.mark.parametrize(
+    "bounds, match",
+    [
+        ((40, 30), "column 'age' has low > high"),
+        ((200, 300), r"'age' lies outside the training range \[18, 89\]"),
+        ((30.2, 30.8), "no value of column 'age' \\(in steps of 1\\)"),
+        ((30, "old"), "'age' takes a range \\(low, high\\) of numbers"),
+        ((1, 2, 3), "'age' takes a range"),
+        ((np.nan, 3), "'age' takes a range"),
+    ],
+)
+def test_bad_ranges_get_clear_errors(fitted, bounds, match):
+    gen, X, _ = fitted
+    assert (X["age"].min(), X["age"].max()) == (18, 89)
+    with pytest.raises(ValueError, match=match):
+        gen.sample(5, conditions={"age": bounds})
+
+
+def test_a_single_number_asks_for_a_range(fitted):
+    gen, _, _ = fitted
+    with pytest.raises(ValueError, match=r"'age' is numeric \(give a range"):
+        gen.sample(5, conditions={"age": 30})
+
+
+@pytest.mark.parametrize("cls", [TabularGAN])
+def test_other_models_refuse_ranges_clearly(cls):
+    X = dependent_table(60)
+    gen = tiny(cls).fit(X)
+    with pytest.raises(ValueError, match=f"{cls.__name__} cannot condition on a nu"):
+        gen.sample(5, conditions={"a": (1, 2)})
+
+
+def test_width_must_split_into_heads():
+    with pytest.raises(ValueError, match="width=30 must be a multiple of heads=4"):
+        TabularTransformer(network="transformer", width=30, epochs=1).fit(
+            dependent_table(50)
+        )
+
+
+# --------------------------------------------------------------- log_prob
+def test_log_prob_is_higher_for_real_rows_than_for_shuffled_ones(dependent):
+    gen, X = dependent
+    real = gen.log_prob(X)
+    rng = np.random.default_rng(1)
+    shuffled = X.apply(lambda column: rng.permutation(column.to_numpy()))
+    fake = gen.log_prob(shuffled)
+    assert real.shape == fake.shape == (len(X),)
+    assert np.isfinite(real).all()
+    assert np.median(real) > np.median(fake) + 2
+
+
+def test_log_prob_with_labels(fitted):
+    gen, X, y = fitted
+    marginal = gen.log_prob(X)
+    conditional = gen.log_prob(X, y)
+    assert marginal.shape == conditional.shape == (len(X),)
+    assert np.isfinite(marginal).all() and np.isfinite(conditional).all()
+    # log p(x) = log sum_k p(k) p(x | k) >= log p(y) + log p(x | y)
+    prior = y.map(y.value_counts(normalize=True)).to_numpy()
+    assert (marginal >= np.log(prior) + conditional - 1e-6).all()
+
+
+def test_log_prob_of_values_outside_the_training_range(dependent):
+    gen, X = dependent
+    odd = X.head(3).assign(a=[5.0, 1e6, 5.0])
+    assert np.isneginf(gen.log_prob(odd)[1])
+    assert np.isfinite(gen.log_prob(odd)[[0, 2]]).all()
+
+
+def test_log_prob_needs_the_continuous_target(table):
+    y = np.random.default_rng(0).normal(size=len(table))
+    gen = tiny(TabularTransformer).fit(table, y)
+    assert np.isfinite(gen.log_prob(table, y)).all()
+    with pytest.raises(ValueError, match="y is required"):
+        gen.log_prob(table)
