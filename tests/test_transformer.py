@@ -33,7 +33,7 @@ def dependent_table(n=1000, seed=0):
 @pytest.fixture(scope="module")
 def dependent():
     X = dependent_table()
-    gen = TabularTransformer(epochs=40, width=64, random_state=0).fit(X)
+    gen = TabularTransformer(epochs=100, width=64, random_state=0).fit(X)
     return gen, X
 
 
