@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from augment import TabularGAN, TabularTransformer
+from augment import TabularGAN, TabularTransformer, TabularVAE
 
 from conftest import mixed_table, tiny
 
@@ -128,11 +128,13 @@ def test_bad_ranges_get_clear_errors(fitted, bounds, match):
 
 def test_a_single_number_asks_for_a_range(fitted):
     gen, _, _ = fitted
-    with pytest.raises(ValueError, match=r"'age' is numeric \(give a range"):
+    with pytest.raises(
+        ValueError, match=r"'age' is numeric.*takes a range \(low, high\)"
+    ):
         gen.sample(5, conditions={"age": 30})
 
 
-@pytest.mark.parametrize("cls", [TabularGAN])
+@pytest.mark.parametrize("cls", [TabularVAE, TabularGAN])
 def test_other_models_refuse_ranges_clearly(cls):
     X = dependent_table(60)
     gen = tiny(cls).fit(X)

@@ -95,6 +95,9 @@ class TabularGenerator(BaseGenerator):
             combination never seen in training is a best effort: the rows
             still have exactly the asked values, the other columns are what
             the model extrapolates.
+            A model that can (:class:`~augment.TabularTransformer`) also
+            takes ``{column: (low, high)}`` on numeric columns (bounds
+            included, either may be None): every row's value is in the range.
 
         Returns
         -------
@@ -152,13 +155,13 @@ class TabularGenerator(BaseGenerator):
             if column not in position:
                 known = column in self.encoder_.column_index_ and column != _TARGET
                 reason = "is numeric" if known else "is not a column of the table"
-                if column in numeric and self._range_conditions:
-                    reason += " (give a range (low, high))"
                 allowed = (
                     f"the columns that can be conditioned on are {list(position)}"
                     if position
                     else "the table has no discrete column to condition on"
                 )
+                if column in numeric and self._range_conditions:
+                    allowed += "; a numeric column takes a range (low, high)"
                 raise ValueError(f"conditions: column {column!r} {reason}; {allowed}.")
             spec = discrete[position[column]]
             slot, known_value = _slot(spec, value)
@@ -186,7 +189,9 @@ class TabularGenerator(BaseGenerator):
         low = spec.low if bounds[0] is None else float(bounds[0])
         high = spec.high if bounds[1] is None else float(bounds[1])
         if low > high:
-            raise ValueError(f"conditions: column {name!r} has low > high in {bounds!r}.")
+            raise ValueError(
+                f"conditions: column {name!r} has low > high in {bounds!r}."
+            )
         if high < spec.low or low > spec.high:
             raise ValueError(
                 f"conditions: the range {bounds!r} of column {name!r} lies outside "

@@ -10,12 +10,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..nn import init_parameters, mlp, update
-from .encoder import _to_float
+from .._docstrings import fill_doc
+from ..nn import in_blocks, init_parameters, mlp, update
+from .encoder import to_float
 from .conditioning import RangeCondition
 from .generator import _TARGET, TabularGenerator
 
 
+@fill_doc
 class TabularTransformer(TabularGenerator):
     """Any-order autoregressive transformer over the columns of a table.
 
@@ -42,16 +44,8 @@ class TabularTransformer(TabularGenerator):
 
     Parameters
     ----------
-    sampling_strategy : float, str, dict or callable, default="auto"
-        How :meth:`fit_resample` balances the classes, exactly as in
-        imbalanced-learn: ``"auto"`` (= ``"not majority"``), ``"minority"``,
-        ``"not minority"``, ``"all"``; a float (binary only) for the
-        minority/majority ratio after resampling; a dict ``{label: n_rows}``;
-        or a callable ``y -> dict``.
-    enlarge : float >= 1 or None, default=None
-        After balancing, :meth:`fit_resample` adds rows (in the balanced class
-        proportions) until the data set is ``enlarge`` times its original
-        size. The only option for a continuous target or no target.
+    %(sampling_strategy)s
+    %(enlarge)s
     network : {"mlp", "transformer"}, default="mlp"
         ``"transformer"``: self-attention over the column tokens (a column's
         identity is its position embedding). ``"mlp"``: a multi-layer
@@ -59,49 +53,29 @@ class TabularTransformer(TabularGenerator):
         network without its fixed order), several times faster on a CPU.
     n_bins : int, default=32
         Most tokens a numeric column gets (exact values and quantile bins).
-    width : int, default=128
+    width : int, default=256
         Width of the token embeddings (transformer) or of the hidden layers
-        (mlp).
+        (mlp, whose token embeddings have 16 entries).
     depth : int, default=2
         Number of transformer blocks or of hidden layers.
     heads : int, default=4
         Attention heads of the transformer; ``width`` must be a multiple of it.
-    epochs : int or None, default=None
-        Passes over the data. None trains for about 1500 optimiser steps
-        (between 10 and 300 epochs), which suits small and large tables alike.
-    batch_size : int, default=256
-        Rows per optimiser step.
-    learning_rate : float, default=2e-3
-        Adam's step size.
-    device : str or torch.device, default="cpu"
-        ``"cpu"``, ``"auto"`` (CUDA when available) or a torch device.
-    random_state : int, RandomState instance or None, default=None
-        Seeds every random draw (through local generators, never the global
-        ones). The same value, data and machine give identical samples.
-    verbose : int, default=0
-        Show a progress bar with the losses during training.
+    %(epochs)s
+    %(batch_size)s
+    %(learning_rate)s
+    %(device)s
+    %(random_state)s
+    %(verbose)s
 
     Attributes
     ----------
-    encoder_ : TableEncoder
-        The fitted table encoder.
     module_ : torch.nn.Module
         The trained network, with the tokens of every column.
-    history_ : list of dict
-        Per-epoch mean of ``nll``: the negative log-likelihood of the tokens
-        of a row (an unbiased estimate over the random orders).
-    classes_ : ndarray
-        Class labels, when fitted with class labels.
-    class_prior_ : ndarray
-        Training frequency of each class.
-    target_type_ : {"classes", "continuous", "none"}
-        What ``y`` was in fit.
-    sampling_strategy_ : dict
-        Rows added per class by the last :meth:`fit_resample`.
-    n_features_in_ : int
-        Number of columns of ``X``.
-    feature_names_in_ : ndarray of str
-        Column names of ``X``, when a DataFrame with string column names.
+    %(history_)s
+        The loss: ``nll``, the negative log-likelihood of a row's tokens (an
+        unbiased estimate over random column orders).
+    %(tabular_attributes)s
+    %(target_attributes)s
 
     See Also
     --------
@@ -131,7 +105,7 @@ class TabularTransformer(TabularGenerator):
     }
 
     _range_conditions = True
-    _default_steps = 600
+    _default_steps = 800
     _default_epoch_bounds = (30, 300)
 
     def __init__(
@@ -146,7 +120,7 @@ class TabularTransformer(TabularGenerator):
         heads=4,
         epochs=None,
         batch_size=256,
-        learning_rate=2e-3,
+        learning_rate=5e-3,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -206,65 +180,32 @@ class TabularTransformer(TabularGenerator):
         return history
 
     # ------------------------------------------------------------ sampling
-    def sample(self, n_samples, y=None, conditions=None):
-        """Draw synthetic rows from the fitted model, optionally conditioned.
-
-        Parameters
-        ----------
-        n_samples : int
-            Number of rows, >= 0.
-        y : label, array-like of shape (n_samples,) or None, default=None
-            Only for a generator fitted with class labels. None draws labels
-            from their distribution given the ``conditions`` (as the model
-            predicts it), or from the training distribution without any; a
-            single label gives every row that label; an array gives row ``i``
-            the label ``y[i]``.
-        conditions : dict or None, default=None
-            ``{column: value}`` for discrete (categorical, string, boolean)
-            columns and ``{column: (low, high)}`` for numeric ones (either
-            bound may be None for no bound); integer positions for a
-            generator fitted on an array. Every returned row has these values,
-            or values within these ranges (bounds included). Several
-            conditions are honoured together: the model draws the other
-            columns given all of them.
-
-        Returns
-        -------
-        X : DataFrame or ndarray of shape (n_samples, n_features)
-            In the format ``fit`` was given: the same column names, order and
-            dtypes.
-        y : Series, ndarray or list of shape (n_samples,)
-            Only when fitted with a target: the labels of the rows (or the
-            generated continuous target), in the format ``fit`` was given.
-        """
-        check_is_fitted(self)
-        checked = self._check_conditions(conditions)
-        if checked and y is None and self.target_type_ == "classes":
-            probs = self._label_distribution(checked)
-            rng = np.random.default_rng(self._next_seed())
-            y = self.classes_[rng.choice(len(self.classes_), size=n_samples, p=probs)]
-        return self._sample_output(n_samples, y, conditions=checked)
-
     def _label_distribution(self, conditions):
-        """Class probabilities given the conditions, from the model: exact
-        for the discrete conditions (chained), each range given those."""
+        """Class probabilities given the conditions: the tabular layer's
+        training frequencies for the discrete ones, times the probability
+        the model gives each range in each class (given the discrete ones)."""
+        discrete = [c for c in conditions if not _is_range(c)]
+        probs = super()._label_distribution(discrete)
+        ranges = [c for c in conditions if _is_range(c)]
+        if not ranges:
+            return probs
         module = self.module_.eval()
-        device = next(module.parameters()).device
+        device = module.mask_ids.device
         n_classes, n_columns = len(self.classes_), module.tokens.n_columns
         labels = torch.arange(n_classes, device=device)
         tokens = torch.zeros((n_classes, n_columns), dtype=torch.long, device=device)
         known = torch.zeros_like(tokens, dtype=torch.bool)
-        log_p = torch.as_tensor(np.log(self.class_prior_), device=device)
+        for condition in discrete:
+            column = module.tokens.index(condition.column)
+            tokens[:, column], known[:, column] = condition.slot, True
+        log_p = torch.as_tensor(np.log(np.asarray(probs) + 1e-30), device=device)
         with torch.no_grad():
-            for condition in sorted(conditions, key=_is_range):
+            token_probs = module.log_probs(tokens, known, labels).exp()
+            for condition in ranges:
                 column = module.tokens.index(condition.column)
-                probs = module.log_probs(tokens, known, labels)[:, column].exp()
-                if _is_range(condition):
-                    share = module.tokens.share_in_range(column, condition)
-                    log_p = log_p + torch.log((probs * share).sum(1) + 1e-30)
-                else:
-                    log_p = log_p + torch.log(probs[:, condition.slot] + 1e-30)
-                    tokens[:, column], known[:, column] = condition.slot, True
+                share = module.tokens.share_in_range(column, condition)
+                inside = (token_probs[:, column] * share).sum(1)
+                log_p = log_p + torch.log(inside.double() + 1e-30)
         return torch.softmax(log_p, 0).cpu().numpy()
 
     def _generate(self, labels, n_samples, generator, conditions=()):
@@ -274,11 +215,7 @@ class TabularTransformer(TabularGenerator):
             return torch.zeros((0, self.encoder_.n_features_out_), device=device)
         if labels is None:
             labels = torch.zeros(n_samples, dtype=torch.long, device=device)
-        blocks = [
-            module.sample(block, generator, conditions)
-            for block in labels.split(4096)
-        ]
-        return torch.cat(blocks)
+        return in_blocks(lambda b: module.sample(b, generator, conditions), labels)
 
     # -------------------------------------------------------- likelihood
     def log_prob(self, X, y=None):
@@ -324,7 +261,9 @@ class TabularTransformer(TabularGenerator):
                 )
             labels = self._class_index(y)
         elif y is not None:
-            raise ValueError("y was given, but this generator was fitted without labels.")
+            raise ValueError(
+                "y was given, but this generator was fitted without labels."
+            )
         module = self.module_
         device = self._ready_device()
         rows = torch.as_tensor(self.encoder_.transform(table), device=device)
@@ -348,7 +287,7 @@ class TabularTransformer(TabularGenerator):
         # the encoding clips numbers to the training range: check them here
         for spec in self.encoder_.columns_:
             if spec.kind != "categorical":
-                x = _to_float(table[spec.name], spec)
+                x = to_float(table[spec.name], spec.kind)
                 total[(x < spec.low) | (x > spec.high)] = -np.inf
         return total
 
@@ -557,7 +496,9 @@ def _bins(x, n_bins, step):
         hi = np.concatenate([points + half, last + half])
         grid = np.round((last - edges[:-1]) / step) + 1
         within = np.concatenate([np.zeros(len(points)), -np.log(grid)])
-    is_exact = np.concatenate([np.ones(len(points), bool), np.zeros(len(lo) - len(points), bool)])
+    is_exact = np.concatenate(
+        [np.ones(len(points), bool), np.zeros(len(lo) - len(points), bool)]
+    )
     order = np.argsort(lo, kind="stable")
     return lo[order], hi[order], is_exact[order], within[order]
 
@@ -624,7 +565,11 @@ class _AnyOrder(nn.Module):
                 logits = torch.einsum("nd,nvd->nv", h, weight) + bias
         else:
             logits = self.body(torch.cat([label, h.flatten(1)], dim=1))
-            logits = logits.gather(1, vocabulary) if columns is not None else logits[:, vocabulary]
+            logits = (
+                logits.gather(1, vocabulary)
+                if columns is not None
+                else logits[:, vocabulary]
+            )
         logits = logits.masked_fill(~valid, float("-inf"))
         return torch.log_softmax(logits, dim=-1)
 
