@@ -82,7 +82,7 @@ def load(name):
 
 def split(table, label, seed=0):
     table = table.copy()
-    for column in table.columns[table.dtypes == object]:
+    for column in table.select_dtypes(include="object").columns:
         table[column] = table[column].astype("category")
     n = min(len(table), int(MAX_ROWS / 0.75))
     if n < len(table):

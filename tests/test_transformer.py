@@ -4,10 +4,9 @@ and what any-order training buys (a later column drives an earlier one)."""
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import mixed_table, tiny
 
 from augment import TabularGAN, TabularTransformer, TabularVAE
-
-from conftest import mixed_table, tiny
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,14 @@ from torch import nn
 
 from .._docstrings import fill_doc
 from ..nn import in_blocks, init_parameters, mlp, update
-from .encoder import to_float
 from .conditioning import RangeCondition
+from .encoder import to_float
 from .generator import _TARGET, TabularGenerator
 
 
 @fill_doc
 class TabularTransformer(TabularGenerator):
-    """Any-order autoregressive transformer over the columns of a table.
+    """Any-order autoregressive model over the columns of a table.
 
     Every column becomes one token: a category is its encoder slot (rare
     values and missing values included); a number is its bin among up to
@@ -226,8 +226,9 @@ class TabularTransformer(TabularGenerator):
         for a number inside a bin, the log-density of its value within the
         bin (uniform: per unit of the column for continuous columns, per
         value of the training precision for rounded ones, such as integers).
-        Rows with a value outside the training range, or a category never
-        seen in training, get ``-inf``. Low values flag outliers.
+        Rows with a number outside the training range get ``-inf``; a
+        category never seen in training is an error, as for the encoder.
+        Low values flag outliers.
 
         Parameters
         ----------
@@ -257,7 +258,8 @@ class TabularTransformer(TabularGenerator):
             y = np.asarray(y)
             if y.shape != (len(table),):
                 raise ValueError(
-                    f"y must have one label per row ({len(table)}); got shape {y.shape}."
+                    f"y must have one label per row ({len(table)}); "
+                    f"got shape {y.shape}."
                 )
             labels = self._class_index(y)
         elif y is not None:
@@ -317,7 +319,6 @@ class _Tokens(nn.Module):
         super().__init__()
         self.specs = specs
         self.names = [s.name for s in specs]
-        self.numeric = []  # per numeric column: (column, lo, hi, exact, log_within)
         sizes = []
         values = self._values(data)
         for j, spec in enumerate(specs):
@@ -326,7 +327,6 @@ class _Tokens(nn.Module):
                 continue
             x, missing = values[j]
             bins = _bins(x[~missing].cpu().numpy(), n_bins, spec.step)
-            self.numeric.append(j)
             for name, array in zip(("lo", "hi", "exact", "within"), bins, strict=True):
                 self.register_buffer(f"{name}{j}", torch.as_tensor(array))
             sizes.append(len(bins[0]) + spec.has_missing)
