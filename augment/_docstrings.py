@@ -76,7 +76,42 @@ X : DataFrame or ndarray of shape (n_samples, n_features)
 y : Series, ndarray or list of shape (n_samples,)
     Only when fitted with a target: the labels of the rows (or the generated
     continuous target), in the format ``fit`` was given.""",
+    "dp_epsilon": """\
+dp_epsilon : float > 0 or None, default={default}
+    None trains without differential privacy. A number makes the whole fit
+    ``(dp_epsilon, dp_delta)``-differentially private: the encoder's
+    statistics, the class prior and the conditioning frequencies come from
+    noisy counts (or the declared ``dp_bounds`` and ``dp_categories``), the
+    network that reads real {rows} is trained by DP-SGD (see above), and
+    Opacus' RDP accountant composes them within the budget. Needs the
+    ``[dp]`` extra; see the user guide's privacy page.""",
+    "dp_delta": """\
+dp_delta : float in (0, 1) or None, default={default}
+    The delta of the guarantee; None is ``min(1e-5, 1 / (10 n))``. A delta of
+    ``1 / n`` or more warns: it lets a row leak in the clear.""",
+    "max_grad_norm": """\
+max_grad_norm : float > 0, default={default}
+    Under differential privacy, every row's gradient is clipped to this L2
+    norm before the noise is added.""",
+    "dp_bounds": """\
+dp_bounds : dict or None, default={default}
+    ``{{column: (low, high)}}``: public ranges of numeric (or datetime)
+    columns, used under differential privacy instead of private ones (and as
+    the decoding range); values outside are clipped, with a warning.""",
+    "dp_categories": """\
+dp_categories : dict or None, default={default}
+    ``{{column: [values]}}``: public values of categorical columns, used under
+    differential privacy instead of releasing the values found in the data
+    (of which only frequent ones survive the noise).""",
     # ------------------------------------------------------------ attributes
+    "privacy_attributes": """\
+privacy_spent_ : tuple of (float, float)
+    With ``dp_epsilon``: the ``(epsilon, delta)`` the fit spent, all
+    mechanisms composed; at most the budget.
+privacy_report_ : dict
+    With ``dp_epsilon``: what spent which part (``mechanisms``: every release
+    and the training, with noise multiplier, sample rate, steps, delta share
+    and epsilon alone) and the accountant.""",
     "history_": """\
 history_ : list of dict
     One dict per epoch: ``epoch`` and the mean of every loss over it.""",

@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._docstrings import fill_doc
 from ._validation import check_count
 from .nn import resolve_device, run_epochs
+from .nn.privacy import PrivacyBudget, PrivateGradient, default_delta
 
 
 class BaseGenerator(BaseOverSampler):
@@ -91,6 +92,7 @@ class BaseGenerator(BaseOverSampler):
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
         self._seed, self._draws = seed, 0
+        self._privacy = self._privacy_budget(len(data))
         device = resolve_device(self.device)
         encoded = torch.as_tensor(self._fit_encoding(data, y_info), device=device)
         if labels is not None:
@@ -101,6 +103,56 @@ class BaseGenerator(BaseOverSampler):
         # built (models then re-draw them from ``_init_generator``): leave it as it was
         with torch.random.fork_rng(devices=[]):
             self.history_ = self._train(encoded, labels, generator)
+        if self._privacy is not None:
+            self.privacy_spent_ = self._privacy.spent()
+            self.privacy_report_ = self._privacy.report()
+        del self._privacy
+
+    # ------------------------------------------------ differential privacy
+    def _privacy_budget(self, n_rows):
+        """The budget of a differentially private fit (None without one)."""
+        for name in ("privacy_spent_", "privacy_report_"):
+            if hasattr(self, name):
+                delattr(self, name)
+        if getattr(self, "dp_epsilon", None) is None:
+            return None
+        delta = default_delta(n_rows) if self.dp_delta is None else self.dp_delta
+        if delta >= 1 / n_rows:
+            warnings.warn(
+                f"dp_delta={delta:g} is at least 1/n_rows = {1 / n_rows:g}: a "
+                "mechanism that publishes a random training row in the clear "
+                "meets such a delta, so the guarantee says little. Leave "
+                f"dp_delta=None (min(1e-5, 1/(10 n)) = {default_delta(n_rows):g}).",
+                UserWarning,
+                stacklevel=5,
+            )
+        return PrivacyBudget(self.dp_epsilon, delta)
+
+    def _private_gradient(self, module, loss, n_rows, generator, what):
+        """DP-SGD for ``module`` (a :class:`~augment.nn.privacy.PrivateGradient`)
+        over the whole training this generator will run, its noise calibrated
+        so that everything recorded in the budget stays within it; the
+        training is recorded in the budget. ``loss(module, *rows)`` is the loss
+        of one row."""
+        batch = min(self.batch_size, n_rows)
+        epochs, steps = self._epochs_for(n_rows), max(n_rows // batch, 1)
+        rate = batch / n_rows
+        noise = self._privacy.calibrate(
+            sample_rate=rate,
+            steps_per_epoch=steps,
+            epochs=epochs,
+            max_noise=batch,
+            what=what,
+        )
+        self._privacy.add(f"training: {what}", noise, rate, epochs * steps)
+        return PrivateGradient(
+            module,
+            loss,
+            noise_multiplier=noise,
+            max_grad_norm=self.max_grad_norm,
+            expected_batch_size=rate * n_rows,
+            generator=generator,
+        )
 
     def _check_class_counts(self, classes, counts):
         """What a class of a single row means for the model: a warning here."""
@@ -141,6 +193,12 @@ class BaseGenerator(BaseOverSampler):
             generator=generator,
             verbose=self.verbose,
             desc=type(self).__name__,
+            # differential privacy's accounting assumes Poisson batches
+            sample_rate=(
+                None
+                if getattr(self, "_privacy", None) is None
+                else min(self.batch_size, n_rows) / n_rows
+            ),
         )
 
     _default_steps = 750  # enough for small tables, bounded for large ones

@@ -5,7 +5,9 @@ import torch
 from tqdm.auto import tqdm
 
 
-def run_epochs(step, n_rows, *, epochs, batch_size, generator, verbose, desc):
+def run_epochs(
+    step, n_rows, *, epochs, batch_size, generator, verbose, desc, sample_rate=None
+):
     """Run ``step`` over shuffled mini-batches for a number of epochs.
 
     Parameters
@@ -27,6 +29,11 @@ def run_epochs(step, n_rows, *, epochs, batch_size, generator, verbose, desc):
         0 is silent; otherwise a progress bar over epochs shows the losses.
     desc : str
         Label of the progress bar.
+    sample_rate : float or None, default=None
+        None shuffles. A rate makes every batch a Poisson sample instead
+        (each row in it independently with this probability, so batch sizes
+        vary and may be 0), the sampling differential privacy's accounting
+        assumes; an epoch is still ``n_rows // batch_size`` steps.
 
     Returns
     -------
@@ -38,10 +45,15 @@ def run_epochs(step, n_rows, *, epochs, batch_size, generator, verbose, desc):
     history = []
     bar = tqdm(range(epochs), desc=desc, disable=not verbose, leave=False)
     for epoch in bar:
-        order = torch.randperm(n_rows, generator=generator, device=generator.device)
+        if sample_rate is None:
+            order = torch.randperm(n_rows, generator=generator, device=generator.device)
         totals = {}
         for b in range(n_batches):
-            losses = step(order[b * batch_size : (b + 1) * batch_size])
+            if sample_rate is None:
+                index = order[b * batch_size : (b + 1) * batch_size]
+            else:
+                index = _poisson(n_rows, sample_rate, generator)
+            losses = step(index)
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + value.detach()
         record = {name: float(total) / n_batches for name, total in totals.items()}
@@ -54,6 +66,11 @@ def run_epochs(step, n_rows, *, epochs, batch_size, generator, verbose, desc):
                 "lower the learning rate or check the data for extreme values."
             )
     return history
+
+
+def _poisson(n_rows, rate, generator):
+    drawn = torch.rand(n_rows, generator=generator, device=generator.device)
+    return (drawn < rate).nonzero().squeeze(1)
 
 
 def update(optimiser, loss):

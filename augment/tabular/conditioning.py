@@ -65,6 +65,9 @@ class Conditioning(nn.Module):
         Class index of every training row.
     n_classes : int
         Number of classes (0 without labels).
+    counts : Tensor of shape (n_discrete, max_width, max(n_classes, 1)) or None
+        Frequencies of every value within every class to use instead of the
+        ones of ``data`` (noisy ones, under differential privacy).
 
     Attributes
     ----------
@@ -72,7 +75,7 @@ class Conditioning(nn.Module):
         Length of a condition vector.
     """
 
-    def __init__(self, spans, data, labels, n_classes):
+    def __init__(self, spans, data, labels, n_classes, counts=None):
         super().__init__()
         groups = [s for s in spans if s.role != "scalar"]
         discrete = [s for s in groups if s.role == "category"]
@@ -89,7 +92,11 @@ class Conditioning(nn.Module):
         self.register_buffer("groups", torch.tensor(group_of, dtype=torch.long))
         # training frequency of every value within every class, padded per
         # column: (n_discrete, max_width, max(n_classes, 1)); a summary, no rows
-        n_cells = max(n_classes, 1)
+        if counts is None:
+            counts = self._counts(data, labels, widths, max(n_classes, 1))
+        self.register_buffer("counts", torch.as_tensor(counts, dtype=torch.float32))
+
+    def _counts(self, data, labels, widths, n_cells):
         codes = self.codes_of(data).cpu()
         label = torch.zeros(len(codes), dtype=torch.long) if labels is None else labels
         max_width = max(widths.tolist(), default=1)
@@ -98,7 +105,7 @@ class Conditioning(nn.Module):
             cell = codes[:, j] * n_cells + label.cpu()
             block = torch.bincount(cell, minlength=int(widths[j]) * n_cells)
             counts[j, : widths[j]] = block.view(-1, n_cells).float()
-        self.register_buffer("counts", counts)
+        return counts
 
     # ------------------------------------------------------------ vectors
     def codes_of(self, rows):

@@ -12,7 +12,7 @@ from .._docstrings import fill_doc
 from .._validation import positive_ints
 from ..nn import in_blocks, init_parameters, mlp, update
 from .conditioning import TrainingSampler
-from .generator import TabularGenerator
+from .generator import DP_CONSTRAINTS, TabularGenerator
 
 
 @fill_doc
@@ -39,6 +39,13 @@ class TabularGAN(TabularGenerator):
     minority classes are learnt. Sampling conditions on what is asked for and
     then writes the asked values into the rows: class counts and conditions
     are exact, never rejection-sampled.
+
+    Under differential privacy (``dp_epsilon``), only the critic reads real
+    rows, trained by DP-SGD; the generator learns from the private critic
+    alone. The critic then judges single rows (packing would let one row move
+    several packs), real rows show one of their own discrete values as
+    condition, and moment matching and the auxiliary classifier are off
+    (both read real rows directly).
 
     Parameters
     ----------
@@ -67,6 +74,11 @@ class TabularGAN(TabularGenerator):
     %(batch_size)s
     learning_rate : float, default=1e-3
         Adam's step size, for every network.
+    %(dp_epsilon)s
+    %(dp_delta)s
+    %(max_grad_norm)s
+    %(dp_bounds)s
+    %(dp_categories)s
     %(device)s
     %(random_state)s
     %(verbose)s
@@ -81,6 +93,7 @@ class TabularGAN(TabularGenerator):
         ``condition``, ``moments`` and, with class labels, ``classifier``).
     %(tabular_attributes)s
     %(target_attributes)s
+    %(privacy_attributes)s
 
     See Also
     --------
@@ -102,6 +115,7 @@ class TabularGAN(TabularGenerator):
 
     _parameter_constraints = {
         **TabularGenerator._parameter_constraints,
+        **DP_CONSTRAINTS,
         "noise_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "generator_dims": [positive_ints()],
         "critic_dims": [positive_ints()],
@@ -126,6 +140,11 @@ class TabularGAN(TabularGenerator):
         epochs=None,
         batch_size=1000,
         learning_rate=1e-3,
+        dp_epsilon=None,
+        dp_delta=None,
+        max_grad_norm=1.0,
+        dp_bounds=None,
+        dp_categories=None,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -141,12 +160,19 @@ class TabularGAN(TabularGenerator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.dp_epsilon = dp_epsilon
+        self.dp_delta = dp_delta
+        self.max_grad_norm = max_grad_norm
+        self.dp_bounds = dp_bounds
+        self.dp_categories = dp_categories
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
     # ------------------------------------------------------------ training
     def _train(self, data, labels, generator):
+        if self._privacy is not None:
+            return self._train_private(data, labels, generator)
         spans, n_classes, device = self.encoder_.spans_, self._n_classes, data.device
         conditioning = self.conditioning_
         widths = [s.width for s in spans if s.role == "category"]
@@ -213,6 +239,109 @@ class TabularGAN(TabularGenerator):
             generator_loss = sum(losses.values())
             update(optimisers["generator"], generator_loss)
             return {"critic": critic_loss, "generator": generator_loss, **losses}
+
+        history = self._run_epochs(step, len(data), generator)
+        module.eval()
+        return history
+
+    def _train_private(self, data, labels, generator):
+        """Differentially private training: only the critic sees real rows,
+        through DP-SGD; the generator learns from the private critic alone.
+
+        What changes against :meth:`_train`: real rows come in Poisson
+        batches, each shown with one of its own discrete values (or only its
+        label), while the generator's conditions are drawn from the noisy
+        frequencies; the critic judges single rows (packing would let one
+        row move several packs); moment matching (it reads real rows
+        directly) and the auxiliary classifier (trained on real rows) are
+        off; dropout is off (the noise regularises the critic).
+        """
+        device, n_classes = data.device, self._n_classes
+        conditioning = self.conditioning_  # its frequencies are the noisy ones
+        init = self._init_generator()
+        module = _Generator(
+            self._layout(), conditioning.width, self.noise_dim, self.generator_dims
+        )
+        self.module_ = module = init_parameters(module, init).to(device).train()
+        critic = _Critic(data.shape[1] + conditioning.width, self.critic_dims, 1)
+        critic = init_parameters(critic, init).to(device).eval()
+        optimisers = {
+            name: torch.optim.Adam(
+                network.parameters(), lr=self.learning_rate, betas=(0.5, 0.9)
+            )
+            for name, network in (("generator", module), ("critic", critic))
+        }
+        codes = conditioning.codes_of(data)
+        columns = conditioning.n_discrete + (1 if n_classes else 0)
+        prior = None
+        if labels is not None:
+            prior = torch.as_tensor(self.class_prior_, dtype=torch.float32)
+            prior = prior.to(device)
+
+        def real_conditions(index):
+            # each real row shows one of its discrete values, or its label only
+            shown = torch.zeros(codes[index].shape, dtype=torch.bool, device=device)
+            if columns:
+                column = torch.randint(
+                    columns, (len(index),), generator=generator, device=device
+                )
+                rows = (column < conditioning.n_discrete).nonzero().squeeze(1)
+                shown[rows, column[rows]] = True
+            label = None if labels is None else labels[index]
+            return conditioning.vector(codes[index], shown, label)
+
+        def row_loss(critic, real, condition, fake, fake_condition, alpha):
+            # the critic's loss on one real row, its gradient penalty on an
+            # interpolate with a generated row
+            def score(rows, condition):
+                return critic(rows, condition, None).sum()
+
+            mixed = (alpha * real + (1 - alpha) * fake,)
+            mixed += (alpha * condition + (1 - alpha) * fake_condition,)
+            gradients = torch.func.grad(score, argnums=(0, 1))(*mixed)
+            norm = torch.cat(gradients, dim=1).norm()
+            return -score(real, condition) + 10.0 * (norm - 1) ** 2
+
+        n_fake = min(self.batch_size, len(data))
+        private = self._private_gradient(
+            critic,
+            row_loss,
+            len(data),
+            generator,
+            "DP-SGD on the critic, one step per generator step",
+        )
+
+        def step(index):
+            label = None
+            if prior is not None:
+                label = torch.multinomial(prior, n_fake, True, generator=generator)
+            fake_codes, shown = conditioning.draw(label, n_fake, generator)
+            condition = conditioning.vector(fake_codes, shown, label)
+            raw = module(condition, generator)
+            fake = module.activate(raw, generator)
+            # the critic: generated rows (public), then real rows (private)
+            optimisers["critic"].zero_grad(set_to_none=True)
+            critic(fake.detach(), condition, None).mean().backward()
+            pair = torch.arange(len(index), device=device) % n_fake
+            alpha = torch.rand((len(index), 1), generator=generator, device=device)
+            private(
+                data[index],
+                real_conditions(index),
+                fake.detach()[pair],
+                condition[pair],
+                alpha,
+            )
+            optimisers["critic"].step()
+            losses = {
+                "adversarial": -critic(fake, condition, None).mean(),
+                "condition": conditioning.loss(
+                    module.layout.log_probs(raw), fake_codes, shown
+                ),
+            }
+            generator_loss = sum(losses.values())
+            update(optimisers["generator"], generator_loss)
+            # the critic's loss on real rows is not released
+            return {"generator": generator_loss, **losses}
 
         history = self._run_epochs(step, len(data), generator)
         module.eval()

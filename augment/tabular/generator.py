@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .._docstrings import fill_doc
@@ -26,6 +27,15 @@ from .encoder import TableEncoder, check_table
 from .layout import SpanLayout
 
 _TARGET = "__augment_target__"  # the column a continuous target joins the table as
+
+#: the differential-privacy parameters, for the models that support them
+DP_CONSTRAINTS = {
+    "dp_epsilon": [None, Interval(numbers.Real, 0, None, closed="neither")],
+    "dp_delta": [None, Interval(numbers.Real, 0, 1, closed="neither")],
+    "max_grad_norm": [Interval(numbers.Real, 0, None, closed="neither")],
+    "dp_bounds": [None, dict],
+    "dp_categories": [None, dict],
+}
 
 
 class TabularGenerator(BaseGenerator):
@@ -59,13 +69,46 @@ class TabularGenerator(BaseGenerator):
         record_feature_names(self, table.shape[1], table.columns)
         if y_info.kind == "continuous":
             table = table.assign(**{_TARGET: y_info.values})
+        self._private_counts = None
+        if self._privacy is not None:
+            return self._fit_private_encoding(table, y_info)
         self.encoder_ = TableEncoder(random_state=self._seed).fit(table)
         return self.encoder_.transform(table)
 
-    def _fit_conditioning(self, data, labels):
-        self.conditioning_ = Conditioning(
-            self.encoder_.spans_, data, labels, self._n_classes
+    def _fit_private_encoding(self, table, y_info):
+        """The encoder, the class prior and the conditioning's frequencies
+        from noisy counts or declared public knowledge (see
+        :mod:`augment.tabular.private`)."""
+        from .private import private_encoding
+
+        labels = None
+        if y_info.kind == "classes":
+            labels = self._class_index(y_info.values)
+        private = private_encoding(
+            table,
+            labels,
+            self._n_classes,
+            self._privacy,
+            bounds=self.dp_bounds,
+            categories=self.dp_categories,
+            seed=self._seed,
         )
+        self.encoder_ = private.encoder
+        if labels is not None:
+            self.class_prior_ = private.class_counts / private.class_counts.sum()
+        self._private_counts = private.slot_counts(self._n_classes)
+        return self.encoder_.transform(private.table)
+
+    def _fit_conditioning(self, data, labels):
+        # under differential privacy, the frequencies are the noisy ones
+        self.conditioning_ = Conditioning(
+            self.encoder_.spans_,
+            data,
+            labels,
+            self._n_classes,
+            counts=self._private_counts,
+        )
+        del self._private_counts
 
     def _label_distribution(self, conditions):
         if not conditions:

@@ -10,7 +10,7 @@ from torch import nn
 from .._docstrings import fill_doc
 from .._validation import positive_ints
 from ..nn import gaussian_latent, init_parameters, mlp, update
-from .generator import TabularGenerator
+from .generator import DP_CONSTRAINTS, TabularGenerator
 
 
 @fill_doc
@@ -29,6 +29,9 @@ class TabularVAE(TabularGenerator):
     prior with the classes and values asked for: class counts and conditions
     are exact, never rejection-sampled.
 
+    Under differential privacy (``dp_epsilon``), the whole network is
+    trained by DP-SGD.
+
     Parameters
     ----------
     %(sampling_strategy)s
@@ -45,6 +48,11 @@ class TabularVAE(TabularGenerator):
     reconstruction_weight : float, default=2.0
         Weight of the reconstruction term against the KL divergence; above 1
         favours faithful rows over a smooth latent space.
+    %(dp_epsilon)s
+    %(dp_delta)s
+    %(max_grad_norm)s
+    %(dp_bounds)s
+    %(dp_categories)s
     %(device)s
     %(random_state)s
     %(verbose)s
@@ -57,6 +65,7 @@ class TabularVAE(TabularGenerator):
         The losses: ``loss``, ``reconstruction``, ``kl``.
     %(tabular_attributes)s
     %(target_attributes)s
+    %(privacy_attributes)s
 
     See Also
     --------
@@ -80,6 +89,7 @@ class TabularVAE(TabularGenerator):
 
     _parameter_constraints = {
         **TabularGenerator._parameter_constraints,
+        **DP_CONSTRAINTS,
         "latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "hidden_dims": [positive_ints()],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
@@ -102,6 +112,11 @@ class TabularVAE(TabularGenerator):
         learning_rate=5e-3,
         weight_decay=1e-5,
         reconstruction_weight=2.0,
+        dp_epsilon=None,
+        dp_delta=None,
+        max_grad_norm=1.0,
+        dp_bounds=None,
+        dp_categories=None,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -115,6 +130,11 @@ class TabularVAE(TabularGenerator):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.reconstruction_weight = reconstruction_weight
+        self.dp_epsilon = dp_epsilon
+        self.dp_delta = dp_delta
+        self.max_grad_norm = max_grad_norm
+        self.dp_bounds = dp_bounds
+        self.dp_categories = dp_categories
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -144,16 +164,36 @@ class TabularVAE(TabularGenerator):
             share = torch.rand((n, 1), **random)
             return torch.rand((n, conditioning.n_discrete), **random) < share
 
+        def losses(module, x, hot, condition):
+            reconstruction, kl = module.losses(x, hot, condition, generator)
+            loss = self.reconstruction_weight * reconstruction + kl
+            return {"loss": loss, "reconstruction": reconstruction, "kl": kl}
+
         def step(index):
             shown = show(len(index))
             label = None if labels is None else labels[index]
             condition = conditioning.vector(codes[index], shown, label)
-            reconstruction, kl = module.losses(
-                data[index], hot[index], condition, generator
+            rows = (data[index], hot[index], condition)
+            if private is None:
+                found = losses(module, *rows)
+                update(optimiser, found["loss"])
+                return found
+            # DP-SGD on the whole model; its losses on real rows are not
+            # released (history_ holds epochs only)
+            optimiser.zero_grad(set_to_none=True)
+            private(*rows)
+            optimiser.step()
+            return {}
+
+        private = None
+        if self._privacy is not None:
+            private = self._private_gradient(
+                module,
+                lambda module, *rows: losses(module, *rows)["loss"],
+                len(data),
+                generator,
+                "DP-SGD on the whole VAE",
             )
-            loss = self.reconstruction_weight * reconstruction + kl
-            update(optimiser, loss)
-            return {"loss": loss, "reconstruction": reconstruction, "kl": kl}
 
         module.train()
         history = self._run_epochs(step, len(data), generator)

@@ -1,0 +1,346 @@
+"""What a differentially private fit learns from a table before training.
+
+Without privacy the encoder reads the table directly: mixtures, ranges and
+rounding steps of numbers, category lists and frequencies, the class prior and
+the value frequencies of training-by-sampling. Under differential privacy all
+of them come from ONE Gaussian mechanism over count tables, or from public
+knowledge the user declares:
+
+* every column gets a table of counts per (value, class): a categorical column
+  over its values (the declared ``dp_categories``, the dtype's own categories
+  for booleans and pandas categoricals, or else the values present), a number
+  over the bins of a public grid (32 bins between declared ``dp_bounds``, or
+  else a fixed geometric grid from -1e12 to 1e12, five bins a decade), with
+  one more cell for missing values; with classes, one more table of class
+  counts. A row adds 1 to one cell of each table: the L2 sensitivity is
+  ``sqrt(n_tables)``, and every cell gets Gaussian noise of standard
+  deviation ``noise_multiplier * sqrt(n_tables)``. The noise multiplier is
+  chosen so that this release alone spends ``PREPROCESSING_SHARE`` (a fifth) of
+  epsilon; the accountant then composes it with the training.
+* the values of a categorical column that nobody declared are data: a value
+  is released only if its noisy count clears a threshold set so that a value
+  held by a single row shows with probability at most ``delta / 10`` over all
+  such columns (stability-based histograms); that tenth of delta is spent
+  outside the accountant. Suppressed values are encoded as missing in
+  training and never come out.
+* the rest is post-processing, free of privacy cost: bins and the missing cell
+  under four noise standard deviations are zeroed; a surrogate table drawn
+  column by column from the noisy counts (uniform within bins, rounded for
+  integer columns) is what the :class:`TableEncoder` is fitted on, so its
+  mixtures, ranges, rounding steps and categories are private; the class prior
+  and the per-class value frequencies of the conditioning are the noisy
+  counts themselves.
+
+The number of rows is treated as public, as in Opacus' accounting. Class
+labels (the set of classes), column names and dtypes are the schema: public.
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from ..nn.privacy import PREPROCESSING_SHARE
+from .encoder import (
+    TableEncoder,
+    _describe_column,
+    _restore_dtype,
+    column_kind,
+    to_float,
+)
+
+_GRID = np.concatenate(
+    [-(10.0 ** np.arange(12, -3.01, -0.2)), 10.0 ** np.arange(-3, 12.01, 0.2)]
+)
+_DECLARED_BINS = 32
+_SURROGATE_ROWS = 5000
+_THRESHOLD_DELTA = 0.1  # share of delta for releasing undeclared categories
+
+
+@dataclass
+class PrivateEncoding:
+    """A private fit's encoder, the table it encodes, and the noisy counts."""
+
+    encoder: TableEncoder
+    table: pd.DataFrame  # the training table, suppressed values missing
+    class_counts: np.ndarray  # noisy and clipped, or None without classes
+    counts: dict  # column -> (values or None, noisy (cells, classes) counts)
+
+    def slot_counts(self, n_classes):
+        """Noisy frequency of every slot of every categorical column within
+        every class, padded: ``(n_discrete, max_width, max(n_classes, 1))``,
+        the conditioning's frequencies."""
+        specs = [s for s in self.encoder.columns_ if s.kind == "categorical"]
+        width = max((len(s.slots) for s in specs), default=1)
+        out = np.zeros((len(specs), width, max(n_classes, 1)))
+        for j, spec in enumerate(specs):
+            values, noisy = self.counts[spec.name]
+            slots = len(spec.slots)
+            index = pd.Index(spec.categories).get_indexer(
+                pd.Index(values, dtype=object)
+            )
+            if spec.rare_values is not None:
+                rare = pd.Index(spec.rare_values).get_indexer(
+                    pd.Index(values, dtype=object)
+                )
+                index = np.where((index < 0) & (rare >= 0), len(spec.categories), index)
+            kept = (
+                index >= 0
+            )  # suppressed values add nothing: their counts are unreleased
+            np.add.at(out[j], index[kept], noisy[:-1][kept])
+            if spec.has_missing:
+                out[j, slots - 1] += noisy[-1]
+            out[j, :slots] = np.maximum(out[j, :slots], 0) + 0.01  # every slot drawable
+        return out
+
+
+def private_encoding(table, labels, n_classes, budget, *, bounds, categories, seed):
+    """Fit a :class:`TableEncoder` from noisy counts of ``table``.
+
+    Parameters
+    ----------
+    table : DataFrame
+    labels : ndarray of int or None
+        Class index of every row.
+    n_classes : int
+    budget : PrivacyBudget
+        The release is recorded in it.
+    bounds : dict or None
+        ``{column: (low, high)}``: public ranges of numeric columns.
+    categories : dict or None
+        ``{column: values}``: public value lists of categorical columns.
+    seed : int
+
+    Returns
+    -------
+    PrivateEncoding
+    """
+    bounds, categories = _check_declared(table, bounds or {}, categories or {})
+    rng = np.random.default_rng(seed)
+    cells = max(n_classes, 1)
+    label = np.zeros(len(table), dtype=np.int64) if labels is None else labels
+    columns = {}  # name -> (spec, domain values or bin edges, public, counts)
+    for name in table.columns:
+        values = table[name]
+        spec = _describe_column(values)
+        if spec.kind == "categorical":
+            domain = _public_values(values, categories.get(name))
+            public = domain is not None
+            if not public:
+                domain = values.dropna().unique()
+            codes = pd.Index(domain, dtype=object).get_indexer(values.astype(object))
+            outside = (codes < 0) & values.notna().to_numpy()
+            if outside.any():
+                warnings.warn(
+                    f"Column {name!r} holds values outside its declared "
+                    f"dp_categories, such as {values[outside].iloc[0]!r}; they are "
+                    "treated as missing.",
+                    UserWarning,
+                    stacklevel=6,
+                )
+            codes = np.where(codes < 0, len(domain), codes)
+        else:
+            x = to_float(values, spec.kind)
+            if name in bounds:
+                low, high = bounds[name]
+                if np.nanmin(x) < low or np.nanmax(x) > high:
+                    warnings.warn(
+                        f"Column {name!r} has values outside its declared "
+                        f"dp_bounds ({low!r}, {high!r}); they are clipped.",
+                        UserWarning,
+                        stacklevel=6,
+                    )
+                domain, public = np.linspace(low, high, _DECLARED_BINS + 1), True
+            else:
+                domain, public = _GRID, True
+            bins = np.searchsorted(domain, x, side="right") - 1
+            codes = np.clip(bins, 0, len(domain) - 2)
+            codes = np.where(np.isnan(x), len(domain) - 1, codes)
+        if spec.kind == "categorical":  # per class: the conditioning needs them
+            size, width, row_label = len(domain) + 1, cells, label
+        else:  # the encoder needs the marginal only
+            size, width, row_label = len(domain), 1, 0
+        counts = np.bincount(codes * width + row_label, minlength=size * width)
+        columns[name] = (spec, domain, public, counts.reshape(size, width))
+
+    # one Gaussian mechanism over all the tables
+    n_tables = len(columns) + (labels is not None)
+    thresholded = [n for n, c in columns.items() if not c[2]]
+    reserved = _THRESHOLD_DELTA * budget.delta if thresholded else 0.0
+    noise_multiplier = budget.gaussian_noise(PREPROCESSING_SHARE, reserved)
+    std = noise_multiplier * np.sqrt(n_tables)
+    budget.add(
+        f"encoder and conditioning statistics: Gaussian noisy counts of "
+        f"{n_tables} tables (L2 sensitivity sqrt({n_tables}))"
+        + (f", thresholds on the values of {thresholded}" if thresholded else ""),
+        noise_multiplier,
+        delta=reserved,
+    )
+    class_counts = None
+    if labels is not None:
+        noisy = np.bincount(label, minlength=n_classes) + std * rng.standard_normal(
+            n_classes
+        )
+        class_counts = np.maximum(noisy, 0) + 0.5
+    threshold = 1 + std * np.sqrt(cells) * norm.isf(reserved / max(len(thresholded), 1))
+    n_rows = min(max(len(table), 200), _SURROGATE_ROWS)
+    surrogate, released = {}, {}
+    for name, (spec, domain, public, counts) in columns.items():
+        noisy = counts + std * rng.standard_normal(counts.shape)
+        total = noisy.sum(axis=1)
+        marginal_std = std * np.sqrt(counts.shape[1])
+        dtype_missing = _can_be_missing(table[name].dtype)
+        if spec.kind == "categorical":
+            keep = np.ones(len(domain), bool) if public else total[:-1] > threshold
+            if not keep.any():
+                raise ValueError(
+                    f"No value of column {name!r} can be released at "
+                    f"dp_epsilon={budget.epsilon:g}: the most frequent one would "
+                    f"need about {threshold:.0f} rows. Declare its values "
+                    "(dp_categories={column: [...]}), raise dp_epsilon, or drop "
+                    "the column."
+                )
+            released[name] = (np.asarray(domain, dtype=object), noisy)
+            missing = dtype_missing  # a slot for missing and suppressed values
+        else:
+            # noise on empty bins would spread the surrogate over the whole
+            # grid: bins under a few noise deviations are dropped (post-processing)
+            declared = name in bounds
+            keep = total[:-1] > (3 if declared else 4) * marginal_std
+            if not keep.any() and declared:  # too little signal: the whole range
+                keep[:], total[:-1] = True, 1.0
+            elif not keep.any():  # around the largest bin of the public grid
+                top = np.argmax(total[:-1])
+                keep[max(top - 2, 0) : top + 3] = True
+                total[:-1] = np.where(keep, 1.0, total[:-1])
+            missing = dtype_missing and total[-1] > 4 * marginal_std
+        n_missing = max(1, int(n_rows * _share(total, -1))) if missing else 0
+        weights = np.maximum(total[:-1], 0) * keep
+        if spec.kind == "categorical":
+            draw = _draw(weights, n_rows - n_missing, rng, at_least=keep)
+            column = np.asarray(domain, dtype=object)[draw]
+            column = np.concatenate([column, np.full(n_missing, None, object)])
+        else:
+            draw = _draw(weights, n_rows - n_missing, rng)
+            column = rng.uniform(domain[draw], domain[draw + 1])
+            if pd.api.types.is_integer_dtype(table[name].dtype):
+                column = np.round(column)
+            column = np.concatenate([column, np.full(n_missing, np.nan)])
+        surrogate[name] = _restore_dtype(column, spec)
+    surrogate = pd.DataFrame(surrogate)
+    surrogate.columns = table.columns
+    encoder = TableEncoder(random_state=seed).fit(surrogate)
+    for spec in encoder.columns_:
+        if spec.kind == "categorical":
+            continue
+        if spec.name in bounds:  # public: decoding clips to the declared range
+            spec.low, spec.high = bounds[spec.name]
+        # every mode reaches the whole range: real values the surrogate's
+        # modes do not cover are not clipped onto their edges
+        farthest = np.maximum(
+            np.abs(spec.means - spec.low), np.abs(spec.high - spec.means)
+        )
+        spec.reach = np.maximum(spec.reach, farthest)
+    return PrivateEncoding(
+        encoder, _encodable(table, encoder, bounds), class_counts, released
+    )
+
+
+def _share(total, index):
+    return max(total[index], 0) / max(np.maximum(total, 0).sum(), 1e-12)
+
+
+def _draw(weights, n, rng, at_least=None):
+    """``n`` indices drawn by ``weights``, each ``at_least`` index once."""
+    first = np.flatnonzero(at_least) if at_least is not None else np.zeros(0, int)
+    if weights.sum() <= 0:
+        weights = np.asarray(
+            at_least if at_least is not None else np.ones_like(weights), float
+        )
+    rest = rng.choice(
+        len(weights), size=max(n - len(first), 0), p=weights / weights.sum()
+    )
+    return rng.permutation(np.concatenate([first, rest]).astype(np.int64))
+
+
+def _can_be_missing(dtype):
+    return not (isinstance(dtype, np.dtype) and dtype.kind in "biu")
+
+
+def _public_values(values, declared):
+    """The public values of a categorical column: declared, or its dtype's."""
+    if declared is not None:
+        return np.asarray(list(declared), dtype=object)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.categories.to_numpy(dtype=object)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return np.array([False, True], dtype=object)
+    return None
+
+
+def _encodable(table, encoder, bounds):
+    """The training table as the private encoder can encode it: values that
+    were not released become missing, numbers are clipped to declared bounds."""
+    table = table.copy()
+    for spec in encoder.columns_:
+        values = table[spec.name]
+        if spec.kind == "categorical":
+            known = list(spec.categories) + list(
+                [] if spec.rare_values is None else spec.rare_values
+            )
+            unknown = (
+                ~values.astype(object).isin(known).to_numpy()
+                & values.notna().to_numpy()
+            )
+            if unknown.any():
+                table[spec.name] = values.where(~unknown)
+        elif spec.name in bounds and spec.kind == "numeric":
+            table[spec.name] = values.clip(*bounds[spec.name])
+    return table
+
+
+def _check_declared(table, bounds, categories):
+    for argument, declared in (("dp_bounds", bounds), ("dp_categories", categories)):
+        if not isinstance(declared, dict):
+            raise TypeError(
+                f"{argument} must be a dict {{column: ...}}; got "
+                f"{type(declared).__name__}."
+            )
+        unknown = [c for c in declared if c not in table.columns]
+        if unknown:
+            raise ValueError(
+                f"{argument} names {unknown}, which are not columns of the table."
+            )
+    checked = {}
+    for column, pair in bounds.items():
+        if column_kind(table[column]) == "categorical":
+            raise ValueError(
+                f"dp_bounds: column {column!r} is categorical; declare its values "
+                "in dp_categories instead."
+            )
+        as_number = (
+            (lambda v: pd.Timestamp(v).timestamp())
+            if column_kind(table[column]) == "datetime"
+            else float
+        )
+        try:
+            low, high = (as_number(v) for v in pair)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"dp_bounds[{column!r}] must be a pair (low, high) of numbers; "
+                f"got {pair!r}."
+            ) from None
+        if not low < high:
+            raise ValueError(
+                f"dp_bounds[{column!r}] = {pair!r}: low must be below high."
+            )
+        checked[column] = (low, high)
+    for column in categories:
+        if column_kind(table[column]) != "categorical":
+            raise ValueError(
+                f"dp_categories: column {column!r} is numeric; declare its range "
+                "in dp_bounds instead."
+            )
+    return checked, categories

@@ -1,0 +1,258 @@
+"""Differential privacy: the accounting, the clipping, the private statistics,
+a canary. Runs where Opacus is installed (the [dp] extra)."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+pytest.importorskip("opacus")
+
+from conftest import tiny  # noqa: E402
+from opacus.accountants import RDPAccountant  # noqa: E402
+from sklearn.utils._param_validation import InvalidParameterError  # noqa: E402
+
+from augment import TabularGAN, TabularVAE  # noqa: E402
+from augment.nn.privacy import ALPHAS, PrivacyBudget, PrivateGradient  # noqa: E402
+
+CATEGORIES = {"city": ["Lyon", "Oslo", "Lima"], "plan": ["basic", "pro"]}
+
+
+def small_table(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            "income": rng.lognormal(3, 0.4, n),
+            "age": rng.integers(18, 90, n),
+            "city": rng.choice(["Lyon", "Oslo", "Lima"], n, p=[0.5, 0.3, 0.2]),
+            "plan": rng.choice(["basic", "pro"], n).astype(object),
+        }
+    )
+    y = (X["age"] + rng.normal(0, 10, n) > 50).astype(int)
+    return X, y
+
+
+@pytest.fixture(params=[TabularVAE, TabularGAN], ids=lambda c: c.__name__)
+def private_class(request):
+    return request.param
+
+
+def test_spent_epsilon_is_opacus_accounting_of_what_ran(private_class):
+    X, y = small_table()
+    gen = tiny(private_class, dp_epsilon=2.0, dp_categories=CATEGORIES).fit(X, y)
+    epsilon, delta = gen.privacy_spent_
+    assert delta == 1e-5  # min(1e-5, 1 / (10 n))
+    parts = gen.privacy_report_["mechanisms"]
+    training = parts[-1]
+    batch = min(gen.batch_size, len(X))
+    assert training["sample_rate"] == pytest.approx(batch / len(X))
+    assert training["steps"] == len(gen.history_) * (len(X) // batch)
+    # Opacus' own accountant, stepped as an optimiser would be
+    accountant = RDPAccountant()
+    for part in parts:
+        for _ in range(part["steps"]):
+            accountant.step(
+                noise_multiplier=part["noise_multiplier"],
+                sample_rate=part["sample_rate"],
+            )
+    # on our grid of Renyi orders, within 2% of Opacus' default grid
+    assert accountant.get_epsilon(delta, alphas=ALPHAS) == pytest.approx(epsilon)
+    assert epsilon <= 1.02 * accountant.get_epsilon(delta)
+    assert 0.95 * 2.0 < epsilon <= 2.0
+
+
+@pytest.mark.parametrize("target", [0.5, 3.0])
+@pytest.mark.parametrize("epochs", [1, 7, 60])
+def test_budget_is_never_exceeded(target, epochs):
+    budget = PrivacyBudget(target, 1e-5)
+    budget.add("statistics", budget.gaussian_noise(0.2))
+    noise = budget.calibrate(
+        sample_rate=0.05, steps_per_epoch=20, epochs=epochs, max_noise=1e3, what="x"
+    )
+    spent = budget.epsilon_of([(noise, 0.05, 20 * epochs)])
+    assert 0.95 * target < spent <= target
+    # less noise would overspend
+    assert budget.epsilon_of([(noise * 0.97, 0.05, 20 * epochs)]) > target
+
+
+def test_too_small_budget_names_the_epochs_that_fit():
+    budget = PrivacyBudget(1.0, 1e-5)
+    settings = dict(sample_rate=0.5, steps_per_epoch=2, max_noise=5.0, what="x")
+    with pytest.raises(ValueError, match=r"(?i)at most (\d+) epochs fit") as error:
+        budget.calibrate(epochs=500, **settings)
+    fit = int(error.value.args[0].lower().split("at most ")[1].split()[0])
+    assert "dp_epsilon >=" in str(error.value)
+    budget.calibrate(epochs=fit, **settings)  # fits
+    with pytest.raises(ValueError):
+        budget.calibrate(epochs=fit + 1, **settings)
+
+
+def test_too_small_budget_in_fit():
+    X, y = small_table()
+    gen = tiny(TabularVAE, dp_epsilon=0.05, epochs=400, dp_categories=CATEGORIES)
+    with pytest.raises(ValueError, match="too small for 400 epochs"):
+        gen.fit(X, y)
+
+
+def test_per_sample_gradients_are_clipped():
+    torch.manual_seed(0)
+    module = torch.nn.Linear(3, 2)
+    rows = torch.randn(7, 3) * torch.arange(1, 8)[:, None]  # growing norms
+
+    def loss(module, x):
+        return (module(x) ** 2).sum()
+
+    private = PrivateGradient(
+        module,
+        loss,
+        noise_multiplier=0.0,
+        max_grad_norm=1.5,
+        expected_batch_size=10.0,
+        generator=torch.Generator().manual_seed(0),
+    )
+    private(rows)
+    expected, norms = [torch.zeros_like(p) for p in module.parameters()], []
+    for x in rows:
+        grads = torch.autograd.grad(loss(module, x[None]), list(module.parameters()))
+        norm = torch.sqrt(sum((g**2).sum() for g in grads))
+        norms.append(norm)
+        factor = min(1.0, 1.5 / (float(norm) + 1e-6))
+        expected = [e + factor * g for e, g in zip(expected, grads, strict=True)]
+    norms = torch.stack(norms)
+    assert (norms > 1.5).sum() >= 3  # clipping did something
+    torch.testing.assert_close(private.last_norms, norms)
+    for p, e in zip(module.parameters(), expected, strict=True):
+        torch.testing.assert_close(p.grad, e / 10.0)
+    # noise: the gradient moves by noise_multiplier * max_grad_norm / batch
+    private.noise_multiplier = 4.0
+    before = [p.grad.clone() for p in module.parameters()]
+    for p in module.parameters():
+        p.grad = None
+    private(rows)
+    moved = torch.cat(
+        [(p.grad - b).ravel() for p, b in zip(module.parameters(), before)]
+    )
+    assert 0.2 < float(moved.std()) / (4.0 * 1.5 / 10.0) < 3
+
+
+def test_empty_poisson_batch_is_noise_only():
+    module = torch.nn.Linear(2, 1)
+    private = PrivateGradient(
+        module,
+        lambda m, x: m(x).sum(),
+        noise_multiplier=1.0,
+        max_grad_norm=1.0,
+        expected_batch_size=4.0,
+        generator=torch.Generator().manual_seed(0),
+    )
+    private(torch.zeros((0, 2)))
+    assert module.weight.grad.abs().sum() > 0 and private.steps == 1
+
+
+def test_encoder_statistics_are_noised_unless_declared():
+    X, y = small_table()
+    exact = tiny(TabularVAE).fit(X, y)
+    bounds = {"age": (0, 120)}
+    private = tiny(
+        TabularVAE, dp_epsilon=1.0, dp_categories=CATEGORIES, dp_bounds=bounds
+    ).fit(X, y)
+    specs = {s.name: s for s in private.encoder_.columns_}
+    exact_specs = {s.name: s for s in exact.encoder_.columns_}
+    for column in ("income", "age"):
+        ours, real = specs[column], exact_specs[column]
+        assert (ours.low, ours.high) != (real.low, real.high)
+        assert len(ours.means) != len(real.means) or not np.allclose(
+            ours.means, real.means
+        )
+    assert 0 <= specs["age"].low and specs["age"].high <= 120
+    assert specs["age"].step == 1  # integers stay integers (from the dtype)
+    assert not np.allclose(private.class_prior_, exact.class_prior_)
+    # declared categories are public: all of them, whatever their counts
+    assert set(specs["city"].categories) == set(CATEGORIES["city"])
+    names = [m["part"] for m in private.privacy_report_["mechanisms"]]
+    assert names[0].startswith("encoder and conditioning statistics")
+
+
+def test_undeclared_rare_values_are_suppressed():
+    X, y = small_table(n=3000)
+    X.loc[:4, "city"] = "Rome"  # five rows: far under the release threshold
+    gen = tiny(TabularVAE, dp_epsilon=3.0).fit(X, y)
+    spec = {s.name: s for s in gen.encoder_.columns_}["city"]
+    assert "Rome" not in set(spec.categories) and spec.rare_values is None
+    assert {"Lyon", "Oslo", "Lima"} <= set(spec.categories)
+    assert "Rome" not in set(gen.sample(2000)[0]["city"].dropna())
+    report = gen.privacy_report_
+    assert report["mechanisms"][0]["delta"] == pytest.approx(report["delta"] / 10)
+    assert report["epsilon"] <= 3.0
+
+
+def test_canary_is_not_reproduced():
+    rng = np.random.default_rng(1)
+    n = 300
+    X = pd.DataFrame({"a": rng.normal(0, 1, n), "b": rng.normal(0, 1, n)})
+    canary = np.array([40.0, -40.0])
+    X.iloc[0] = canary
+    bounds = {"a": (-50, 50), "b": (-50, 50)}
+    distances = {}
+    for name, data in (("with", X), ("without", X.iloc[1:])):
+        gen = tiny(TabularVAE, dp_epsilon=1.0, dp_bounds=bounds, epochs=5)
+        synthetic = gen.fit(data).sample(3000).to_numpy()
+        distances[name] = np.sort(np.linalg.norm(synthetic - canary, axis=1))[:20]
+    # the canary's region is as empty with it as without it: no echo of the row
+    assert distances["with"][0] > 20
+    assert distances["with"].mean() > 0.8 * distances["without"].mean()
+    # without DP the encoder alone keeps the outlier reachable
+    exact = tiny(TabularVAE, epochs=5).fit(X)
+    assert exact.encoder_.columns_[0].high == 40.0
+
+
+def test_bad_input():
+    X, y = small_table(n=100)
+    for params in (dict(dp_epsilon=0), dict(dp_epsilon=-1.0), dict(dp_delta=1.0)):
+        with pytest.raises(InvalidParameterError):
+            tiny(TabularVAE, **{"dp_epsilon": 1.0, **params}).fit(X, y)
+    with pytest.warns(UserWarning, match="at least 1/n_rows"):
+        tiny(TabularVAE, dp_epsilon=1.0, dp_delta=0.05, dp_categories=CATEGORIES).fit(
+            X, y
+        )
+    with pytest.warns(UserWarning, match="'age' has values outside its declared"):
+        tiny(
+            TabularVAE,
+            dp_epsilon=1.0,
+            dp_bounds={"age": (20, 60)},
+            dp_categories=CATEGORIES,
+        ).fit(X, y)
+    with pytest.raises(ValueError, match="'city' is categorical"):
+        tiny(TabularVAE, dp_epsilon=1.0, dp_bounds={"city": (0, 1)}).fit(X, y)
+    with pytest.raises(ValueError, match=r"\['nope'\], which are not columns"):
+        tiny(TabularVAE, dp_epsilon=1.0, dp_categories={"nope": [1]}).fit(X, y)
+    with pytest.raises(ValueError, match="No value of column 'city' can be released"):
+        tiny(TabularVAE, dp_epsilon=1.0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # declared values outside: one warning
+        with pytest.raises(UserWarning, match="outside its declared dp_categories"):
+            tiny(
+                TabularGAN,
+                dp_epsilon=1.0,
+                dp_categories={**CATEGORIES, "city": ["Lyon"]},
+            ).fit(X, y)
+
+
+def test_private_sampling_is_reproducible_and_conditional(private_class):
+    X, y = small_table()
+    params = dict(dp_epsilon=3.0, dp_categories=CATEGORIES)
+    first = tiny(private_class, **params).fit(X, y)
+    a = first.sample(50, y=1)
+    b = tiny(private_class, **params).fit(X, y).sample(50, y=1)
+    pd.testing.assert_frame_equal(a[0], b[0])
+    assert (a[1] == 1).all()
+    # losses on real rows are not released (the generator's are: it never
+    # sees a real row)
+    released = set().union(*first.history_) - {"epoch"}
+    assert released == (
+        set()
+        if private_class is TabularVAE
+        else {"generator", "adversarial", "condition"}
+    )
