@@ -18,7 +18,8 @@ def test_dp_without_opacus_names_the_extra(cls):
         tiny(cls, dp_epsilon=1.0).fit(mixed_table(40))
 
 
-def test_dp_is_off_by_default(generator_class):
-    gen = tiny(generator_class).fit(mixed_table(40))
+@pytest.mark.parametrize("cls", [TabularVAE, TabularGAN], ids=lambda c: c.__name__)
+def test_dp_is_off_by_default(cls):
+    gen = tiny(cls).fit(mixed_table(40))
     assert gen.dp_epsilon is None
     assert not hasattr(gen, "privacy_spent_") and not hasattr(gen, "privacy_report_")
