@@ -1,0 +1,1337 @@
+"""Rules between the columns of a table: found, declared, checked, split off
+and derived back exactly.
+
+A rule names one *target* column that it writes and the *source* columns it
+reads. Fitting a generator splits the table into the free columns (the model
+learns those) and decodes synthetic rows by deriving every target from its
+sources, so that the rules hold on every synthetic row by construction:
+
+* :class:`LinearRule`: ``target = c1 * a + c2 * b + c3 * c + c0`` (at most three
+  terms), to the target's own rounding: rates, sums, differences, clock
+  times. The target leaves the model.
+* :class:`FunctionRule`: ``target = log(a)``, ``exp(a)``, ``a ** 2`` or
+  ``sqrt(a)``. The target leaves the model.
+* :class:`FunctionalDependency`: a discrete column determines another one (a
+  code its label, an aircraft its carrier). The target leaves the model.
+* :class:`DegenerateValue`: a column takes a fixed value (0, missing, a
+  constant) whenever a discrete column takes given values. The model still
+  learns the column; decoding writes the fixed value where the rule says so.
+* :class:`OrderRule`: ``low <= high`` (numbers or datetimes). The model learns
+  the non-negative gap ``high - low`` in place of ``high``.
+
+:func:`discover` finds rules on a bounded, seeded subsample with vectorised
+tests, then checks every candidate on all rows. :class:`Rules` merges found
+and declared rules, rejects conflicts and cycles, and splits and derives
+tables.
+"""
+
+import itertools
+import numbers
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+_MAX_ROWS = 2000  # discovery looks at a subsample of this many rows
+_CHANCE = np.log(1e-6)  # largest log-probability of a rule holding by chance
+_MAX_DECIMALS = 10
+_RELATIVE = 1e-6  # float rounding of a column with no decimal grid
+_NS = {"day": 86_400 * 10**9, "hour": 3600 * 10**9, "minute": 60 * 10**9}
+_NS.update(second=10**9, microsecond=10**3, nanosecond=1)
+
+
+# ====================================================================== columns
+def column_kind(series):
+    """``"numeric"``, ``"datetime"`` or ``"discrete"`` (as the encoder sees it)."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.SparseDtype):
+        dtype = dtype.subtype
+    if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        return "discrete"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "numeric"
+    inferred = pd.api.types.infer_dtype(series, skipna=True)
+    if inferred in ("integer", "floating", "mixed-integer-float", "decimal"):
+        return "numeric"
+    return "discrete"
+
+
+def _floats(series):
+    """A numeric column as float64, NaN for missing."""
+    if isinstance(series.dtype, pd.SparseDtype):
+        series = series.sparse.to_dense()
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _nanos(series):
+    """A datetime column as int64 nanoseconds (UTC) and its missing mask."""
+    if getattr(series.dt, "tz", None) is not None:
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    values = series.to_numpy(dtype="datetime64[ns]")
+    missing = np.isnat(values)
+    return values.view(np.int64), missing
+
+
+def _numbers(series, kind):
+    """Numbers to compare: floats, or datetimes as float nanoseconds."""
+    if kind == "datetime":
+        nanos, missing = _nanos(series)
+        return np.where(missing, np.nan, nanos.astype(np.float64))
+    return _floats(series)
+
+
+def _learn_rounding(values):
+    """How a numeric column is rounded: decimals (0 for whole numbers),
+    ``"float32"`` (single precision values) or None (any double)."""
+    x = values[~np.isnan(values)]
+    for decimals in range(_MAX_DECIMALS + 1):
+        if np.array_equal(np.round(x, decimals), x):
+            return decimals
+    if np.array_equal(x.astype(np.float32).astype(np.float64), x):
+        return "float32"
+    return None
+
+
+def _apply_rounding(values, rounding):
+    if rounding is None:
+        return values
+    if rounding == "float32":
+        return values.astype(np.float32).astype(np.float64)
+    return np.round(values, rounding)
+
+
+def _matches(derived, actual, rounding):
+    """Where ``derived`` (rounded as the column is) equals ``actual``; a
+    missing value matches a missing value only."""
+    both = ~np.isnan(derived) & ~np.isnan(actual)
+    same = np.isnan(derived) == np.isnan(actual)
+    close = np.zeros(len(actual), dtype=bool)
+    d, a = _apply_rounding(derived[both], rounding), actual[both]
+    if rounding is None:  # equal to float rounding (of single precision)
+        scale = 1e-9 * max(np.abs(a).max(), 1.0) if len(a) else 0.0
+        close[both] = np.abs(d - a) <= _RELATIVE * np.abs(a) + scale
+    else:
+        close[both] = d == a
+    return same & (close | ~both)
+
+
+def _rounding_rank(rounding):
+    """Finer roundings first: a finer column is the derived one."""
+    if rounding is None:
+        return 0
+    if rounding == "float32":
+        return 1
+    return 2 + _MAX_DECIMALS - rounding
+
+
+def _restore(values, dtype):
+    """Give derived values (floats or objects) the training column's dtype."""
+    series = pd.Series(values)
+    if dtype is None:
+        return series
+    if isinstance(dtype, np.dtype) and dtype.kind == "O":
+        return series.astype(object)
+    if pd.api.types.is_integer_dtype(dtype) and series.dtype.kind == "f":
+        series = series.round()
+    return series.astype(dtype)
+
+
+def _plain(value):
+    """A value as plain JSON-able data: numpy scalars unwrapped, missing as None."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (str, bool, numbers.Number)):
+        return value
+    raise TypeError(
+        f"value {value!r} ({type(value).__name__}) cannot be stored in a rule; "
+        "numbers, strings, booleans and missing values can."
+    )
+
+
+def _describe(value):
+    return "missing" if value is None else repr(value)
+
+
+# ======================================================================== rules
+class Rule:
+    """Base class of the rules. Not for direct use.
+
+    Every rule has a ``target`` column that it writes, the ``sources`` it
+    reads, and these methods: :meth:`find` (class method: the rules of this
+    kind a table obeys), :meth:`check`, :meth:`violations`, :meth:`split`,
+    :meth:`derive`, :meth:`to_dict` and :meth:`Rule.from_dict`.
+    """
+
+    #: whether the model stops learning the target (False: it learns it and
+    #: decoding overwrites it where the rule applies)
+    drops_target = True
+
+    @property
+    def columns(self):
+        """Every column the rule involves: the sources, then the target."""
+        return (*self.sources, self.target)
+
+    # ------------------------------------------------------------ discovery
+    @classmethod
+    def find(cls, table, *, max_rows=_MAX_ROWS, random_state=0):
+        """The rules of this kind that ``table`` obeys on every row.
+
+        Candidates are looked for on a seeded subsample of at most
+        ``max_rows`` rows; each one is then checked on all rows. Rules of
+        the same kind that conflict (a column derived twice, a cycle) are
+        dropped, the clearest kept.
+
+        Returns
+        -------
+        list of Rule
+        """
+        view = _TableView(table, max_rows, random_state)
+        graph = _Graph()
+        return [r for r in cls._candidates(view) if graph.add(r, strict=False)]
+
+    @classmethod
+    def _candidates(cls, view):
+        """Fitted rules that hold on every row, best first."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- checks
+    def check(self, table):
+        """Rows of ``table`` that break the rule.
+
+        Returns
+        -------
+        pandas.Series of bool
+            True where a row breaks the rule, with ``table``'s index.
+        """
+        self._check_columns(table, fitting=False)
+        return pd.Series(self._broken(table), index=table.index)
+
+    def violations(self, table):
+        """The share of rows of ``table`` that break the rule (0 to 1)."""
+        broken = self.check(table)
+        return float(broken.mean()) if len(broken) else 0.0
+
+    def _broken(self, table):
+        raise NotImplementedError
+
+    # ----------------------------------------------------- split and derive
+    def split(self, table):
+        """``table`` with the target as the model learns it (removed,
+        kept, or replaced by a gap). Never modifies ``table``."""
+        if self.drops_target:
+            return table.drop(columns=self.target)
+        return table.copy()
+
+    def derive(self, table):
+        """``table`` with the target derived from the sources (added or
+        overwritten, in the training dtype when the rule was fitted)."""
+        table = table.copy()
+        values = self._derive(table)
+        table[self.target] = _restore(values, self._dtype).set_axis(table.index)
+        return table
+
+    _dtype = None  # set by fitting: the target's training dtype
+
+    # --------------------------------------------------------------- fitting
+    def _fit(self, table):
+        """A copy of the rule fitted to ``table`` (what it learns from the
+        data: rounding, mappings, the target's dtype). Raises ``ValueError``
+        naming the first row of ``table`` that breaks the rule."""
+        self._check_columns(table, fitting=True)
+        fitted = self._learn(table)
+        fitted._dtype = table[self.target].dtype
+        broken = fitted._broken(table)
+        if broken.any():
+            position = int(np.argmax(broken))
+            row = table.index[position]
+            values = table[list(self.columns)].iloc[position].to_dict()
+            raise ValueError(
+                f"The rule {fitted} is broken by the training data, first on "
+                f"row {row!r} ({', '.join(f'{k}={v!r}' for k, v in values.items())})."
+            )
+        return fitted
+
+    def _learn(self, table):
+        return self._copy()
+
+    def _copy(self):
+        return type(self).from_dict(self.to_dict())
+
+    _kinds = {}  # role -> allowed column kinds (checked on fitting)
+
+    def _check_columns(self, table, fitting):
+        missing = [c for c in self.columns if c not in table.columns]
+        if missing:
+            raise ValueError(
+                f"The rule {self} names column(s) {missing} that are not "
+                f"columns of the table (columns: {list(table.columns)[:20]})."
+            )
+        if not fitting:
+            return
+        for role, kinds in self._kinds.items():
+            for name in (self.target,) if role == "target" else self.sources:
+                kind = column_kind(table[name])
+                if kind not in kinds:
+                    raise TypeError(
+                        f"The rule {self} needs column {name!r} to be "
+                        f"{' or '.join(kinds)}; it is {kind} ({table[name].dtype})."
+                    )
+
+    # ----------------------------------------------------------- plain data
+    def to_dict(self):
+        """The rule as plain JSON-able data (``Rule.from_dict`` reads it)."""
+        return {"rule": type(self).__name__, **self._params()}
+
+    @staticmethod
+    def from_dict(data):
+        """Rebuild a rule from :meth:`to_dict`'s output."""
+        name = data.get("rule") if isinstance(data, dict) else None
+        if name not in RULES:
+            raise ValueError(
+                f"Not a rule description: 'rule' must be one of {sorted(RULES)}; "
+                f"got {name!r}."
+            )
+        params = {k: v for k, v in data.items() if k != "rule"}
+        return RULES[name](**params)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.to_dict() == self.to_dict()
+
+    def __hash__(self):
+        return hash(str(self))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self})"
+
+
+class LinearRule(Rule):
+    """A numeric column equal to a linear combination of at most three others.
+
+    ``target = sum(coef * column for column, coef in terms) + intercept``,
+    rounded as the target is in the training data (to its decimals, or to
+    single precision).
+
+    Parameters
+    ----------
+    target : column name
+        The column the rule derives.
+    terms : dict or list of (column, coefficient)
+        One to three numeric source columns and their coefficients.
+    intercept : float, default=0.0
+    rounding : int, "float32", None or "auto", default="auto"
+        Decimals the target is rounded to, ``"float32"`` for single
+        precision, None for none; ``"auto"`` learns it from the data.
+
+    Examples
+    --------
+    >>> from augment.tabular.rules import LinearRule
+    >>> LinearRule("total", {"a": 1, "b": 1, "c": 1})
+    LinearRule(total = a + b + c)
+    """
+
+    _kinds = {"target": ("numeric",), "sources": ("numeric",)}
+
+    def __init__(self, target, terms, intercept=0.0, rounding="auto"):
+        self.target = target
+        self.terms = [(c, float(k)) for c, k in dict(terms).items()]
+        self.intercept = float(intercept)
+        self.rounding = rounding
+        if not 1 <= len(self.terms) <= 3:
+            raise ValueError(
+                f"LinearRule for {target!r} takes 1 to 3 terms; got {len(self.terms)}."
+            )
+
+    @property
+    def sources(self):
+        return tuple(c for c, _ in self.terms)
+
+    def _params(self):
+        return {
+            "target": self.target,
+            "terms": [[c, k] for c, k in self.terms],
+            "intercept": self.intercept,
+            "rounding": self.rounding,
+        }
+
+    def __str__(self):
+        parts = []
+        for column, coef in self.terms:
+            size = f"{abs(coef):g}"
+            term = f"{column}" if size == "1" else f"{size} * {column}"
+            parts.append((coef < 0, term))
+        if self.intercept:
+            parts.append((self.intercept < 0, f"{abs(self.intercept):g}"))
+        text = ("-" if parts[0][0] else "") + parts[0][1]
+        for negative, term in parts[1:]:
+            text += f" {'-' if negative else '+'} {term}"
+        return f"{self.target} = {text}"
+
+    def _value(self, table):
+        total = np.full(len(table), self.intercept)
+        for column, coef in self.terms:
+            total = total + coef * _floats(table[column])
+        return total
+
+    def _learn(self, table):
+        fitted = self._copy()
+        if fitted.rounding == "auto":
+            fitted.rounding = _learn_rounding(_floats(table[self.target]))
+        return fitted
+
+    def _broken(self, table):
+        return ~_matches(self._value(table), _floats(table[self.target]), self.rounding)
+
+    def _derive(self, table):
+        return _apply_rounding(self._value(table), self.rounding)
+
+    @classmethod
+    def _candidates(cls, view):
+        found = []
+        columns, X = view.numeric, view.numeric_sample
+        missing = np.isnan(X)
+        # standardised, missing as 0 (no source used for a target is missing
+        # where the target is present); one Gram matrix for complete targets
+        spread = np.nanstd(X, axis=0)
+        Z = np.nan_to_num((X - np.nanmean(X, axis=0)) / np.where(spread > 0, spread, 1))
+        gram = Z.T @ Z
+        for j, target in enumerate(columns):
+            present = ~missing[:, j]
+            # sources are present wherever the target is
+            usable = ~(missing[present]).any(axis=0)
+            usable[j] = False
+            sources = np.flatnonzero(usable)
+            if len(sources) == 0 or present.sum() < len(sources) + 10:
+                continue
+            if present.all():
+                G, Zp = gram, Z
+            else:
+                Zp = Z[present] - Z[present].mean(axis=0)
+                G = Zp.T @ Zp
+            # least squares on all the usable sources at once (ridge-stabilised
+            # normal equations: exact relations make them singular)
+            block = G[np.ix_(sources, sources)]
+            ridge = 1e-9 * np.trace(block) / len(sources) * np.eye(len(sources))
+            coef = np.linalg.solve(block + ridge, G[sources, j])
+            residual = (Zp[:, j] - Zp[:, sources] @ coef) * spread[j]
+            y = X[present, j]
+            if np.sqrt(np.mean(residual**2)) > _tolerance(y, view.rounding[target]):
+                continue  # no linear combination of all the others fits
+            # the few sources that carry the fit, largest standardised weight first
+            best = sources[np.argsort(-np.abs(coef))[:6]]
+            rule = _sparsest_fit(view, target, best, view.rounding[target])
+            if rule is not None:
+                found.append(rule)
+        return found
+
+    def _preference(self, view):
+        negatives = sum(k < 0 for _, k in self.terms) + (self.intercept < 0)
+        return (negatives, _rounding_rank(self.rounding), len(self.terms))
+
+
+def _tolerance(y, rounding):
+    """The largest root mean square residual of an exact fit, up to rounding."""
+    if rounding is None or rounding == "float32":
+        return _RELATIVE * max(np.abs(y).max(), 1.0)
+    # rounding errors are 0.29 steps (rms); and far below the spread
+    return min(0.35 * 10.0**-rounding, 0.01 * y.std())
+
+
+def _sparsest_fit(view, target, candidates, rounding):
+    """The fewest of ``candidates`` (1 to 3) whose linear fit derives the
+    target exactly on the subsample, with tidy coefficients (the fewest
+    significant digits, no intercept if none is needed)."""
+    X = view.numeric_sample
+    y = X[:, view.numeric.index(target)]
+    present = ~np.isnan(y)
+    limit = 1e-9 * max(np.abs(y[present]).max(), 1.0)
+    for size in (1, 2, 3):
+        for subset in itertools.combinations(sorted(candidates), size):
+            A = X[:, list(subset)]
+            design = np.column_stack([A[present], np.ones(present.sum())])
+            coef, *_ = np.linalg.lstsq(design, y[present], rcond=None)
+            fit = design @ coef - y[present]
+            if np.sqrt(np.mean(fit**2)) > _tolerance(y[present], rounding):
+                continue
+            intercepts = [0.0]
+            if abs(coef[-1]) >= limit:
+                intercepts += [
+                    _round_significant(coef[-1:], d)[0] for d in range(1, 13)
+                ]
+            for digits, intercept in itertools.product(range(1, 13), intercepts):
+                terms = _round_significant(coef[:-1], digits)
+                if (
+                    np.any(terms == 0)
+                    or not _matches(A @ terms + intercept, y, rounding).all()
+                ):
+                    continue
+                names = [view.numeric[i] for i in subset]
+                try:
+                    rule = LinearRule(target, dict(zip(names, terms)), intercept)
+                    return rule._fit(view.table)
+                except ValueError:
+                    break  # holds on the subsample only
+    return None
+
+
+def _round_significant(x, digits):
+    magnitude = np.floor(np.log10(np.where(x == 0, 1.0, np.abs(x))))
+    factor = 10.0 ** (digits - 1 - magnitude)
+    return np.round(x * factor) / factor
+
+
+_FUNCTIONS = {
+    # name: (function, lowest source value allowed, how it reads)
+    "log": (np.log, np.nextafter(0, 1), "log({})"),
+    "exp": (np.exp, -np.inf, "exp({})"),
+    "square": (np.square, -np.inf, "{} ** 2"),
+    "sqrt": (np.sqrt, 0.0, "sqrt({})"),
+}
+
+
+class FunctionRule(Rule):
+    """A numeric column equal to a function of another one.
+
+    Parameters
+    ----------
+    target : column name
+    function : {"log", "exp", "square", "sqrt"}
+    source : column name
+    rounding : int, "float32", None or "auto", default="auto"
+        As in :class:`LinearRule`.
+
+    Examples
+    --------
+    >>> from augment.tabular.rules import FunctionRule
+    >>> FunctionRule("lwage", "log", "wage")
+    FunctionRule(lwage = log(wage))
+    """
+
+    _kinds = {"target": ("numeric",), "sources": ("numeric",)}
+
+    def __init__(self, target, function, source, rounding="auto"):
+        if function not in _FUNCTIONS:
+            raise ValueError(
+                f"FunctionRule: function must be one of {list(_FUNCTIONS)}; "
+                f"got {function!r}."
+            )
+        self.target, self.function, self.source = target, function, source
+        self.rounding = rounding
+
+    @property
+    def sources(self):
+        return (self.source,)
+
+    def _params(self):
+        return {
+            "target": self.target,
+            "function": self.function,
+            "source": self.source,
+            "rounding": self.rounding,
+        }
+
+    def __str__(self):
+        return f"{self.target} = {_FUNCTIONS[self.function][2].format(self.source)}"
+
+    def _value(self, table):
+        function, low, _ = _FUNCTIONS[self.function]
+        x = _floats(table[self.source])
+        with np.errstate(all="ignore"):
+            return np.where(x >= low, function(x), np.nan)
+
+    _learn = LinearRule._learn
+    _derive = LinearRule._derive
+
+    def _broken(self, table):
+        value, actual = self._value(table), _floats(table[self.target])
+        outside = ~np.isnan(_floats(table[self.source])) & np.isnan(value)
+        return outside | ~_matches(value, actual, self.rounding)
+
+    @classmethod
+    def _candidates(cls, view):
+        found = []
+        X = view.numeric_sample
+        filled = np.where(np.isnan(X), np.nanmean(X, axis=0), X)
+        Z = (filled - filled.mean(axis=0)) / filled.std(axis=0)
+        distinct = view.sample[view.numeric].nunique().to_numpy()
+        for name, (function, low, _) in _FUNCTIONS.items():
+            with np.errstate(all="ignore"):
+                F = function(filled)
+                spread = F.std(axis=0)
+            # sources in the function's domain, with more than two values
+            # (0 and 1 square to themselves)
+            valid = (np.nanmin(X, axis=0) >= low) & (distinct > 2)
+            valid &= np.isfinite(spread) & (spread > 0)
+            if not valid.any():
+                continue
+            G = (F[:, valid] - F[:, valid].mean(axis=0)) / spread[valid]
+            correlation = np.abs(G.T @ Z) / len(Z)  # sources x targets
+            for i, j in zip(*np.nonzero(correlation > 0.999)):
+                source = view.numeric[np.flatnonzero(valid)[i]]
+                target = view.numeric[j]
+                if source == target:
+                    continue
+                rule = FunctionRule(target, name, source, view.rounding[target])
+                if not rule._broken(view.sample).any():
+                    try:
+                        found.append(
+                            FunctionRule(target, name, source)._fit(view.table)
+                        )
+                    except ValueError:
+                        pass
+        return found
+
+    def _preference(self, view):
+        # log and square read better than exp and square root
+        backwards = self.function in ("exp", "sqrt")
+        return (backwards, _rounding_rank(self.rounding), 0)
+
+
+class _MappingRule(Rule):
+    """A target looked up from the value of a discrete source column."""
+
+    _kinds = {"sources": ("discrete",)}
+
+    def __init__(self, target, source, mapping=None):
+        self.target, self.source = target, source
+        if mapping is None:
+            self.mapping = None
+        else:
+            items = mapping.items() if isinstance(mapping, dict) else mapping
+            self.mapping = [(_plain(k), _plain(v)) for k, v in items]
+            keys = [k for k, _ in self.mapping]
+            if len(set(map(repr, keys))) != len(keys):
+                raise ValueError(
+                    f"{type(self).__name__} for {target!r}: the mapping lists a "
+                    "value of the source column twice."
+                )
+
+    @property
+    def sources(self):
+        return (self.source,)
+
+    def _params(self):
+        mapping = None if self.mapping is None else [[k, v] for k, v in self.mapping]
+        return {"target": self.target, "source": self.source, "mapping": mapping}
+
+    def _lookup(self, table):
+        """Each row's mapped value (object array) and whether it has one."""
+        keys = [k for k, _ in self.mapping]
+        values = np.array([v for _, v in self.mapping] + [None], dtype=object)
+        source = table[self.source].astype(object)
+        missing = source.isna().to_numpy()
+        known = [i for i, k in enumerate(keys) if k is not None]
+        found = pd.Index([keys[i] for i in known], dtype=object).get_indexer(
+            source.where(~missing, None)
+        )
+        index = np.array(known + [len(keys)], dtype=np.int64)[found]
+        if None in keys:
+            index[missing] = keys.index(None)
+        else:
+            index[missing] = len(keys)
+        return values[index], index < len(keys)
+
+    def _broken(self, table):
+        values, found = self._lookup(table)
+        actual = table[self.target].astype(object).to_numpy()
+        return found & ~_equal_objects(actual, values)
+
+    def _derive(self, table):
+        values, found = self._lookup(table)
+        if self.target in table.columns:  # overwrite where the rule applies
+            values = np.where(found, values, table[self.target].astype(object))
+        return values
+
+    def _learn(self, table):
+        fitted = self._copy()
+        if fitted.mapping is None:
+            pairs = table[[self.source, self.target]].drop_duplicates(self.source)
+            fitted.mapping = [(_plain(k), _plain(v)) for k, v in pairs.to_numpy()]
+        return fitted
+
+
+def _equal_objects(a, b):
+    a_missing, b_missing = pd.isna(a), pd.isna(b)
+    same = np.asarray(a == b, dtype=bool)  # element-wise on object arrays
+    return (a_missing & b_missing) | (~a_missing & ~b_missing & same)
+
+
+class FunctionalDependency(_MappingRule):
+    """A discrete column that determines another column.
+
+    Every value of ``source`` (missing included) goes with one value of
+    ``target``: a code and its label, an aircraft and its carrier, a city and
+    its state. ``mapping`` is learnt from the training rows when not given.
+
+    Parameters
+    ----------
+    target : column name
+        The determined column (discrete or numeric).
+    source : column name
+        The determining discrete column.
+    mapping : dict or list of (source value, target value), default=None
+
+    Examples
+    --------
+    >>> from augment.tabular.rules import FunctionalDependency
+    >>> FunctionalDependency("state", "city")
+    FunctionalDependency(city determines state)
+    """
+
+    _kinds = {"sources": ("discrete",), "target": ("discrete", "numeric")}
+
+    def __str__(self):
+        one_to_one = ""
+        if self.mapping is not None:
+            targets = [v for _, v in self.mapping]
+            if len(set(map(str, targets))) == len(targets):
+                one_to_one = " (one to one)"
+        size = "" if self.mapping is None else f", {len(self.mapping)} values"
+        return f"{self.source} determines {self.target}{one_to_one}{size}"
+
+    def _learn(self, table):
+        fitted = self._copy()
+        source = table[self.source]
+        missing = source.isna()
+        if fitted.mapping is None:
+            pairs = table.loc[~missing, [self.source, self.target]]
+            mapping = list(pairs.drop_duplicates(self.source).to_numpy())
+            values = table.loc[missing, self.target]
+            if missing.any() and values.nunique(dropna=False) == 1:
+                mapping.append((None, values.iloc[0]))
+            fitted.mapping = [(_plain(k), _plain(v)) for k, v in mapping]
+        # a missing source value that goes with several target values leaves
+        # the target to the model there: it is overwritten where known
+        fitted.drops_target = not missing.any() or any(
+            k is None for k, _ in fitted.mapping
+        )
+        return fitted
+
+    @classmethod
+    def _candidates(cls, view):
+        found = []
+        for source, target, groups in view.constant_groups():
+            if view.kinds[target] not in ("discrete", "numeric"):
+                continue
+            known = groups[~pd.isna(groups.index)]
+            if not known["constant"].all() or known["log_chance"].sum() > _CHANCE:
+                continue
+            rule = FunctionalDependency(target, source)
+            try:
+                found.append(rule._fit(view.table))
+            except (ValueError, TypeError):
+                pass
+        # coarse targets first (then the later column of a one-to-one pair)
+        return sorted(found, key=lambda r: (len(r.mapping), -view.position(r.target)))
+
+    def _preference(self, view):
+        return (0, 0, 0)
+
+
+class DegenerateValue(_MappingRule):
+    """A column that takes a fixed value whenever a discrete column takes
+    given values (``messages`` is 0 when ``plan`` is ``"no"``).
+
+    The model still learns ``target``; decoding writes the fixed value on
+    the rows whose ``source`` value is in ``mapping``.
+
+    Parameters
+    ----------
+    target : column name
+    source : column name
+        A discrete column.
+    mapping : dict or list of (source value, target value)
+        The target's value for each listed source value (None: missing).
+
+    Examples
+    --------
+    >>> from augment.tabular.rules import DegenerateValue
+    >>> DegenerateValue("messages", "plan", {"no": 0})
+    DegenerateValue(messages is 0 when plan is 'no')
+    """
+
+    drops_target = False
+    _kinds = {"sources": ("discrete",), "target": ("discrete", "numeric", "datetime")}
+
+    def __init__(self, target, source, mapping):
+        super().__init__(target, source, mapping)
+        if not self.mapping:
+            raise ValueError(
+                f"DegenerateValue for {target!r} needs a mapping "
+                "{source value: target value}."
+            )
+
+    def __str__(self):
+        by_value = {}
+        for key, value in self.mapping:
+            by_value.setdefault(value, []).append(key)
+        if len(by_value) > 3:
+            return (
+                f"{self.target} is fixed by {self.source} for "
+                f"{len(self.mapping)} of its values"
+            )
+        parts = []
+        for value, keys in by_value.items():
+            when = (
+                f"is {_describe(keys[0])}"
+                if len(keys) == 1
+                else f"is in {{{', '.join(map(_describe, keys[:5]))}"
+                + (", ...}" if len(keys) > 5 else "}")
+            )
+            parts.append(f"{_describe(value)} when {self.source} {when}")
+        return f"{self.target} is " + "; ".join(parts)
+
+    def _learn(self, table):
+        fitted = super()._learn(table)
+        if column_kind(table[self.target]) == "datetime" and any(
+            v is not None for _, v in fitted.mapping
+        ):
+            raise TypeError(
+                f"The rule {self}: a datetime column's fixed value can only be "
+                "missing (NaT)."
+            )
+        return fitted
+
+    @classmethod
+    def _candidates(cls, view):
+        found = []
+        for source, target, groups in view.constant_groups():
+            known = groups[~pd.isna(groups.index)]
+            if known["constant"].all():
+                continue  # a functional dependency
+            keep = groups[groups["constant"] & (groups["log_chance"] <= _CHANCE)]
+            if view.kinds[target] == "datetime":
+                keep = keep[keep["value"].isna()]
+            if keep.empty:
+                continue
+            # the one value that covers most rows, on enough of them
+            value_of = keep["value"].map(_plain).map(repr)
+            covered = keep.groupby(value_of)["size"].sum()
+            if covered.max() < max(20, 0.005 * len(view.table)):
+                continue
+            keep = keep[value_of == covered.idxmax()]
+            mapping = list(zip(keep.index, keep["value"]))
+            try:
+                found.append(DegenerateValue(target, source, mapping)._fit(view.table))
+            except (ValueError, TypeError):
+                pass
+        return sorted(found, key=lambda r: -len(r.mapping))
+
+    def _preference(self, view):
+        return (0, 0, 0)
+
+
+class OrderRule(Rule):
+    """``low <= high`` on every row where both are present (numbers or
+    datetimes). The model learns the gap ``high - low`` (never negative) in
+    place of ``high``, and ``high`` is rebuilt as ``low + gap``.
+
+    Parameters
+    ----------
+    low, high : column names
+    unit : float or "auto", default="auto"
+        The unit of the gap: 1 for numbers; for datetimes the coarsest of a
+        day, an hour, a minute, a second, a microsecond or a nanosecond that
+        measures every gap (in nanoseconds). ``"auto"`` learns it.
+    rounding : int, "float32", None or "auto", default="auto"
+        How numeric ``high`` is rounded, as in :class:`LinearRule`.
+
+    Examples
+    --------
+    >>> from augment.tabular.rules import OrderRule
+    >>> OrderRule("start", "end")
+    OrderRule(start <= end)
+    """
+
+    _kinds = {"sources": ("numeric", "datetime"), "target": ("numeric", "datetime")}
+    drops_target = False
+
+    def __init__(self, low, high, unit="auto", rounding="auto"):
+        self.low, self.high, self.unit, self.rounding = low, high, unit, rounding
+
+    target = property(lambda self: self.high)
+    sources = property(lambda self: (self.low,))
+
+    def _params(self):
+        return {
+            "low": self.low,
+            "high": self.high,
+            "unit": self.unit,
+            "rounding": self.rounding,
+        }
+
+    def __str__(self):
+        return f"{self.low} <= {self.high}"
+
+    def _pair(self, table):
+        kind = column_kind(table[self.low])
+        return (_numbers(table[self.low], kind), _numbers(table[self.high], kind), kind)
+
+    def _broken(self, table):
+        low, high, _ = self._pair(table)
+        with np.errstate(invalid="ignore"):
+            return low > high
+
+    def _learn(self, table):
+        kinds = {column_kind(table[c]) for c in (self.low, self.high)}
+        if len(kinds) != 1:
+            raise TypeError(
+                f"The rule {self} compares a number with a datetime "
+                f"({table[self.low].dtype} and {table[self.high].dtype})."
+            )
+        low, high, kind = self._pair(table)
+        fitted = self._copy()
+        lost = np.isnan(low) & ~np.isnan(high)
+        if lost.any():
+            row = table.index[np.argmax(lost)]
+            raise ValueError(
+                f"The rule {self} cannot be kept: {self.low!r} is missing where "
+                f"{self.high!r} is not, first on row {row!r}."
+            )
+        if fitted.rounding == "auto":
+            fitted.rounding = None if kind == "datetime" else _learn_rounding(high)
+        if fitted.unit == "auto":
+            fitted.unit = 1.0
+            if kind == "datetime":
+                gaps = (_nanos(table[self.high])[0] - _nanos(table[self.low])[0])[
+                    ~np.isnan(high) & ~np.isnan(low)
+                ]
+                fitted.unit = float(
+                    next(u for u in _NS.values() if np.all(gaps % u == 0))
+                )
+        return fitted
+
+    def split(self, table):
+        table = table.copy()
+        if column_kind(table[self.low]) == "datetime":
+            (low, low_missing), (high, high_missing) = (
+                _nanos(table[c]) for c in (self.low, self.high)
+            )
+            gap = (high - low) / self.unit
+            gap[low_missing | high_missing] = np.nan
+        else:
+            gap = _floats(table[self.high]) - _floats(table[self.low])
+        table[self.high] = gap
+        return table
+
+    def _derive(self, table):
+        gap = np.clip(_floats(table[self.high]), 0, None)  # the model's gap
+        if column_kind(table[self.low]) != "datetime":
+            low = _floats(table[self.low])
+            # rounded as high is; never below low (when low is finer)
+            return np.fmax(_apply_rounding(low + gap, self.rounding), low)
+        low, low_missing = _nanos(table[self.low])
+        missing = low_missing | np.isnan(gap)
+        steps = np.round(np.where(missing, 0, gap) * self.unit).astype(np.int64)
+        stamps = pd.Series(pd.to_datetime(low + steps, unit="ns"))
+        stamps[missing] = pd.NaT
+        tz = getattr(self._dtype, "tz", None)
+        if tz is not None:
+            stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(tz)
+        return stamps
+
+    @classmethod
+    def _candidates(cls, view):
+        found = []
+        for kind in ("numeric", "datetime"):
+            columns = [c for c in view.ordered if view.kinds[c] == kind]
+            if len(columns) < 2:
+                continue
+            V = np.column_stack([_numbers(view.sample[c], kind) for c in columns])
+            missing = np.isnan(V)
+            with np.errstate(invalid="ignore"):
+                holds = np.all(
+                    (V[:, :, None] <= V[:, None, :])
+                    | missing[:, :, None]
+                    | missing[:, None, :],
+                    axis=0,
+                )
+            equal = np.all(
+                (V[:, :, None] == V[:, None, :])
+                | missing[:, :, None]
+                | missing[:, None, :],
+                axis=0,
+            )
+            lost = np.any(missing[:, :, None] & ~missing[:, None, :], axis=0)
+            for a, b in zip(*np.nonzero(holds & ~equal & ~lost)):
+                if _order_chance(V[:, a], V[:, b]) > _CHANCE:
+                    continue  # the ranges make it likely by chance
+                try:
+                    found.append(OrderRule(columns[a], columns[b])._fit(view.table))
+                except ValueError:
+                    pass
+        return _tightest_lows(found, view)
+
+    def _preference(self, view):
+        return (0, 0, 0)
+
+
+def _order_chance(low, high):
+    """Log-probability that ``low <= high`` on every row if they were independent."""
+    low, high = low[~np.isnan(low)], np.sort(high[~np.isnan(high)])
+    if np.nanmax(low) <= high[0]:
+        return 0.0  # the ranges do not overlap: implied by them, not a rule
+    # share of pairs (i, j) with low_i <= high_j
+    p = np.mean(1 - np.searchsorted(high, low, side="left") / len(high))
+    if p >= 1:
+        return 0.0
+    return len(low) * np.log(max(p, 1e-300))
+
+
+def _tightest_lows(rules, view):
+    """One order rule per high column: its greatest lower bound when one of
+    the candidates is above all the others, else the closest one."""
+    by_high = {}
+    for rule in rules:
+        by_high.setdefault(rule.high, []).append(rule)
+    pairs = {(r.low, r.high) for r in rules}
+    chosen = []
+    for high, candidates in by_high.items():
+        lows = [r.low for r in candidates]
+        best = [
+            r
+            for r in candidates
+            if all((o, r.low) in pairs for o in lows if o != r.low)
+        ]
+        if best:
+            chosen.append(best[0])
+        else:
+            kind = view.kinds[high]
+            h = _numbers(view.sample[high], kind)
+            gaps = [
+                np.nanmean(h - _numbers(view.sample[r.low], kind)) for r in candidates
+            ]
+            chosen.append(candidates[int(np.argmin(gaps))])
+    return chosen
+
+
+RULES = {
+    cls.__name__: cls
+    for cls in (
+        LinearRule,
+        FunctionRule,
+        FunctionalDependency,
+        DegenerateValue,
+        OrderRule,
+    )
+}
+
+
+# ==================================================================== discovery
+class _TableView:
+    """What discovery reads of a table, computed once: the subsample, the
+    column kinds, the numeric values and roundings."""
+
+    def __init__(self, table, max_rows, random_state):
+        self.table = table
+        rng = np.random.default_rng(random_state)
+        rows = np.arange(len(table))
+        if len(table) > max_rows:
+            rows = np.sort(rng.choice(len(table), max_rows, replace=False))
+        self.sample = table.iloc[rows]
+        self.kinds = {c: column_kind(table[c]) for c in table.columns}
+        self._positions = {c: i for i, c in enumerate(table.columns)}
+        varying = self.sample.nunique(dropna=False) > 1
+        self.ordered = [c for c in table.columns if varying[c]]
+        self.numeric = [c for c in self.ordered if self.kinds[c] == "numeric"]
+        self.numeric_sample = (
+            np.column_stack([_floats(self.sample[c]) for c in self.numeric])
+            if self.numeric
+            else np.zeros((len(rows), 0))
+        )
+        self.rounding = {
+            c: _learn_rounding(self.numeric_sample[:, j])
+            for j, c in enumerate(self.numeric)
+        }
+        self._groups, self._codes, self._grouping = None, {}, {}
+
+    def position(self, column):
+        return self._positions[column]
+
+    def codes(self, column):
+        """Integer codes of a column on all rows (missing as a value), and
+        the distinct values."""
+        if column not in self._codes:
+            codes, values = pd.factorize(self.table[column], use_na_sentinel=False)
+            self._codes[column] = (codes.astype(np.int64), values)
+        return self._codes[column]
+
+    def groups_of(self, column):
+        """The distinct values of a column, the row order that groups them,
+        where each group starts and its size (all rows)."""
+        if column not in self._grouping:
+            codes, keys = self.codes(column)
+            order = np.argsort(codes, kind="stable")
+            sizes = np.bincount(codes, minlength=len(keys))
+            starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            self._grouping[column] = (keys, order, starts, sizes)
+        return self._grouping[column]
+
+    def constant_groups(self):
+        """``(source, target, groups)`` for every discrete source and other
+        column where some source value's rows all share one target value,
+        on every row of the table: ``groups`` (indexed by the source values)
+        has ``constant``, ``value`` and ``log_chance``, the log-probability
+        of such a constant group by chance."""
+        if self._groups is None:
+            self._groups = list(self._find_constant_groups())
+        return self._groups
+
+    def _find_constant_groups(self):
+        columns = self.ordered
+        codes = np.column_stack(
+            [pd.factorize(self.sample[c], use_na_sentinel=False)[0] for c in columns]
+        )
+        frequency = [np.bincount(codes[:, j]) / len(codes) for j in range(len(columns))]
+        for s, source in enumerate(columns):
+            if self.kinds[source] != "discrete":
+                continue
+            order = np.argsort(codes[:, s], kind="stable")
+            grouped = codes[order]
+            starts = np.flatnonzero(np.diff(grouped[:, s], prepend=-1))
+            sizes = np.diff(np.append(starts, len(grouped)))
+            if sizes.max() < 2:
+                continue  # a key: every value once
+            constant = np.minimum.reduceat(grouped, starts, axis=0) == (
+                np.maximum.reduceat(grouped, starts, axis=0)
+            )
+            for t, target in enumerate(columns):
+                if t == s or not constant[:, t].any():
+                    continue
+                p = frequency[t][grouped[starts, t]]
+                chance = np.where(constant[:, t], (sizes - 1) * np.log(p), 0.0)
+                if chance.min() > _CHANCE and chance.sum() > _CHANCE:
+                    continue  # nothing that a chance would not explain
+                groups = _full_groups(self, source, target)
+                if groups["constant"].any():
+                    yield source, target, groups
+
+
+def _full_groups(view, source, target):
+    """Per value of ``source`` on all rows: whether ``target`` is constant
+    there, its value, the group's size and the log-probability of such a
+    constant group by chance."""
+    keys, order, starts, sizes = view.groups_of(source)
+    target_codes, values = view.codes(target)
+    grouped = target_codes[order]
+    low = np.minimum.reduceat(grouped, starts)
+    constant = low == np.maximum.reduceat(grouped, starts)
+    p = np.bincount(target_codes, minlength=len(values)) / len(target_codes)
+    chance = np.where(constant, (sizes - 1) * np.log(p[low]), 0.0)
+    return pd.DataFrame(
+        {
+            "constant": constant,
+            "value": pd.Series(values.take(low), dtype=object).to_numpy(),
+            "log_chance": chance,
+            "size": sizes,
+        },
+        index=pd.Index(keys, dtype=object),
+    )
+
+
+_KINDS_IN_ORDER = (
+    LinearRule,
+    FunctionRule,
+    FunctionalDependency,
+    DegenerateValue,
+    OrderRule,
+)
+
+
+def discover(table, *, max_rows=_MAX_ROWS, random_state=0, graph=None):
+    """Every rule of every kind ``table`` obeys on all rows, free of conflicts.
+
+    Candidates come from a seeded subsample of at most ``max_rows`` rows and
+    are checked on all rows. Linear and function rules come first (the
+    clearer reading of a relation wins: no negative coefficient, the finer
+    column derived), then functional dependencies, fixed values and orders.
+
+    Returns
+    -------
+    list of Rule
+    """
+    with threadpool_limits(1, user_api="blas"):  # small matrices: one thread is fastest
+        return _discover(_TableView(table, max_rows, random_state), graph or _Graph())
+
+
+def _discover(view, graph):
+    found = []
+    numeric = LinearRule._candidates(view) + FunctionRule._candidates(view)
+    numeric.sort(key=lambda r: (*r._preference(view), -_spread(view, r.target)))
+    for rule in numeric:
+        if graph.add(rule, strict=False):
+            found.append(rule)
+    for kind in _KINDS_IN_ORDER[2:]:
+        found += [r for r in kind._candidates(view) if graph.add(r, strict=False)]
+    return found
+
+
+def _spread(view, column):
+    return float(np.nanstd(_floats(view.sample[column])))
+
+
+class _Graph:
+    """Rules accepted so far: one rule per target, no cycle."""
+
+    def __init__(self):
+        self.by_target, self.children = {}, {}
+
+    def add(self, rule, strict):
+        """Accept ``rule``, or say why not: a ValueError when ``strict``, else False."""
+        problem = None
+        if rule.target in self.by_target:
+            problem = (
+                f"column {rule.target!r} would be derived twice, by "
+                f"{self.by_target[rule.target]} and by {rule}"
+            )
+        elif any(self._reaches(rule.target, s) for s in rule.sources):
+            problem = f"the rule {rule} closes a cycle (its target feeds its sources)"
+        if problem is not None:
+            if strict:
+                raise ValueError(f"Rules contradict each other: {problem}.")
+            return False
+        self.by_target[rule.target] = rule
+        for source in rule.sources:
+            self.children.setdefault(source, set()).add(rule.target)
+        return True
+
+    def _reaches(self, start, goal):
+        stack, seen = [start], set()
+        while stack:
+            node = stack.pop()
+            if node == goal:
+                return True
+            if node not in seen:
+                seen.add(node)
+                stack.extend(self.children.get(node, ()))
+        return False
+
+    def in_order(self):
+        """The rules, each after the rules that write its sources."""
+        done, ordered = set(), []
+        pending = list(self.by_target.values())
+        while pending:
+            ready = [
+                r
+                for r in pending
+                if all(s not in self.by_target or s in done for s in r.sources)
+            ]
+            if not ready:  # a cycle: the graph refuses them, so a bug
+                raise RuntimeError(f"Rules in a cycle: {pending}.")
+            for rule in ready:
+                done.add(rule.target)
+                ordered.append(rule)
+            pending = [r for r in pending if r not in ready]
+        return ordered
+
+
+# ==================================================================== the set
+class Rules:
+    """The rules of one table: found, declared, checked, split and derived.
+
+    Build one with :meth:`Rules.fit`. :meth:`split` turns a table into the
+    free columns a model learns, :meth:`derive` turns such columns back into
+    the whole table (column order and dtypes of the training table).
+
+    Attributes
+    ----------
+    rules : list of Rule
+        The fitted rules, each after the rules that write its sources.
+    """
+
+    def __init__(self, rules, columns, dtypes):
+        self.rules, self.columns, self.dtypes = list(rules), list(columns), dtypes
+
+    @classmethod
+    def fit(cls, table, rules="auto", *, random_state=0):
+        """Resolve ``rules`` on the training ``table``.
+
+        Parameters
+        ----------
+        table : DataFrame
+        rules : "auto", None or list of "auto" and Rule
+            ``"auto"`` discovers rules; declared rules are checked against
+            the table (and take precedence over discovered ones).
+        random_state : int
+            Seeds discovery's subsample.
+
+        Raises
+        ------
+        ValueError
+            A declared rule names an unknown column, is broken by the table
+            (the message names the rule and the first offending row), or
+            contradicts another declared rule (a column derived twice, a
+            cycle).
+        TypeError
+            ``rules`` is not one of the above, or a rule names a column of
+            the wrong type.
+        """
+        items = _check_spec(rules)
+        graph = _Graph()
+        for rule in items:
+            if isinstance(rule, Rule):
+                graph.add(rule._fit(table), strict=True)
+        if "auto" in items:
+            discover(table, random_state=random_state, graph=graph)
+        return cls(graph.in_order(), table.columns, table.dtypes.to_dict())
+
+    @property
+    def targets(self):
+        return [r.target for r in self.rules]
+
+    def rule_for(self, column):
+        """The rule that writes ``column``, or None."""
+        return next((r for r in self.rules if r.target == column), None)
+
+    def split(self, table):
+        """The free columns of ``table`` (gaps in place of ordered columns)."""
+        free = table
+        for rule in self.rules:
+            # every rule reads the original columns: the order does not matter
+            if isinstance(rule, OrderRule):
+                free = free.assign(**{rule.high: rule.split(table)[rule.high]})
+        drop = [r.target for r in self.rules if r.drops_target]
+        return free.drop(columns=drop)
+
+    def derive(self, free):
+        """The whole table from its free columns, in the training column
+        order and dtypes."""
+        table = free
+        for rule in self.rules:
+            table = rule.derive(table)
+        return table[self.columns]
+
+    def violations(self, table):
+        """Share of rows of ``table`` breaking each rule, by the rule's text."""
+        return pd.Series({str(r): r.violations(table) for r in self.rules}, dtype=float)
+
+    def __iter__(self):
+        return iter(self.rules)
+
+    def __len__(self):
+        return len(self.rules)
+
+    def __repr__(self):
+        return f"Rules({self.rules})"
+
+
+def _check_spec(rules):
+    if rules is None:
+        return []
+    if isinstance(rules, str):
+        rules = [rules]
+    if not isinstance(rules, (list, tuple)):
+        raise TypeError(
+            f'rules must be "auto", None or a list of "auto" and rules; got '
+            f"{type(rules).__name__}."
+        )
+    for item in rules:
+        if not (isinstance(item, Rule) or (isinstance(item, str) and item == "auto")):
+            raise TypeError(
+                f'rules: each item must be "auto" or a rule from augment.tabular.'
+                f"rules ({', '.join(RULES)}); got {item!r}."
+            )
+    return list(rules)
