@@ -12,7 +12,8 @@ from sklearn.datasets import load_digits
 from augment import EvaluationReport, evaluate
 
 TABLE_METRICS = [
-    "fidelity", "column_shapes", "column_pairs", "trtr", "tstr", "augmentation_lift",
+    "fidelity", "column_shapes", "column_pairs", "detection", "rule_violations",
+    "trtr", "tstr", "augmentation_lift",
     "exact_copy_share", "dcr_share", "dcr_median", "dcr_median_holdout", "nndr",
     "mia_auc",
 ]  # fmt: skip
@@ -67,8 +68,8 @@ def test_without_target_or_holdout_skips_what_needs_them(credit):
     train, _, other = credit
     report = evaluate(train, other, random_state=0)
     assert set(headline(report).index) == {
-        "fidelity", "column_shapes", "column_pairs", "exact_copy_share",
-        "dcr_median", "nndr",
+        "fidelity", "column_shapes", "column_pairs", "detection",
+        "rule_violations", "exact_copy_share", "dcr_median", "nndr",
     }  # fmt: skip
     notes = " ".join(report.info["notes"])
     assert "target=" in notes and "holdout=" in notes
@@ -109,6 +110,29 @@ def test_every_kind_of_column_and_missing_values():
     shapes = report.scores.query("metric == 'column_shapes' and column.notna()")
     assert shapes["score"].between(0.8, 1).all()  # same distribution, other draws
     assert np.isfinite(headline(report).drop("column_pairs")).all()
+
+
+def test_detection_tells_copies_from_shifted_rows(credit):
+    train, _, other = credit
+    same = headline(evaluate(train, other, random_state=0))["detection"]
+    shifted = other.assign(Income=other["Income"] * 3, Age=other["Age"] + 20)
+    apart = headline(evaluate(train, shifted, random_state=0))["detection"]
+    assert same > 0.7 and apart < 0.1
+
+
+def test_rule_violations_count_the_rows_breaking_each_rule():
+    rng = np.random.default_rng(0)
+    minutes = np.round(rng.uniform(1, 300, 400), 1)
+    real = pd.DataFrame({"minutes": minutes, "charge": np.round(0.17 * minutes, 2)})
+    broken = real.copy()
+    broken.loc[:99, "charge"] += 1.0  # a quarter of the rows
+    report = evaluate(real, broken, random_state=0)
+    assert headline(report)["rule_violations"] == 0.25
+    per_rule = report.scores.query("metric == 'rule_violations' and column.notna()")
+    assert per_rule["column"].tolist() == ["charge = 0.17 * minutes"]
+    assert headline(evaluate(real, real.copy(), random_state=0))["rule_violations"] == 0
+    html = report.to_html()
+    assert "charge = 0.17 * minutes" in html and "Rules between columns" in html
 
 
 def test_a_shuffled_column_keeps_its_shape_and_loses_its_pairs(credit):
@@ -255,7 +279,8 @@ def test_html_is_self_contained(credit, tmp_path):
     report = evaluate(train, other, target="Status", holdout=holdout, subsample=500)
     html = report.to_html()
     assert html.count("<img") == train.shape[1] + 3  # columns, 2 pair plots, DCR
-    assert "http" not in html.replace('lang="en"', "")
+    # no link out (base64 has no ":", so this cannot match an image by chance)
+    assert "http:" not in html and "https:" not in html
     assert html.count('src="data:image/png;base64,') == html.count("<img")
     assert report.to_html(tmp_path / "report.html") is None
     assert (tmp_path / "report.html").read_text(encoding="utf-8") == html

@@ -99,6 +99,12 @@ def evaluate(
     -----
     Tables: ``fidelity``, ``column_shapes`` and ``column_pairs`` follow
     SDMetrics' QualityReport (see the user guide for the small differences);
+    ``detection`` is a classifier two-sample test (a HistGradientBoosting
+    classifier with native categories tells real from synthetic rows, on at
+    most ``subsample`` rows of each: ``1 - max(0, 2 AUC - 1)`` of its 3-fold
+    ROC AUC, 1 when it cannot tell them apart); ``rule_violations`` is the
+    share of synthetic rows breaking a rule between columns found in the
+    real table (:mod:`augment.tabular.rules`), with one row per rule;
     ``tstr``, ``trtr`` and ``augmentation_lift`` use a
     :class:`~sklearn.ensemble.HistGradientBoostingClassifier` (or regressor).
     Images: ``fidelity`` is the mean over classes of ``class_accuracy``, the
@@ -121,8 +127,9 @@ def evaluate(
     ...                   random_state=0)
     >>> headline = report.scores.query("column.isna()")
     >>> headline["metric"].tolist()  # doctest: +NORMALIZE_WHITESPACE
-    ['fidelity', 'column_shapes', 'column_pairs', 'trtr', 'tstr',
-     'augmentation_lift', 'exact_copy_share', 'dcr_share', 'dcr_median',
+    ['fidelity', 'column_shapes', 'column_pairs', 'detection',
+     'rule_violations', 'trtr', 'tstr', 'augmentation_lift',
+     'exact_copy_share', 'dcr_share', 'dcr_median',
      'dcr_median_holdout', 'nndr', 'mia_auc']
     """
     start = time.perf_counter()
@@ -192,7 +199,16 @@ def _evaluate_table(real, synthetic, holdout, target, scoring, subsample, rng, i
             "No column pair is related in the real data (|r| > 0.5 or Cramer's "
             "V > 0.3): column_pairs is NaN and fidelity is the column shapes alone."
         )
+    overall["detection"] = _fidelity.detection(
+        real_sample, synthetic_sample, kinds, rng
+    )
+    per_rule, overall["rule_violations"] = _fidelity.rule_violations(
+        frames["real"], frames["synthetic"], rng
+    )
+    if per_rule.empty:
+        info["notes"].append("No rule between columns was found in the real table.")
     rows = _headline(overall)
+    rows += [("rule_violations", rule, None, s) for rule, s in per_rule.items()]
     rows += [("column_shapes", c, None, s) for c, s in shapes.items()]
     related = pairs[pairs["related"]]
     rows += [

@@ -11,6 +11,13 @@ V > 0.3) make up the ``column_pairs`` score; every pair is kept in the
 details. Missing values are left out of the column shapes and correlations,
 and are a value of their own in contingency tables, also as in SDMetrics.
 
+The detection score is a classifier two-sample test: a gradient-boosting
+classifier (native categories) learns to tell real rows from synthetic ones
+(as many of each), and its k-fold ROC AUC gives ``1 - max(0, 2 AUC - 1)``: 1
+when it cannot tell them apart, 0 when it always can. Rule violations are the
+share of synthetic rows breaking each rule found in the real table
+(:mod:`augment.tabular.rules`).
+
 Images have no columns to compare: a classifier trained on the real images
 tells how recognisable the synthetic ones are, class by class, and its
 feature space gives a Frechet distance.
@@ -22,7 +29,11 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 from scipy.stats import ks_2samp
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
 
+from ..tabular.rules import Rules
 from ._data import as_float, shared_codes
 
 RELATED_CORRELATION = 0.5  # SDMetrics' DEFAULT_REAL_CORRELATION_THRESHOLD
@@ -139,6 +150,54 @@ def _contingency(a, b):
     p_row, p_col = np.bincount(rows, p), np.bincount(cols, p)
     phi2 = (p**2 / (p_row[rows] * p_col[cols])).sum() - 1
     return score, np.sqrt(max(phi2, 0) / (min(n_rows, n_cols) - 1))
+
+
+def detection(real, synthetic, kinds, rng, n_splits=3):
+    """Classifier two-sample test: ``1 - max(0, 2 AUC - 1)``, in [0, 1].
+
+    ``min(len(real), len(synthetic))`` rows of each frame (drawn with
+    ``rng``) are labelled real or synthetic; a HistGradientBoosting
+    classifier with native categories is scored by ROC AUC on each of
+    ``n_splits`` stratified folds. NaN when there are too few rows.
+    """
+    n = min(len(real), len(synthetic))
+    if n < n_splits:
+        return np.nan
+    frames = [f.iloc[np.sort(rng.permutation(len(f))[:n])] for f in (real, synthetic)]
+    columns, categorical = [], []
+    for column, kind in kinds.items():
+        if kind == "categorical":
+            codes, n_values = shared_codes([f[column] for f in frames])
+            codes = np.concatenate(codes)
+            columns.append(np.where(codes < 0, np.nan, codes))
+            categorical.append(n_values <= 255)  # the model's bins; else codes
+        else:
+            columns.append(np.concatenate([as_float(f[column], kind) for f in frames]))
+            categorical.append(False)
+    X, y = np.column_stack(columns), np.repeat([0, 1], n)
+    seed = int(rng.integers(2**31 - 1))
+    folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
+    aucs = []
+    for train, test in folds.split(X, y):
+        model = HistGradientBoostingClassifier(
+            categorical_features=categorical if any(categorical) else None,
+            random_state=seed,
+        ).fit(X[train], y[train])
+        aucs.append(roc_auc_score(y[test], model.predict_proba(X[test])[:, 1]))
+    return 1 - max(0.0, 2 * float(np.mean(aucs)) - 1)
+
+
+def rule_violations(real, synthetic, rng):
+    """The rules found in ``real`` and the share of synthetic rows breaking
+    each (a Series by the rule's text), and the share breaking any."""
+    rules = Rules.fit(real, "auto", random_state=int(rng.integers(2**31 - 1)))
+    broken = pd.DataFrame(
+        {str(rule): rule.check(synthetic).to_numpy() for rule in rules},
+        index=synthetic.index,
+    )
+    if broken.empty:
+        return pd.Series(dtype=float), 0.0
+    return broken.mean(), float(broken.any(axis=1).mean())
 
 
 # ---------------------------------------------------------------------- images

@@ -10,6 +10,16 @@ METRICS = {
     "fidelity": ("fidelity", "1", "overall closeness of the distributions"),
     "column_shapes": ("fidelity", "1", "per column: 1 - KS or 1 - total variation"),
     "column_pairs": ("fidelity", "1", "trends of the related column pairs"),
+    "detection": (
+        "fidelity",
+        "1",
+        "1 - max(0, 2 AUC - 1) of a classifier telling real from synthetic",
+    ),
+    "rule_violations": (
+        "fidelity",
+        "0",
+        "synthetic rows breaking a rule found in the real table",
+    ),
     "class_accuracy": ("fidelity", "1", "per class: recognised by a real-trained CNN"),
     "frechet_distance": ("fidelity", "0", "real vs synthetic in that CNN's features"),
     "frechet_distance_holdout": ("fidelity", "", "real vs holdout, for scale"),
@@ -62,6 +72,11 @@ figcaption, .note { color: #555; font-size: .9em; }
 {% for section in sections %}<section>
 <h2>{{ section.title }}</h2>
 {% if section.text %}<p class="note">{{ section.text }}</p>{% endif %}
+{% if section.rows %}<table>
+<tr>{% for name in section.header %}<th>{{ name }}</th>{% endfor %}</tr>
+{% for row in section.rows %}<tr><td>{{ row[0] }}</td>
+<td class="score">{{ row[1] }}</td></tr>
+{% endfor %}</table>{% endif %}
 <div class="{{ 'grid' if section.grid else 'figures' }}">
 {% for figure in section.figures %}<figure>
 <img src="{{ figure.src }}" alt="{{ figure.caption }}">
@@ -244,7 +259,19 @@ def _table_sections(report, plots):
                 "caption": "Pearson correlations of the numeric columns",
             },
         )
+    rules = report.scores.query("metric == 'rule_violations' and column.notna()")
+    rules_section = {
+        "title": "Rules between columns",
+        "text": "Rules that hold on every real row, found in the real table, "
+        "and the share of synthetic rows that break each."
+        if len(rules)
+        else "No rule between columns was found in the real table.",
+        "header": ["rule", "synthetic rows breaking it"],
+        "rows": [(r, f"{s:.3f}") for r, s in zip(rules["column"], rules["score"])],
+        "figures": [],
+    }
     return [
+        rules_section,
         {
             "title": "Column distributions",
             "grid": True,
