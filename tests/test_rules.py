@@ -172,6 +172,43 @@ def test_plain_data_round_trip(rules):
         Rule.from_dict({"rule": "os.system", "target": "x"})
 
 
+def test_rules_rebuilt_from_plain_data_derive_alike(rules):
+    table = rule_table()
+    plain = [Rule.from_dict(json.loads(json.dumps(r.to_dict()))) for r in rules]
+    rebuilt = Rules(plain, table.columns, table.dtypes.to_dict())
+    pd.testing.assert_frame_equal(rebuilt.derive(rules.split(table)), table)
+
+
+def test_time_zones_and_missing_sources():
+    rng = np.random.default_rng(0)
+    n = 400
+    start = pd.Timestamp("2024-03-01") + pd.to_timedelta(rng.integers(0, 10**7, n), "s")
+    start = pd.Series(start).dt.tz_localize("UTC").dt.tz_convert("Europe/Oslo")
+    tails = rng.integers(0, 20, n)
+    tail = pd.Series([f"T{i}" for i in tails], dtype=object)
+    carrier = pd.Series([f"C{i % 3}" for i in tails], dtype=object)
+    gone = rng.random(n) < 0.1
+    tail[gone] = None
+    carrier[gone] = rng.choice(["C0", "C1", "C2"], gone.sum())
+    table = pd.DataFrame(
+        {
+            "start": start,
+            "end": start + pd.to_timedelta(rng.integers(0, 10**5, n), "s"),
+            "tail": tail,
+            "carrier": carrier,
+        }
+    )
+    rules = Rules.fit(table)
+    assert {str(r) for r in rules} == {
+        "start <= end",
+        "tail determines carrier, 20 values",
+    }
+    dependency = rules.rule_for("carrier")
+    assert dependency.partial and "carrier" in rules.split(table)
+    assert rules.rule_for("end").unit == 1e9  # whole seconds
+    pd.testing.assert_frame_equal(rules.derive(rules.split(table)), table)
+
+
 # --------------------------------------------------------------- declared
 def test_declared_rules_combine_with_auto():
     table = rule_table()

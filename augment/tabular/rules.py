@@ -133,6 +133,8 @@ def _restore(values, dtype):
         return series
     if isinstance(dtype, np.dtype) and dtype.kind == "O":
         return series.astype(object)
+    if isinstance(dtype, pd.DatetimeTZDtype) and series.dt.tz is None:
+        series = series.dt.tz_localize("UTC")  # derived stamps are in UTC
     if pd.api.types.is_integer_dtype(dtype) and series.dtype.kind == "f":
         series = series.round()
     return series.astype(dtype)
@@ -226,12 +228,14 @@ class Rule:
             return table.drop(columns=self.target)
         return table.copy()
 
-    def derive(self, table):
+    def derive(self, table, dtype=None):
         """``table`` with the target derived from the sources (added or
-        overwritten, in the training dtype when the rule was fitted)."""
+        overwritten), in ``dtype`` (by default the training dtype when the
+        rule was fitted)."""
         table = table.copy()
         values = self._derive(table)
-        table[self.target] = _restore(values, self._dtype).set_axis(table.index)
+        dtype = self._dtype if dtype is None else dtype
+        table[self.target] = _restore(values, dtype).set_axis(table.index)
         return table
 
     _dtype = None  # set by fitting: the target's training dtype
@@ -673,6 +677,10 @@ class FunctionalDependency(_MappingRule):
     source : column name
         The determining discrete column.
     mapping : dict or list of (source value, target value), default=None
+    partial : bool or "auto", default="auto"
+        True when a missing ``source`` goes with several ``target`` values:
+        the model then still learns ``target``, and decoding overwrites it
+        where ``source`` is known. ``"auto"`` learns it from the data.
 
     Examples
     --------
@@ -682,6 +690,17 @@ class FunctionalDependency(_MappingRule):
     """
 
     _kinds = {"sources": ("discrete",), "target": ("discrete", "numeric")}
+
+    def __init__(self, target, source, mapping=None, partial="auto"):
+        super().__init__(target, source, mapping)
+        self.partial = partial
+
+    @property
+    def drops_target(self):
+        return self.partial is not True
+
+    def _params(self):
+        return {**super()._params(), "partial": self.partial}
 
     def __str__(self):
         one_to_one = ""
@@ -705,8 +724,8 @@ class FunctionalDependency(_MappingRule):
             fitted.mapping = [(_plain(k), _plain(v)) for k, v in mapping]
         # a missing source value that goes with several target values leaves
         # the target to the model there: it is overwritten where known
-        fitted.drops_target = not missing.any() or any(
-            k is None for k, _ in fitted.mapping
+        fitted.partial = bool(missing.any()) and all(
+            k is not None for k, _ in fitted.mapping
         )
         return fitted
 
@@ -928,10 +947,7 @@ class OrderRule(Rule):
         steps = np.round(np.where(missing, 0, gap) * self.unit).astype(np.int64)
         stamps = pd.Series(pd.to_datetime(low + steps, unit="ns"))
         stamps[missing] = pd.NaT
-        tz = getattr(self._dtype, "tz", None)
-        if tz is not None:
-            stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(tz)
-        return stamps
+        return stamps  # in UTC
 
     @classmethod
     def _candidates(cls, view):
@@ -1292,7 +1308,8 @@ class Rules:
         for rule in self.rules:
             # every rule reads the original columns: the order does not matter
             if isinstance(rule, OrderRule):
-                free = free.assign(**{rule.high: rule.split(table)[rule.high]})
+                free = free.copy() if free is table else free
+                free[rule.high] = rule.split(table)[rule.high]
         drop = [r.target for r in self.rules if r.drops_target]
         return free.drop(columns=drop)
 
@@ -1301,7 +1318,7 @@ class Rules:
         order and dtypes."""
         table = free
         for rule in self.rules:
-            table = rule.derive(table)
+            table = rule.derive(table, self.dtypes[rule.target])
         return table[self.columns]
 
     def violations(self, table):
