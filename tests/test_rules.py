@@ -68,6 +68,18 @@ EXPECTED = {
 }
 
 
+RULE = {
+    "charge": LinearRule("charge", {"minutes": 0.17}),
+    "total": LinearRule("total", {"a": 1, "b": 1, "c": 1}),
+    "lwage": FunctionRule("lwage", "log", "wage"),
+    "expersq": FunctionRule("expersq", "square", "exper"),
+    "country": FunctionalDependency("country", "city"),
+    "messages": DegenerateValue("messages", "plan", {"no": 0}),
+    "end": OrderRule("start", "end"),
+    "high": OrderRule("low", "high"),
+}
+
+
 @pytest.fixture(scope="module")
 def rules():
     return Rules.fit(rule_table(), random_state=0)
@@ -83,6 +95,16 @@ def test_every_kind_is_found_with_its_text(rules):
         DegenerateValue,
         OrderRule,
     }
+
+
+@pytest.mark.parametrize(
+    "kind", [LinearRule, FunctionRule, FunctionalDependency, DegenerateValue, OrderRule]
+)
+def test_each_kind_finds_itself(kind):
+    found = kind.find(rule_table())
+    assert found and all(type(r) is kind for r in found)
+    expected = {t: text for t, text in EXPECTED.items() if type(RULE[t]) is kind}
+    assert {r.target: str(r) for r in found if r.target in expected} == expected
 
 
 @pytest.mark.parametrize("target", list(EXPECTED))
@@ -210,6 +232,14 @@ def test_time_zones_and_missing_sources():
 
 
 # --------------------------------------------------------------- declared
+def test_declared_rules_are_the_found_ones():
+    table = rule_table()
+    declared = Rules.fit(table, list(RULE.values()))
+    assert {r.target: str(r) for r in declared} == EXPECTED
+    found = Rules.fit(table)
+    assert {r.target: r for r in declared} == {r.target: r for r in found}
+
+
 def test_declared_rules_combine_with_auto():
     table = rule_table()
     declared = LinearRule("total", {"a": 1, "b": 1, "c": 1})

@@ -193,7 +193,9 @@ class Rule:
         """
         view = _TableView(table, max_rows, random_state)
         graph = _Graph()
-        return [r for r in cls._candidates(view) if graph.add(r, strict=False)]
+        with threadpool_limits(1, user_api="blas"):
+            candidates = _best_first(cls._candidates(view), view)
+        return [r for r in candidates if graph.add(r, strict=False)]
 
     @classmethod
     def _candidates(cls, view):
@@ -1176,13 +1178,20 @@ def discover(table, *, max_rows=_MAX_ROWS, random_state=0, graph=None):
 def _discover(view, graph):
     found = []
     numeric = LinearRule._candidates(view) + FunctionRule._candidates(view)
-    numeric.sort(key=lambda r: (*r._preference(view), -_spread(view, r.target)))
-    for rule in numeric:
+    for rule in _best_first(numeric, view):
         if graph.add(rule, strict=False):
             found.append(rule)
     for kind in _KINDS_IN_ORDER[2:]:
         found += [r for r in kind._candidates(view) if graph.add(r, strict=False)]
     return found
+
+
+def _best_first(rules, view):
+    """Relations between numbers, the clearest reading first: no negative
+    term, the finer column derived, the fewest terms, the widest target."""
+    if not all(isinstance(r, (LinearRule, FunctionRule)) for r in rules):
+        return rules  # the other kinds come ordered
+    return sorted(rules, key=lambda r: (*r._preference(view), -_spread(view, r.target)))
 
 
 def _spread(view, column):
