@@ -119,6 +119,10 @@ def run(name, rows, fit_rows, models, seed):
         print(f"  {rule}")
     train = table.sample(min(fit_rows, len(table)), random_state=seed)
     train = train.reset_index(drop=True)
+    if len(train) < len(table):
+        # the rules of the rows the models learn from: those they must keep
+        found = Rules.fit(train, "auto", random_state=seed)
+        print(f"the {len(train):,} training rows: {[str(r) for r in found]}")
     dropped = [r.target for r in found if r.drops_target]
     results = []
     for model in models:
