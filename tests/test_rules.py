@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 from conftest import tiny
 
-from augment import TabularGAN
 from augment.tabular.rules import (
     DegenerateValue,
     FunctionalDependency,
@@ -296,9 +295,9 @@ def test_contradictions_and_cycles():
 
 def test_wrong_column_types():
     table = rule_table()
-    with pytest.raises(TypeError, match="'city' to be numeric; it is discrete"):
+    with pytest.raises(TypeError, match="'city' to be numeric; it is categorical"):
         Rules.fit(table, [LinearRule("total", {"city": 1.0})])
-    with pytest.raises(TypeError, match="'minutes' to be discrete"):
+    with pytest.raises(TypeError, match="'minutes' to be categorical"):
         Rules.fit(table, [FunctionalDependency("country", "minutes")])
     with pytest.raises(TypeError, match="compares a number with a datetime"):
         Rules.fit(table, [OrderRule("low", "end")])
@@ -370,9 +369,9 @@ def test_rules_with_labels_targets_and_arrays(generator_class):
     )
 
 
-def test_conditions_through_rules():
+def test_conditions_through_rules(generator_class):
     table = rule_table(200)
-    gen = tiny(TabularGAN).fit(table)
+    gen = tiny(generator_class).fit(table)
     rows = gen.sample(80, conditions={"plan": "no", "city": "Oslo"})
     assert (rows["plan"] == "no").all() and (rows["messages"] == 0).all()
     assert (rows["city"] == "Oslo").all() and (rows["country"] == "NO").all()

@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from .encoder import column_kind
+
 _MAX_ROWS = 2000  # discovery looks at a subsample of this many rows
 _CHANCE = np.log(1e-6)  # largest log-probability of a rule holding by chance
 _MAX_DECIMALS = 10
@@ -41,23 +43,6 @@ _NS.update(second=10**9, microsecond=10**3, nanosecond=1)
 
 
 # ====================================================================== columns
-def column_kind(series):
-    """``"numeric"``, ``"datetime"`` or ``"discrete"`` (as the encoder sees it)."""
-    dtype = series.dtype
-    if isinstance(dtype, pd.SparseDtype):
-        dtype = dtype.subtype
-    if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
-        return "discrete"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "datetime"
-    if pd.api.types.is_numeric_dtype(dtype):
-        return "numeric"
-    inferred = pd.api.types.infer_dtype(series, skipna=True)
-    if inferred in ("integer", "floating", "mixed-integer-float", "decimal"):
-        return "numeric"
-    return "discrete"
-
-
 def _floats(series):
     """A numeric column as float64, NaN for missing."""
     if isinstance(series.dtype, pd.SparseDtype):
@@ -599,7 +584,7 @@ class FunctionRule(Rule):
 class _MappingRule(Rule):
     """A target looked up from the value of a discrete source column."""
 
-    _kinds = {"sources": ("discrete",)}
+    _kinds = {"sources": ("categorical",)}
 
     def __init__(self, target, source, mapping=None):
         self.target, self.source = target, source
@@ -691,7 +676,7 @@ class FunctionalDependency(_MappingRule):
     FunctionalDependency(city determines state)
     """
 
-    _kinds = {"sources": ("discrete",), "target": ("discrete", "numeric")}
+    _kinds = {"sources": ("categorical",), "target": ("categorical", "numeric")}
 
     def __init__(self, target, source, mapping=None, partial="auto"):
         super().__init__(target, source, mapping)
@@ -735,7 +720,7 @@ class FunctionalDependency(_MappingRule):
     def _candidates(cls, view):
         found = []
         for source, target, groups in view.constant_groups():
-            if view.kinds[target] not in ("discrete", "numeric"):
+            if view.kinds[target] not in ("categorical", "numeric"):
                 continue
             known = groups[~pd.isna(groups.index)]
             if not known["constant"].all() or known["log_chance"].sum() > _CHANCE:
@@ -775,7 +760,10 @@ class DegenerateValue(_MappingRule):
     """
 
     drops_target = False
-    _kinds = {"sources": ("discrete",), "target": ("discrete", "numeric", "datetime")}
+    _kinds = {
+        "sources": ("categorical",),
+        "target": ("categorical", "numeric", "datetime"),
+    }
 
     def __init__(self, target, source, mapping):
         super().__init__(target, source, mapping)
@@ -1105,7 +1093,7 @@ class _TableView:
         )
         frequency = [np.bincount(codes[:, j]) / len(codes) for j in range(len(columns))]
         for s, source in enumerate(columns):
-            if self.kinds[source] != "discrete":
+            if self.kinds[source] != "categorical":
                 continue
             order = np.argsort(codes[:, s], kind="stable")
             grouped = codes[order]
