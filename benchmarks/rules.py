@@ -181,6 +181,8 @@ def main():
     parser.add_argument("--fit-rows", type=int, default=5_000,
                         help="rows the models are fitted on (a sample)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-discovery", dest="discovery", action="store_false",
+                        help="skip the discovery time on 50 x 100,000")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)  # a shared, noisy machine: one thread, ratios
     meta = {
@@ -191,15 +193,21 @@ def main():
         "augment": augment.__version__,
         "time": time.strftime("%Y-%m-%d %H:%M"),
     }
-    results = [discovery_time()]
-    print(json.dumps(results[0]))
+    RESULTS.mkdir(exist_ok=True)
+
+    def save(rows):  # as they come: a long run that stops keeps what it measured
+        with open(RESULTS / "rules.jsonl", "a", encoding="utf-8") as file:
+            for row in rows:
+                file.write(json.dumps({**row, **meta}) + "\n")
+
+    results = [discovery_time()] if args.discovery else [{}]
+    if args.discovery:
+        print(json.dumps(results[0]))
+        save(results)
     for name in args.datasets:
         rows = args.flight_rows if name == "flights" else 3000
         results += run(name, rows, args.fit_rows, args.models, args.seed)
-    RESULTS.mkdir(exist_ok=True)
-    with open(RESULTS / "rules.jsonl", "a", encoding="utf-8") as file:
-        for row in results:
-            file.write(json.dumps({**row, **meta}) + "\n")
+        save(results[-len(args.models) :])
     summary = pd.DataFrame(results[1:]).set_index(["dataset", "model"])
     columns = [
         c for c in summary.columns if c.startswith(("violations", "detection", "fit"))
