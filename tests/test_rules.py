@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from conftest import tiny
 
+from augment import TabularTransformer
 from augment.tabular.rules import (
     DegenerateValue,
     FunctionalDependency,
@@ -384,3 +385,9 @@ def test_caller_frame_untouched_by_fit_and_sample(generator_class):
     copy = table.copy()
     tiny(generator_class).fit(table).sample(10)
     pd.testing.assert_frame_equal(table, copy)
+
+
+def test_transformer_log_prob_reads_the_free_columns():
+    table = rule_table(150)
+    gen = tiny(TabularTransformer).fit(table)
+    assert np.isfinite(gen.log_prob(table.head(20))).all()

@@ -46,6 +46,7 @@ class TabularTransformer(TabularGenerator):
     ----------
     %(sampling_strategy)s
     %(enlarge)s
+    %(rules)s
     network : {"mlp", "transformer"}, default="mlp"
         ``"transformer"``: self-attention over the column tokens (a column's
         identity is its position embedding). ``"mlp"``: a multi-layer
@@ -113,6 +114,7 @@ class TabularTransformer(TabularGenerator):
         *,
         sampling_strategy="auto",
         enlarge=None,
+        rules="auto",
         network="mlp",
         n_bins=32,
         width=256,
@@ -127,6 +129,7 @@ class TabularTransformer(TabularGenerator):
     ):
         self.sampling_strategy = sampling_strategy
         self.enlarge = enlarge
+        self.rules = rules
         self.network = network
         self.n_bins = n_bins
         self.width = width
@@ -246,6 +249,7 @@ class TabularTransformer(TabularGenerator):
         """
         check_is_fitted(self)
         table, _ = self._check_X(X)
+        table = self._rules.split(table)  # what rules derive adds no likelihood
         labels = None
         if self.target_type_ == "continuous":
             if y is None:
