@@ -89,8 +89,8 @@ class TabularTransformer(TabularGenerator):
     >>> from augment import TabularTransformer
     >>> X, y = load_iris(return_X_y=True, as_frame=True)
     >>> gen = TabularTransformer(epochs=5, random_state=0).fit(X, y)
-    >>> X_new, y_new = gen.sample(10, y=2, conditions={"sepal length (cm)": (6, 7)})
-    >>> X_new["sepal length (cm)"].between(6, 7).all(), y_new.value_counts().to_dict()
+    >>> X_new, y_new = gen.sample(10, y=2, conditions={"sepal width (cm)": (3, 4)})
+    >>> X_new["sepal width (cm)"].between(3, 4).all(), y_new.value_counts().to_dict()
     (np.True_, {2: 10})
     >>> gen.log_prob(X[:3]).shape
     (3,)
