@@ -34,7 +34,9 @@ rules : "auto", None or list of "auto" and rules, default={default}
     functions (log, exp, square, square root), functional dependencies,
     fixed values given a category and orders in the training rows; a list
     of declared rules keeps those (each checked against the training rows),
-    with ``"auto"`` among them to also find the others; None keeps no rule.""",
+    with ``"auto"`` among them to also find the others; None keeps no rule.
+    With differential privacy on, ``"auto"`` finds nothing (rules found in
+    the rows would escape the privacy budget): declare the public rules.""",
     "epochs": """\
 epochs : int or None, default={default}
     Passes over the data (``n_{rows} / batch_size`` optimiser steps each).

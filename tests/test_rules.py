@@ -1,13 +1,14 @@
 """Rules between columns: found, declared, checked, split off and derived back."""
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import tiny
 
-from augment import TabularTransformer
+from augment import TabularTransformer, TabularVAE
 from augment.tabular.rules import (
     DegenerateValue,
     FunctionalDependency,
@@ -391,3 +392,16 @@ def test_transformer_log_prob_reads_the_free_columns():
     table = rule_table(150)
     gen = tiny(TabularTransformer).fit(table)
     assert np.isfinite(gen.log_prob(table.head(20))).all()
+
+
+def test_differential_privacy_keeps_declared_rules_only():
+    pytest.importorskip("opacus")
+    table = rule_table(300)[["minutes", "charge", "a", "b", "c", "total"]]
+    declared = LinearRule("total", {"a": 1, "b": 1, "c": 1})
+    gen = tiny(TabularVAE, dp_epsilon=5.0, rules=[declared, "auto"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ranges of numbers read from the data
+        gen.fit(table)
+    assert [str(r) for r in gen.rules_] == ["total = a + b + c"]
+    sample = gen.sample(40)
+    assert (sample["total"] == sample[["a", "b", "c"]].sum(axis=1)).all()

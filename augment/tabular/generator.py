@@ -76,7 +76,11 @@ class TabularGenerator(BaseGenerator):
 
     def _fit_encoding(self, table, y_info):
         record_feature_names(self, table.shape[1], table.columns)
-        self._rules = Rules.fit(table, self.rules, random_state=self._seed)
+        rules = self.rules
+        if self._privacy is not None and rules is not None:
+            # found rules would come from the rows outside the privacy budget
+            rules = [] if isinstance(rules, str) else [r for r in rules if r != "auto"]
+        self._rules = Rules.fit(table, rules, random_state=self._seed)
         self.rules_ = list(self._rules)
         table = self._rules.split(table)  # the free columns
         if y_info.kind == "continuous":
