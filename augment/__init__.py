@@ -2,7 +2,13 @@
 
 from .evaluation import EvaluationReport, evaluate
 from .image import ImageGAN, ImageVAE
-from .tabular import TableEncoder, TabularGAN, TabularTransformer, TabularVAE
+from .tabular import (
+    TableEncoder,
+    TabularDiffusion,
+    TabularGAN,
+    TabularTransformer,
+    TabularVAE,
+)
 
 __version__ = "0.1.0.dev0"
 __all__ = [
@@ -10,6 +16,7 @@ __all__ = [
     "ImageGAN",
     "ImageVAE",
     "TableEncoder",
+    "TabularDiffusion",
     "TabularGAN",
     "TabularTransformer",
     "TabularVAE",

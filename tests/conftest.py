@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from augment import TabularGAN, TabularTransformer, TabularVAE
+from augment import TabularDiffusion, TabularGAN, TabularTransformer, TabularVAE
 
 # Every tabular generator with settings that train in well under a second.
 # A new model adds itself here and inherits the behaviour tests.
@@ -12,6 +12,9 @@ TINY = {
     TabularVAE: dict(epochs=3, hidden_dims=(32,), latent_dim=8, batch_size=64),
     TabularGAN: dict(epochs=3, generator_dims=(32,), critic_dims=(32,), batch_size=60),
     TabularTransformer: dict(epochs=3, width=32, batch_size=64),
+    TabularDiffusion: dict(
+        epochs=3, hidden_dims=(32,), batch_size=64, sampling_steps=4
+    ),
 }
 
 

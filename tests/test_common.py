@@ -9,7 +9,14 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import augment
-from augment import ImageGAN, ImageVAE, TabularGAN, TabularTransformer, TabularVAE
+from augment import (
+    ImageGAN,
+    ImageVAE,
+    TabularDiffusion,
+    TabularGAN,
+    TabularTransformer,
+    TabularVAE,
+)
 from augment.tabular import TableEncoder
 
 # The checks feed generic 2-d data: image generators read each row as a
@@ -25,6 +32,9 @@ def tiny_estimators():
         ),
         TabularGAN(epochs=2, generator_dims=(16,), critic_dims=(16,), random_state=0),
         TabularTransformer(epochs=2, width=16, random_state=0),
+        TabularDiffusion(
+            epochs=2, hidden_dims=(16,), batch_size=32, sampling_steps=3, random_state=0
+        ),
         ImageGAN(
             epochs=2,
             generator_width=8,

@@ -1,8 +1,15 @@
 """Tabular data: the table encoder and the tabular generators."""
 
+from .diffusion import TabularDiffusion
 from .encoder import TableEncoder
 from .gan import TabularGAN
 from .transformer import TabularTransformer
 from .vae import TabularVAE
 
-__all__ = ["TableEncoder", "TabularGAN", "TabularTransformer", "TabularVAE"]
+__all__ = [
+    "TableEncoder",
+    "TabularDiffusion",
+    "TabularGAN",
+    "TabularTransformer",
+    "TabularVAE",
+]
