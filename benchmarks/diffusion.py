@@ -2,8 +2,10 @@
 
 For every data set and model, on the same train/holdout split: fit seconds,
 sampling rows per second, ``augment.evaluate``'s fidelity (column shapes and
-pairs) and train-on-synthetic ratio (TSTR / TRTR, balanced accuracy of a
-gradient-boosting model on the real holdout), a classifier two-sample test
+pairs), train-on-synthetic ratio (TSTR / TRTR, balanced accuracy of a
+gradient-boosting model on the real holdout) and ``dcr_share`` (share of
+synthetic rows closer to a training row than to a holdout one: 0.5 is no
+memorisation), a classifier two-sample test
 (``detection``: 1 - max(0, 2 AUC - 1) of a gradient-boosting classifier
 telling real training rows from as many synthetic ones, 5-fold; 1 means
 indistinguishable), SDMetrics' quality score when ``sdmetrics`` is installed,
@@ -169,7 +171,8 @@ def run_one(dataset, model_name, seed, params):
 
     report = evaluate(train, synthetic, target=label, holdout=holdout, random_state=0)
     scores = report.scores.query("column.isna()").set_index("metric")["score"]
-    for name in ["fidelity", "column_shapes", "column_pairs", "tstr", "trtr"]:
+    figures = ["fidelity", "column_shapes", "column_pairs", "tstr", "trtr"]
+    for name in [*figures, "exact_copy_share", "dcr_share"]:
         result[name] = float(scores.get(name, np.nan))
     result["tstr_ratio"] = result["tstr"] / result["trtr"]
     result["detection"], result["detection_auc"] = detection(train, synthetic, seed)
@@ -187,6 +190,7 @@ def summarise(results):
         "sdmetrics_quality",
         "detection",
         "tstr_ratio",
+        "dcr_share",
         "edge_share_real",
         "edge_share_synthetic",
     ]

@@ -55,7 +55,7 @@ class TabularDiffusion(TabularGenerator):
         After balancing, :meth:`fit_resample` adds rows (in the balanced class
         proportions) until the data set is ``enlarge`` times its original
         size. The only option for a continuous target or no target.
-    hidden_dims : tuple of int, default=(256, 256, 256)
+    hidden_dims : tuple of int, default=(256, 256)
         Widths of the denoising network's hidden layers.
     sampling_steps : int, default=30
         Steps of the sampler from noise to rows. Fewer are faster, more follow
@@ -72,7 +72,7 @@ class TabularDiffusion(TabularGenerator):
         Share of the training rows whose condition is hidden from the network,
         which so learns the unconditional model used by guidance.
     epochs : int or None, default=None
-        Passes over the data. None trains for about 1500 optimiser steps
+        Passes over the data. None trains for about 1000 optimiser steps
         (between 5 and 1000 epochs), which suits small and large tables
         alike.
     batch_size : int, default=256
@@ -146,7 +146,7 @@ class TabularDiffusion(TabularGenerator):
         "condition_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
     }
 
-    _default_steps = 1500
+    _default_steps = 1000
     _default_epoch_bounds = (5, 1000)
 
     def __init__(
@@ -154,7 +154,7 @@ class TabularDiffusion(TabularGenerator):
         *,
         sampling_strategy="auto",
         enlarge=None,
-        hidden_dims=(256, 256, 256),
+        hidden_dims=(256, 256),
         sampling_steps=30,
         guidance_scale=1.0,
         condition_dropout=0.1,
