@@ -266,10 +266,8 @@ class TabularDiffusion(TabularGenerator):
         codes = torch.zeros(shape, dtype=torch.long, device=device)
         shown = torch.zeros(shape, dtype=torch.bool, device=device)
         for condition in conditions:
-            codes[:, condition.position], shown[:, condition.position] = (
-                condition.slot,
-                True,
-            )
+            codes[:, condition.position] = condition.slot
+            shown[:, condition.position] = True
         # in blocks: cache-sized tensors are faster, and memory stays bounded
         blocks = [t.split(4096) for t in (codes, shown)]
         blocks.append([None] * len(blocks[0]) if labels is None else labels.split(4096))
@@ -279,7 +277,6 @@ class TabularDiffusion(TabularGenerator):
                 module.sample(*block, steps, guidance, generator)
                 for block in zip(*blocks, strict=True)
             ]
-            or [torch.zeros((0, module.layout.width), device=device)]
         )
 
 
