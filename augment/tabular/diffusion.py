@@ -3,17 +3,17 @@
 import math
 import numbers
 
-import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..nn import init_parameters, mlp, update
-from .conditioning import Conditioning
+from .._docstrings import fill_doc
+from .._validation import positive_ints
+from ..nn import in_blocks, init_parameters, mlp, update
 from .generator import TabularGenerator
 
 
+@fill_doc
 class TabularDiffusion(TabularGenerator):
     """Conditional diffusion model for tables (the TabDDPM / TabDiff family).
 
@@ -45,16 +45,8 @@ class TabularDiffusion(TabularGenerator):
 
     Parameters
     ----------
-    sampling_strategy : float, str, dict or callable, default="auto"
-        How :meth:`fit_resample` balances the classes, exactly as in
-        imbalanced-learn: ``"auto"`` (= ``"not majority"``), ``"minority"``,
-        ``"not minority"``, ``"all"``; a float (binary only) for the
-        minority/majority ratio after resampling; a dict ``{label: n_rows}``;
-        or a callable ``y -> dict``.
-    enlarge : float >= 1 or None, default=None
-        After balancing, :meth:`fit_resample` adds rows (in the balanced class
-        proportions) until the data set is ``enlarge`` times its original
-        size. The only option for a continuous target or no target.
+    %(sampling_strategy)s
+    %(enlarge)s
     hidden_dims : tuple of int, default=(256, 256)
         Widths of the denoising network's hidden layers.
     sampling_steps : int, default=30
@@ -71,44 +63,24 @@ class TabularDiffusion(TabularGenerator):
     condition_dropout : float, default=0.1
         Share of the training rows whose condition is hidden from the network,
         which so learns the unconditional model used by guidance.
-    epochs : int or None, default=None
-        Passes over the data. None trains for about 1000 optimiser steps
-        (between 5 and 1000 epochs), which suits small and large tables
-        alike.
-    batch_size : int, default=256
-        Rows per optimiser step.
+    %(epochs)s
+    %(batch_size)s
     learning_rate : float, default=2e-3
         Adam's step size, decayed linearly to zero over the training.
-    device : str or torch.device, default="cpu"
-        ``"cpu"``, ``"auto"`` (CUDA when available) or a torch device.
-    random_state : int, RandomState instance or None, default=None
-        Seeds every random draw (through local generators, never the global
-        ones). The same value, data and machine give identical samples.
-    verbose : int, default=0
-        Show a progress bar with the losses during training.
+    %(device)s
+    %(random_state)s
+    %(verbose)s
 
     Attributes
     ----------
-    encoder_ : TableEncoder
-        The fitted table encoder.
     module_ : torch.nn.Module
         The trained denoising network.
-    history_ : list of dict
-        Per-epoch mean losses: ``loss`` (their sum), ``scalars`` (squared
-        error of the scalars' velocity) and ``groups`` (cross-entropy of the
-        hidden one-hot groups).
-    classes_ : ndarray
-        Class labels, when fitted with class labels.
-    class_prior_ : ndarray
-        Training frequency of each class.
-    target_type_ : {"classes", "continuous", "none"}
-        What ``y`` was in fit.
-    sampling_strategy_ : dict
-        Rows added per class by the last :meth:`fit_resample`.
-    n_features_in_ : int
-        Number of columns of ``X``.
-    feature_names_in_ : ndarray of str
-        Column names of ``X``, when a DataFrame with string column names.
+    %(history_)s
+        The losses: ``loss`` (their sum), ``scalars`` (squared error of the
+        scalars' velocity) and ``groups`` (cross-entropy of the hidden one-hot
+        groups).
+    %(tabular_attributes)s
+    %(target_attributes)s
 
     See Also
     --------
@@ -140,7 +112,7 @@ class TabularDiffusion(TabularGenerator):
 
     _parameter_constraints = {
         **TabularGenerator._parameter_constraints,
-        "hidden_dims": [tuple, list],
+        "hidden_dims": [positive_ints()],
         "sampling_steps": [Interval(numbers.Integral, 1, None, closed="left")],
         "guidance_scale": [Interval(numbers.Real, 0, None, closed="left")],
         "condition_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
@@ -180,8 +152,7 @@ class TabularDiffusion(TabularGenerator):
 
     # ------------------------------------------------------------ training
     def _train(self, data, labels, generator):
-        n_classes, device = self._n_classes, data.device
-        conditioning = Conditioning(self.encoder_.spans_, data, labels, n_classes)
+        conditioning, device = self.conditioning_, data.device
         module = _Denoiser(self._layout(), conditioning, data, self.hidden_dims)
         self.module_ = module = init_parameters(module, self._init_generator())
         module.to(device).train()
@@ -223,61 +194,20 @@ class TabularDiffusion(TabularGenerator):
         return history
 
     # ------------------------------------------------------------ sampling
-    def sample(self, n_samples, y=None, conditions=None):
-        """Draw synthetic rows from the fitted model, optionally conditioned.
-
-        Parameters
-        ----------
-        n_samples : int
-            Number of rows, >= 0.
-        y : label, array-like of shape (n_samples,) or None, default=None
-            Only for a generator fitted with class labels. None draws labels
-            from the training label distribution (given the ``conditions``,
-            if any); a single label gives every row that label; an array gives
-            row ``i`` the label ``y[i]``.
-        conditions : dict or None, default=None
-            ``{column: value}`` for discrete (categorical, string, boolean)
-            columns of the table; integer positions for a generator fitted on
-            an array. Every returned row has these values, and the rest of
-            the row is generated given them.
-
-        Returns
-        -------
-        X : DataFrame or ndarray of shape (n_samples, n_features)
-            In the format ``fit`` was given: the same column names, order and
-            dtypes.
-        y : Series, ndarray or list of shape (n_samples,)
-            Only when fitted with a target: the labels of the rows (or the
-            generated continuous target), in the format ``fit`` was given.
-        """
-        check_is_fitted(self)
-        checked = self._check_conditions(conditions)
-        if checked and y is None and self.target_type_ == "classes":
-            probs = self.module_.conditioning.class_probs(
-                [(c.position, c.slot) for c in checked]
-            )
-            rng = np.random.default_rng(self._next_seed())
-            y = self.classes_[rng.choice(len(self.classes_), size=n_samples, p=probs)]
-        return self._sample_output(n_samples, y, conditions=checked)
-
     def _generate(self, labels, n_samples, generator, conditions=()):
-        module = self.module_.eval()
-        shape, device = (n_samples, module.conditioning.n_discrete), generator.device
-        codes = torch.zeros(shape, dtype=torch.long, device=device)
-        shown = torch.zeros(shape, dtype=torch.bool, device=device)
-        for condition in conditions:
-            codes[:, condition.position] = condition.slot
-            shown[:, condition.position] = True
-        # in blocks: cache-sized tensors are faster, and memory stays bounded
-        blocks = [t.split(4096) for t in (codes, shown)]
-        blocks.append([None] * len(blocks[0]) if labels is None else labels.split(4096))
-        steps, guidance = self.sampling_steps, self.guidance_scale
-        return torch.cat(
-            [
-                module.sample(*block, steps, guidance, generator)
-                for block in zip(*blocks, strict=True)
-            ]
-        )
+        module, conditioning = self.module_.eval(), self.conditioning_
+        device = generator.device
+        codes, shown = conditioning.fixed(n_samples, conditions, device)
+        condition = conditioning.vector(codes, shown, labels)
+        # the conditioned groups hold their value from the start
+        start = torch.zeros((n_samples, module.layout.width), device=device)
+        start = conditioning.overwrite(start, codes, shown)
+
+        def block(start, shown, condition):
+            steps, guidance = self.sampling_steps, self.guidance_scale
+            return module.sample(start, shown, condition, steps, guidance, generator)
+
+        return in_blocks(block, start, shown, condition)
 
 
 def _time_embedding(t, dim=32):
@@ -299,14 +229,16 @@ class _Denoiser(nn.Module):
 
     def __init__(self, layout, conditioning, data, hidden_dims):
         super().__init__()
-        self.layout, self.conditioning = layout, conditioning
+        self.layout = layout
+        # the one-hot group of every discrete column
+        self.register_buffer("discrete_groups", conditioning.groups.clone())
         n_groups = layout.group_mask.shape[0]
         scalars = data[:, layout.scalar_index]
         # the scalars standardised, so that the noise is on their scale
-        self.register_buffer("mean", scalars.mean(dim=0).cpu())
-        self.register_buffer(
-            "std", scalars.std(dim=0, correction=0).clamp_min(1e-3).cpu()
-        )
+        mean = scalars.mean(dim=0)
+        std = ((scalars - mean) ** 2).mean(dim=0).sqrt().clamp_min(1e-3)
+        self.register_buffer("mean", mean.cpu())
+        self.register_buffer("std", std.cpu())
         in_dim = layout.width + n_groups + conditioning.width + self.time_dim
         self.body = mlp(
             in_dim, hidden_dims, layout.width, activation=nn.SiLU, norm=False
@@ -338,7 +270,7 @@ class _Denoiser(nn.Module):
             dtype=torch.bool,
             device=shown.device,
         )
-        fixed[:, self.conditioning.groups] = shown
+        fixed[:, self.discrete_groups] = shown
         return fixed
 
     def losses(self, rows, hot, shown, condition, generator):
@@ -363,15 +295,12 @@ class _Denoiser(nn.Module):
         groups = -(picked * hidden).sum() / n
         return scalars, groups
 
-    def sample(self, codes, shown, labels, steps, guidance, generator):
-        n, device = len(codes), codes.device
-        layout, conditioning = self.layout, self.conditioning
-        condition = conditioning.vector(codes, shown, labels)
-        rows = conditioning.overwrite(
-            torch.zeros((n, layout.width), device=device), codes, shown
-        )
-        fixed = self._fixed_groups(shown)
-        hidden = ~fixed
+    def sample(self, rows, shown, condition, steps, guidance, generator):
+        """Rows from noise: ``rows`` holds the ``shown`` discrete columns'
+        one-hots (zeros elsewhere), which stay as they are."""
+        n, device, layout = len(rows), rows.device, self.layout
+        rows = rows.clone()
+        hidden = ~self._fixed_groups(shown)
         xt = torch.randn(
             (n, len(layout.scalar_index)), generator=generator, device=device
         )
