@@ -177,3 +177,17 @@ def test_global_random_state_is_untouched(labelled):
     gen = tiny(TabularDiffusion, guidance_scale=2.0).fit(X, y)
     gen.sample(20, conditions={"plan": "pro"})
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_group_draws_follow_the_softmax(labelled):
+    X, y = labelled
+    module = tiny(TabularDiffusion).fit(X, y).module_
+    layout, n = module.layout, 20000
+    raw = torch.randn((1, layout.width), generator=torch.Generator().manual_seed(1))
+    raw, rows = raw.repeat(n, 1), torch.zeros((n, layout.width))
+    reveal = torch.ones((n, layout.group_mask.shape[0]), dtype=torch.bool)
+    module._draw_groups(raw, rows, reveal, torch.Generator().manual_seed(0))
+    hot = layout.group_logits(rows) == 1  # (n, groups, width)
+    assert (hot.sum(dim=-1) == 1).all()  # one value per group
+    expected = torch.softmax(layout.group_logits(raw[:1]), dim=-1)[0]
+    assert (hot.float().mean(dim=0) - expected).abs().max() < 0.02

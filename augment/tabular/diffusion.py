@@ -317,14 +317,25 @@ class _Denoiser(nn.Module):
             # groups: reveal each hidden one with probability (t - s) / t
             reveal = torch.rand(hidden.shape, generator=generator, device=device)
             reveal = hidden & (reveal < (t - s) / t)
-            drawn = layout.sample_groups(raw, generator, torch.zeros_like(rows))
-            columns, group = layout.group_columns, layout.column_group
-            rows[:, columns] = torch.where(
-                reveal[:, group], drawn[:, columns], rows[:, columns]
-            )
+            self._draw_groups(raw, rows, reveal, generator)
             hidden = hidden & ~reveal
         rows[:, layout.scalar_index] = xt * self.std + self.mean
         return rows
+
+    def _draw_groups(self, raw, rows, reveal, generator):
+        """Draw the value of every ``reveal``-ed group from the softmax of its
+        logits in ``raw``, by inversion, into ``rows`` (in place), where its
+        columns are zeros. Only those groups are computed: over the whole
+        sampler that is one softmax per group of a row, not one per step."""
+        layout = self.layout
+        row, group = reveal.nonzero(as_tuple=True)
+        columns, valid = layout.group_index[group], layout.group_mask[group]
+        logits = raw[row[:, None], columns].masked_fill(~valid, float("-inf"))
+        probs = torch.softmax(logits, dim=1)
+        uniform = torch.rand(len(row), generator=generator, device=raw.device)
+        choice = (probs.cumsum(dim=1) < uniform[:, None]).sum(dim=1)
+        choice = torch.minimum(choice, valid.sum(dim=1) - 1)  # rounding of the sum
+        rows[row, columns.gather(1, choice[:, None]).squeeze(1)] = 1.0
 
     def _guided(self, xt, rows, hidden, condition, t, guidance):
         flags = hidden.float()
