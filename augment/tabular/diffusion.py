@@ -47,6 +47,7 @@ class TabularDiffusion(TabularGenerator):
     ----------
     %(sampling_strategy)s
     %(enlarge)s
+    %(rules)s
     hidden_dims : tuple of int, default=(256, 256)
         Widths of the denoising network's hidden layers.
     sampling_steps : int, default=30
@@ -126,6 +127,7 @@ class TabularDiffusion(TabularGenerator):
         *,
         sampling_strategy="auto",
         enlarge=None,
+        rules="auto",
         hidden_dims=(256, 256),
         sampling_steps=30,
         guidance_scale=1.0,
@@ -139,6 +141,7 @@ class TabularDiffusion(TabularGenerator):
     ):
         self.sampling_strategy = sampling_strategy
         self.enlarge = enlarge
+        self.rules = rules
         self.hidden_dims = hidden_dims
         self.sampling_steps = sampling_steps
         self.guidance_scale = guidance_scale
