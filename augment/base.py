@@ -76,6 +76,27 @@ class BaseGenerator(BaseOverSampler):
         return self
 
     def _fit(self, data, x_format, y_info):
+        labels = self._fit_target(x_format, y_info)
+        self._privacy = self._privacy_budget(len(data))
+        device = resolve_device(self.device)
+        encoded = torch.as_tensor(self._fit_encoding(data, y_info), device=device)
+        if labels is not None:
+            labels = torch.as_tensor(labels, dtype=torch.long, device=device)
+        self._fit_conditioning(encoded, labels)
+        generator = torch.Generator(device=device).manual_seed(self._seed)
+        # torch layers draw their default weights from the global generator when
+        # built (models then re-draw them from ``_init_generator``): leave it as it was
+        with torch.random.fork_rng(devices=[]):
+            self.history_ = self._train(encoded, labels, generator)
+        if self._privacy is not None:
+            self.privacy_spent_ = self._privacy.spent()
+            self.privacy_report_ = self._privacy.report()
+        del self._privacy
+
+    def _fit_target(self, x_format, y_info):
+        """What every fit records before the model: the formats, the target
+        kind, the classes and their prior, and the seed of the fit. Returns the
+        class index of every row (None without class labels)."""
         self._input_format, self._target_format = x_format, y_info.format
         self.target_type_ = y_info.kind
         labels = None
@@ -92,21 +113,7 @@ class BaseGenerator(BaseOverSampler):
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
         self._seed, self._draws = seed, 0
-        self._privacy = self._privacy_budget(len(data))
-        device = resolve_device(self.device)
-        encoded = torch.as_tensor(self._fit_encoding(data, y_info), device=device)
-        if labels is not None:
-            labels = torch.as_tensor(labels, dtype=torch.long, device=device)
-        self._fit_conditioning(encoded, labels)
-        generator = torch.Generator(device=device).manual_seed(seed)
-        # torch layers draw their default weights from the global generator when
-        # built (models then re-draw them from ``_init_generator``): leave it as it was
-        with torch.random.fork_rng(devices=[]):
-            self.history_ = self._train(encoded, labels, generator)
-        if self._privacy is not None:
-            self.privacy_spent_ = self._privacy.spent()
-            self.privacy_report_ = self._privacy.report()
-        del self._privacy
+        return labels
 
     # ------------------------------------------------ differential privacy
     def _privacy_budget(self, n_rows):
