@@ -90,6 +90,26 @@ def test_sample_without_y_is_sdvs_joint_model(fitted):
     assert set(y_new) <= {"no", "yes", "maybe"}
 
 
+def test_conditions_on_columns(fitted, labelled):
+    X, _ = labelled
+    X_new, y_new = fitted.sample(12, y="yes", conditions={"plan": "pro"})
+    assert (X_new["plan"] == "pro").all() and (y_new == "yes").all()
+    X_new, y_new = fitted.sample(12, conditions={"member": True})
+    assert X_new["member"].all() and len(y_new) == 12
+    pd.testing.assert_series_equal(X_new.dtypes, X.dtypes)
+
+
+def test_bad_conditions(fitted):
+    with pytest.raises(ValueError, match="'income' is numeric"):
+        fitted.sample(3, conditions={"income": 1.0})
+    with pytest.raises(ValueError, match="'Rome' was never seen in column 'city'"):
+        fitted.sample(3, conditions={"city": "Rome"})
+    with pytest.raises(ValueError, match="'salary' is not a column"):
+        fitted.sample(3, conditions={"salary": 1})
+    with pytest.raises(TypeError, match="conditions must be a dict"):
+        fitted.sample(3, conditions=[("plan", "pro")])
+
+
 def test_fit_resample_balances_and_enlarges(labelled):
     X, y = labelled
     X_res, y_res = SDVGenerator(random_state=0).fit_resample(X, y)
