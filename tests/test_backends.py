@@ -33,3 +33,12 @@ def test_params_is_a_clonable_dict():
     assert clone(gen).get_params() == gen.get_params()
     with pytest.raises(ValueError, match="'params' parameter"):
         SDVGenerator(params=["epochs", 5]).fit(X, y)
+
+
+def test_constraints_and_docstring_cover_every_parameter():
+    # as tests/test_common.py does for the estimators of augment itself
+    params = SDVGenerator().get_params(deep=False)
+    assert set(SDVGenerator._parameter_constraints) == set(params)
+    assert "%(" not in SDVGenerator.__doc__ + SDVGenerator.sample.__doc__
+    for name in params:
+        assert f"\n    {name} : " in SDVGenerator.__doc__, name

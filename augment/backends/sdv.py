@@ -259,6 +259,7 @@ default="gaussian_copula"
             raise ValueError(f"{named}: SDV's {cls.__name__} says: {error}") from error
 
     # --------------------------------------------------------------- sample
+    @fill_doc
     def sample(self, n_samples, y=None, conditions=None):
         """Draw synthetic rows from the fitted SDV synthesizer.
 
