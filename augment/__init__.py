@@ -2,6 +2,7 @@
 
 from .evaluation import EvaluationReport, evaluate
 from .image import ImageGAN, ImageVAE
+from .io import load
 from .tabular import (
     TableEncoder,
     TabularDiffusion,
@@ -22,4 +23,5 @@ __all__ = [
     "TabularVAE",
     "__version__",
     "evaluate",
+    "load",
 ]

@@ -209,6 +209,8 @@ class BaseGenerator(BaseOverSampler):
         )
 
     _default_steps = 750  # enough for small tables, bounded for large ones
+    # rows per block of the sampling stream: part of the model file format
+    _block_size = 4096
     _default_epoch_bounds = (30, 300)
 
     # ------------------------------------------- hooks of a kind of data
@@ -234,7 +236,9 @@ class BaseGenerator(BaseOverSampler):
 
     def _fit_conditioning(self, data, labels):
         """Learn what conditions are drawn from, before the model trains
-        (encoded rows and class indices as tensors). Nothing by default."""
+        (encoded rows and class indices as tensors). Nothing by default.
+        :func:`augment.load` calls it with ``data`` and ``labels`` None: build
+        the same modules empty, for their saved state to be loaded into."""
 
     def _label_distribution(self, conditions):
         """Probability of every class for rows with the checked ``conditions``
@@ -447,6 +451,38 @@ class BaseGenerator(BaseOverSampler):
         return added
 
     # --------------------------------------------------------- persistence
+    def save(self, path):
+        """Write the fitted generator to a model file, safe to share.
+
+        The file (``.augment`` by convention) holds the parameters and the
+        fitted state as JSON and the weights as safetensors, with a checksum:
+        :func:`augment.load` reads it back without unpickling anything, on any
+        device. See :mod:`augment.io` for the format.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write; an existing file is replaced.
+
+        Returns
+        -------
+        path : pathlib.Path
+        """
+        from .io import save
+
+        return save(self, path)
+
+    def _build_modules(self, init):
+        """Build the model's torch modules, untrained, from the parameters and
+        the fitted state (weights drawn from the CPU generator ``init``), and
+        set them as attributes. ``_train`` builds them with it, and
+        :func:`augment.load` rebuilds them (after the data layer's, see
+        :meth:`_fit_conditioning`) before loading their weights."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot be saved to a model file: it does not "
+            "implement _build_modules."
+        )
+
     def __getstate__(self):
         # torch modules are pickled from the CPU so that a model trained on a
         # GPU loads anywhere; sampling moves them to ``device`` again

@@ -169,14 +169,18 @@ class ImageGAN(ImageGenerator):
         self.random_state = random_state
         self.verbose = verbose
 
+    def _build_modules(self, init):
+        network = _Generator(
+            self.image_shape_, self._n_classes, self.noise_dim, self.generator_width
+        )
+        self.module_ = init_parameters(network, init)
+
     def _train(self, images, labels, generator):
         policy = self.augmentations
         policy = (policy,) if isinstance(policy, str) else tuple(policy)
         init = self._init_generator()
-        network = _Generator(
-            self.image_shape_, self._n_classes, self.noise_dim, self.generator_width
-        )
-        network = init_parameters(network, init).to(images.device)
+        self._build_modules(init)
+        network = self.module_.to(images.device)
         critic = _Critic(self.image_shape_, self._n_classes, self.critic_width)
         critic = spectral_norm(init_parameters(critic, init)).to(images.device)
         average = AveragedModel(

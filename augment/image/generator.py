@@ -49,6 +49,7 @@ class ImageGenerator(BaseGenerator):
 
     # an epoch of a small image set is a single step: count steps, not epochs
     _default_epoch_bounds = (1, None)
+    _block_size = 256  # images per block of the sampling stream
 
     def _check_X(self, X):
         return check_images(

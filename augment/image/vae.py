@@ -123,11 +123,15 @@ class ImageVAE(ImageGenerator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _train(self, images, labels, generator):
+    def _build_modules(self, init):
         module = _ConditionalVAE(
             self.image_shape_, self._n_classes, self.latent_dim, self.width
         )
-        self.module_ = module = init_parameters(module, self._init_generator())
+        self.module_ = init_parameters(module, init)
+
+    def _train(self, images, labels, generator):
+        self._build_modules(self._init_generator())
+        module = self.module_
         module.to(images.device).train()
         optimiser = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
         targets = (images + 1) / 2  # the Bernoulli likelihood's intensities

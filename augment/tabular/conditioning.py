@@ -59,8 +59,9 @@ class Conditioning(nn.Module):
     ----------
     spans : list of Span
         ``TableEncoder.spans_``; the ``"category"`` spans are the discrete columns.
-    data : Tensor of shape (n_rows, n_features_out)
-        The training rows in model space.
+    data : Tensor of shape (n_rows, n_features_out) or None
+        The training rows in model space; None for empty counts (filled by
+        loading saved ones).
     labels : LongTensor of shape (n_rows,) or None
         Class index of every training row.
     n_classes : int
@@ -92,6 +93,8 @@ class Conditioning(nn.Module):
         self.register_buffer("groups", torch.tensor(group_of, dtype=torch.long))
         # training frequency of every value within every class, padded per
         # column: (n_discrete, max_width, max(n_classes, 1)); a summary, no rows
+        if counts is None and data is None:  # empty, to load saved counts into
+            data = torch.zeros((0, spans[-1].stop if spans else 0))
         if counts is None:
             counts = self._counts(data, labels, widths, max(n_classes, 1))
         self.register_buffer("counts", torch.as_tensor(counts, dtype=torch.float32))

@@ -173,6 +173,15 @@ class TabularGAN(TabularGenerator):
         self.verbose = verbose
 
     # ------------------------------------------------------------ training
+    def _build_modules(self, init):
+        module = _Generator(
+            self._layout(),
+            self.conditioning_.width,
+            self.noise_dim,
+            self.generator_dims,
+        )
+        self.module_ = init_parameters(module, init)
+
     def _train(self, data, labels, generator):
         if self._privacy is not None:
             return self._train_private(data, labels, generator)
@@ -182,10 +191,8 @@ class TabularGAN(TabularGenerator):
         codes = conditioning.codes_of(data)
         sampler = TrainingSampler(codes, widths, labels, n_classes)
         init = self._init_generator()
-        module = _Generator(
-            self._layout(), conditioning.width, self.noise_dim, self.generator_dims
-        )
-        self.module_ = module = init_parameters(module, init).to(device)
+        self._build_modules(init)
+        module = self.module_ = self.module_.to(device)
         critic = _Critic(data.shape[1] + conditioning.width, self.critic_dims, self.pac)
         networks = {"generator": module, "critic": init_parameters(critic, init)}
         if labels is not None and self.classifier_weight:

@@ -116,15 +116,15 @@ class TabularGenerator(BaseGenerator):
         return self.encoder_.transform(private.table)
 
     def _fit_conditioning(self, data, labels):
-        # under differential privacy, the frequencies are the noisy ones
+        # under differential privacy, the frequencies are the noisy ones (none
+        # when loading a model file: the saved counts are loaded in)
         self.conditioning_ = Conditioning(
             self.encoder_.spans_,
             data,
             labels,
             self._n_classes,
-            counts=self._private_counts,
+            counts=vars(self).pop("_private_counts", None),
         )
-        del self._private_counts
 
     def _label_distribution(self, conditions):
         if not conditions:

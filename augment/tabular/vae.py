@@ -142,13 +142,16 @@ class TabularVAE(TabularGenerator):
         self.random_state = random_state
         self.verbose = verbose
 
+    def _build_modules(self, init):
+        module = _ConditionalVAE(
+            self._layout(), self.conditioning_.width, self.latent_dim, self.hidden_dims
+        )
+        self.module_ = init_parameters(module, init)
+
     def _train(self, data, labels, generator):
         conditioning = self.conditioning_
-        module = _ConditionalVAE(
-            self._layout(), conditioning.width, self.latent_dim, self.hidden_dims
-        )
-        module = init_parameters(module, self._init_generator()).to(data.device)
-        self.module_ = module
+        self._build_modules(self._init_generator())
+        module = self.module_ = self.module_.to(data.device)
         optimiser = torch.optim.Adam(
             module.parameters(),
             lr=self.learning_rate,
