@@ -23,7 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._docstrings import fill_doc
-from .._validation import record_feature_names
+from .._validation import check_count, record_feature_names
 from ..base import BaseGenerator
 from .conditioning import ColumnCondition, Conditioning, RangeCondition
 from .encoder import TableEncoder, check_table
@@ -181,6 +181,99 @@ class TabularGenerator(BaseGenerator):
         target = table.pop(_TARGET).to_numpy() if continuous else None
         return self._rules.derive(table), target
 
+    def sample_to(
+        self,
+        path,
+        n_samples,
+        y=None,
+        conditions=None,
+        *,
+        chunk_size=100_000,
+        random_state=None,
+    ):
+        """Write synthetic rows to a Parquet or CSV file, chunk by chunk.
+
+        Memory stays bounded by ``chunk_size`` rows whatever ``n_samples``.
+        The rows are those :meth:`sample` returns for the same arguments:
+        with ``random_state`` the file is the same whatever ``chunk_size``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            ``.parquet`` (or ``.pq``; the dtypes of the training table are
+            kept) or ``.csv``. Written to a temporary file first, so that a
+            failed run leaves no partial file behind.
+        n_samples : int
+            Number of rows, >= 0.
+        y : label, array-like, dict or None, default=None
+            As in :meth:`sample`; a dict ``{label: n_rows}`` writes that many
+            rows of each label, in turn (the counts sum to ``n_samples``).
+        conditions : dict or None, default=None
+            As in :meth:`sample`.
+        chunk_size : int, default=100_000
+            Rows generated and written at a time (one Parquet row group each).
+        random_state : int or None, default=None
+            As in :meth:`sample`.
+
+        Returns
+        -------
+        path : pathlib.Path
+            The file written. A target (class labels or a continuous target)
+            is its last column, named as the ``y`` given to ``fit`` (``"y"``
+            if it had no name).
+        """
+        from tqdm.auto import tqdm
+
+        from .files import TableWriter
+
+        check_is_fitted(self)
+        n_samples = check_count(n_samples, "n_samples")
+        chunk_size = check_count(chunk_size, "chunk_size")
+        if chunk_size == 0:
+            raise ValueError("chunk_size must be >= 1; got 0.")
+        labels = _LabelPlan(self, n_samples, y)
+        writer = TableWriter(path)
+        bar = tqdm(
+            total=n_samples,
+            desc="rows",
+            unit="row",
+            disable=not self.verbose,
+            leave=False,
+        )
+        try:
+            for start in range(0, max(n_samples, 1), chunk_size):
+                size = min(chunk_size, n_samples - start)
+                options = {} if conditions is None else {"conditions": conditions}
+                out = self.sample(size, y=labels.chunk(start, size), **options)
+                writer.write(self._output_frame(out))
+                bar.update(size)
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            bar.close()
+        return writer.close()
+
+    def _output_frame(self, sampled):
+        """``sample``'s output as one DataFrame: the table, then the target."""
+        X, y = (sampled, None) if self.target_type_ == "none" else sampled
+        if not isinstance(X, pd.DataFrame):
+            X = pd.DataFrame(X, columns=[str(c) for c in range(np.shape(X)[1])])
+        if y is None:
+            return X
+        if isinstance(y, pd.DataFrame):  # one column per class, as given
+            target = y.reset_index(drop=True)
+        else:
+            name = getattr(y, "name", None)
+            target = pd.Series(y, name="y" if name is None else name).to_frame()
+        clash = [c for c in target.columns if c in X.columns]
+        if clash:
+            raise ValueError(
+                f"The target's name {clash[0]!r} is also a column of the table; "
+                "fit with a target of another name to write both."
+            )
+        return pd.concat([X, target], axis=1)
+
     def _concat(self, table, synthetic):
         return pd.concat([table, synthetic], ignore_index=True)
 
@@ -310,3 +403,38 @@ class _Format:
             return table
         array = table.to_numpy(dtype=self.dtype)
         return array.tolist() if self.kind == "list" else array
+
+
+class _LabelPlan:
+    """The labels of the rows of a :meth:`TabularGenerator.sample_to` call,
+    chunk by chunk: None (drawn), one label, one per row, or ``{label: n}``."""
+
+    def __init__(self, generator, n_samples, y):
+        self.y, self.counts = y, None
+        if isinstance(y, Mapping):
+            if generator.target_type_ != "classes":
+                generator._label_indices(0, y)  # the error for no classes
+            counts = [check_count(c, f"y[{k!r}]") for k, c in y.items()]
+            if sum(counts) != n_samples:
+                raise ValueError(
+                    f"y asks for {sum(counts)} rows in all (a dict of counts), "
+                    f"but n_samples={n_samples}."
+                )
+            self.labels = list(y)
+            self.ends = np.cumsum(counts)
+        elif y is not None and np.ndim(y) != 0:
+            self.y = np.asarray(y)
+            if len(self.y) != n_samples:
+                raise ValueError(
+                    f"y must be a single label, a dict of counts or have one "
+                    f"label per row (n_samples={n_samples}); got {len(y)} labels."
+                )
+
+    def chunk(self, start, size):
+        if isinstance(self.y, Mapping):
+            rows = np.arange(start, start + size)
+            which = np.searchsorted(self.ends, rows, side="right")
+            return np.asarray(self.labels, dtype=object)[which]
+        if self.y is None or np.ndim(self.y) == 0:
+            return self.y
+        return self.y[start : start + size]

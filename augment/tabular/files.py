@@ -1,0 +1,102 @@
+"""Tables in and out of CSV and Parquet files, chosen by extension.
+
+Parquet (through pyarrow) keeps the dtypes of a table (categories with their
+categories, nullable integers and booleans, strings, datetimes with their
+time zone); CSV keeps the values only.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def table_format(path, what="path"):
+    """``"csv"`` or ``"parquet"`` from the file's extension (``.csv``,
+    ``.parquet`` or ``.pq``)."""
+    path = Path(path)
+    found = _FORMATS.get(path.suffix.lower())
+    if found is None:
+        raise ValueError(
+            f"{what} {str(path)!r}: unknown file type {path.suffix or '(none)'!r}; "
+            "use .csv or .parquet."
+        )
+    return found
+
+
+def read_table(path, what="file"):
+    """Read a CSV or Parquet file into a DataFrame."""
+    kind = table_format(path, what)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {str(path)!r}: no such file.")
+    if kind == "parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path)
+
+
+def check_output(path, what="output"):
+    """Fail early for an output file whose folder does not exist or whose
+    type is unknown; return its format."""
+    kind = table_format(path, what)
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{what} {str(path)!r}: the folder {str(folder)!r} does not exist."
+        )
+    return kind
+
+
+class TableWriter:
+    """Writes a table chunk by chunk, to a temporary file renamed into place
+    by :meth:`close` (a failed run leaves no partial file behind).
+
+    Every Parquet chunk takes the first chunk's schema, so that a column that
+    happens to be all missing in one chunk keeps its type.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.kind = check_output(path)
+        handle, self.temporary = tempfile.mkstemp(
+            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part"
+        )
+        os.close(handle)
+        self.writer, self.schema, self.rows = None, None, 0
+
+    def write(self, frame):
+        if self.kind == "csv":
+            frame.to_csv(
+                self.temporary, mode="a", header=self.writer is None, index=False
+            )
+            self.writer = "csv"
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            if self.schema is None:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                self.schema = table.schema
+                self.writer = pq.ParquetWriter(self.temporary, self.schema)
+            else:
+                table = pa.Table.from_pandas(
+                    frame, schema=self.schema, preserve_index=False
+                )
+            self.writer.write_table(table)
+        self.rows += len(frame)
+
+    def close(self):
+        if self.kind == "parquet" and self.writer is not None:
+            self.writer.close()
+        os.replace(self.temporary, self.path)
+        return self.path
+
+    def abort(self):
+        if self.kind == "parquet" and self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if os.path.exists(self.temporary):
+            os.unlink(self.temporary)
