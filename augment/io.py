@@ -268,10 +268,13 @@ def read_header(path):
 
 
 def _what_it_is(content):
-    if content[:1] == b"\x80" or content[:2] in (b"x\x9c", b"x\x01", b"x\xda"):
+    zlib = len(content) > 1 and content[0] == 0x78 and (0x7800 + content[1]) % 31 == 0
+    compressed = zlib or content.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ"))
+    if content[:1] == b"\x80" or compressed:
         return (
-            "this is a pickle (or joblib) file, not an augment-learn model file; "
-            "it was not loaded, since unpickling runs the code a file holds. "
+            "this looks like a pickle (or a compressed joblib) file, not an "
+            "augment-learn model file; it was not loaded, since unpickling runs "
+            "the code a file holds. "
             "Use pickle.load or joblib.load only on files you trust."
         )
     if not content:
