@@ -80,6 +80,18 @@ y : label, array-like of shape (n_samples,) or None, default=None
     single label gives every row that label; an array gives row ``i`` the
     label ``y[i]``. Labels are conditioned on, never rejection-sampled, so
     the counts are exact.""",
+    "sample_stream": """\
+random_state : int or None, default=None
+    The stream of rows to draw from. With an int, the same call gives the
+    same rows; rows come in fixed-size blocks whose randomness depends only
+    on the model, ``random_state`` and the block's index, so that ranges of
+    the stream (``start``) can be drawn apart, even on other machines, and
+    concatenated. None draws a fresh stream on every call (the model's own
+    sequence, which a refit with the same parameters replays).
+start : int, default=0
+    With ``random_state``: the position in the stream of the first row;
+    ``sample(n, random_state=s, start=k)`` returns rows ``k`` to
+    ``k + n - 1`` of the stream ``s``.""",
     "sample_returns": """\
 X : DataFrame or ndarray of shape (n_samples, n_features)
     In the format ``fit`` was given: the same column names, order and dtypes

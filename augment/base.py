@@ -231,8 +231,9 @@ class BaseGenerator(BaseOverSampler):
         """Model-space rows (ndarray) to ``(data, continuous target or None)``."""
 
     @abstractmethod
-    def _concat(self, data, synthetic):
-        """Real rows followed by synthetic ones, in the internal form."""
+    def _concat(self, *parts):
+        """Rows of several parts (real rows, then synthetic ones; or blocks)
+        one after the other, in the internal form."""
 
     def _fit_conditioning(self, data, labels):
         """Learn what conditions are drawn from, before the model trains
@@ -273,7 +274,7 @@ class BaseGenerator(BaseOverSampler):
 
     # ------------------------------------------------------------- sample
     @fill_doc
-    def sample(self, n_samples, y=None):
+    def sample(self, n_samples, y=None, *, random_state=None, start=0):
         """Draw synthetic rows from the fitted model.
 
         Parameters
@@ -281,26 +282,35 @@ class BaseGenerator(BaseOverSampler):
         n_samples : int
             Number of rows, >= 0.
         %(sample_y)s
+        %(sample_stream)s
 
         Returns
         -------
         %(sample_returns)s
         """
         check_is_fitted(self)
-        return self._sample_output(n_samples, y)
+        return self._sample_output(n_samples, y, random_state=random_state, start=start)
 
-    def _sample_output(self, n_samples, y, conditions=()):
-        """``sample``'s work, for conditions checked by the data layer."""
+    def _sample_output(
+        self, n_samples, y, conditions=(), random_state=None, start=0, stream=None
+    ):
+        """``sample``'s work, for conditions checked by the data layer. A
+        ``stream`` given replaces ``random_state`` and ``start``."""
         n_samples = check_count(n_samples, "n_samples")
-        labels = self._label_indices(n_samples, y, conditions)
-        data, y_values = self._sample_rows(n_samples, labels, conditions=conditions)
+        labels = self._label_indices(n_samples, y)
+        if stream is None:  # after the checks: a failed call draws nothing
+            stream = self._stream(random_state, start)
+        data, y_values = self._sample_rows(
+            n_samples, labels, stream=stream, conditions=conditions
+        )
         X = self._input_format.restore(data)
         if self.target_type_ == "none":
             return X
         return X, self._target_format.restore(y_values)
 
-    def _label_indices(self, n_samples, y, conditions=()):
-        """Class index of every requested row, checked against the training labels."""
+    def _label_indices(self, n_samples, y):
+        """Class index of every requested row, checked against the training
+        labels; None where they are to be drawn (``y`` None)."""
         if self.target_type_ != "classes":
             if y is not None:
                 fitted = {"none": "no labels", "continuous": "a continuous target"}
@@ -311,9 +321,7 @@ class BaseGenerator(BaseOverSampler):
                 )
             return None
         if y is None:
-            rng = np.random.default_rng(self._next_seed())
-            probs = self._label_distribution(conditions)
-            return rng.choice(len(self.classes_), size=n_samples, p=probs)
+            return None
         if np.ndim(y) == 0:
             return np.full(n_samples, self._class_index(np.asarray([y]))[0])
         y = np.asarray(y)
@@ -345,28 +353,90 @@ class BaseGenerator(BaseOverSampler):
             )
         return index
 
-    def _next_seed(self):
-        # successive calls draw new rows, yet a refit with the same random_state
-        # replays the same sequence
-        self._draws += 1
-        return np.random.SeedSequence([self._seed, self._draws]).generate_state(1)[0]
+    # ----------------------------------------------- the stream of blocks
+    def _stream(self, random_state=None, start=0):
+        """The stream a sampling call draws from: ``random_state``'s, or the
+        next of the model's own sequence (a refit replays it)."""
+        start = check_count(start, "start")
+        if random_state is None:
+            if start:
+                raise ValueError(
+                    f"start={start} needs a random_state: only a seeded stream "
+                    "can be drawn in ranges."
+                )
+            self._draws += 1
+            return _Stream((1, self._draws), 0)
+        if isinstance(random_state, (bool, np.bool_)) or not isinstance(
+            random_state, numbers.Integral
+        ):
+            raise TypeError(
+                f"random_state must be an int >= 0 or None; got {random_state!r}."
+            )
+        if random_state < 0:
+            raise ValueError(f"random_state must be >= 0; got {random_state}.")
+        return _Stream((0, int(random_state)), start)
 
-    def _sample_rows(self, n_samples, labels, **options):
-        """Generate and decode rows: ``(data, target values or None)``."""
-        device = self._ready_device()
-        seed = int(self._next_seed())
-        generator = torch.Generator(device=device).manual_seed(seed)
-        label_tensor = (
-            None
-            if labels is None
-            else torch.as_tensor(labels, dtype=torch.long, device=device)
+    def _block_seeds(self, key, block):
+        """Seeds of block ``block`` of stream ``key``: for the labels, the
+        model (torch) and the decoding. They depend on nothing else."""
+        sequence = np.random.SeedSequence([self._seed, *key, block])
+        labels, model, decoding = sequence.spawn(3)
+        return (
+            np.random.default_rng(labels),
+            int(model.generate_state(1, np.uint64)[0]),
+            int(decoding.generate_state(1)[0]),
         )
-        with torch.no_grad():
-            rows = self._generate(label_tensor, n_samples, generator, **options)
-        data, target = self._decode(rows.cpu().numpy(), seed, **options)
-        if self.target_type_ == "classes":
-            return data, self.classes_[labels]
-        return data, target
+
+    def _sample_rows(self, n_samples, labels, stream=None, **options):
+        """Generate and decode rows ``stream.start`` to ``stream.start +
+        n_samples - 1`` of the stream: ``(data, target values or None)``.
+
+        The data-level entry point (a backend may override it): ``labels``
+        holds the class index of every row, or None to draw them from
+        :meth:`_label_distribution`; ``stream`` is None for a fresh stream.
+        Rows are made in whole blocks of ``_block_size``, each from its own
+        seeds; every row depends only on its block, its position in it and
+        its own label, so any range of rows is the same as in the whole.
+        """
+        if stream is None:
+            stream = self._stream()
+        device = self._ready_device()
+        size, classes = self._block_size, self.target_type_ == "classes"
+        probs = None
+        if classes and labels is None:
+            probs = self._label_distribution(options.get("conditions", ()))
+        first = stream.start // size
+        last = max(-(-(stream.start + n_samples) // size), first + 1)
+        parts, targets, indices, done = [], [], [], 0
+        for block in range(first, last):
+            lo = min(max(stream.start - block * size, 0), size)
+            hi = max(min(stream.start + n_samples - block * size, size), lo)
+            label_rng, model_seed, decode_seed = self._block_seeds(stream.key, block)
+            block_labels = None
+            if classes:
+                if labels is None:
+                    block_labels = label_rng.choice(len(probs), size=size, p=probs)
+                else:  # the other rows' labels do not matter: rows are independent
+                    block_labels = np.zeros(size, dtype=np.int64)
+                    block_labels[lo:hi] = labels[done : done + hi - lo]
+                indices.append(block_labels[lo:hi])
+            generator = torch.Generator(device=device).manual_seed(model_seed)
+            label_tensor = (
+                None
+                if block_labels is None
+                else torch.as_tensor(block_labels, dtype=torch.long, device=device)
+            )
+            with torch.no_grad():
+                rows = self._generate(label_tensor, size, generator, **options)
+            data, target = self._decode(rows.cpu().numpy(), decode_seed, **options)
+            parts.append(_take(data, lo, hi))
+            if target is not None:
+                targets.append(target[lo:hi])
+            done += hi - lo
+        data = self._concat(*parts)
+        if classes:
+            return data, self.classes_[np.concatenate(indices)]
+        return data, np.concatenate(targets) if targets else None
 
     def _ready_device(self):
         device = resolve_device(self.device)
@@ -577,6 +647,24 @@ def _check_target(y, n_rows):
     raise ValueError(
         f"Unknown label type: y is {kind!r}; class labels or numbers expected."
     )
+
+
+class _Stream:
+    """A stream of sampled rows: its key (``(0, random_state)`` or ``(1, n)``
+    for the model's n-th unseeded call) and the position of the first row."""
+
+    def __init__(self, key, start):
+        self.key, self.start = key, start
+
+    def at(self, start):
+        return _Stream(self.key, start)
+
+
+def _take(data, lo, hi):
+    """Rows ``lo:hi`` of a block in the internal form (a table or an array)."""
+    if isinstance(data, pd.DataFrame):
+        return data.iloc[lo:hi].reset_index(drop=True)
+    return data[lo:hi]
 
 
 def _share(total, weights):

@@ -140,7 +140,12 @@ def build_parser():
         metavar="COL=VALUE",
         help="a value every row has, e.g. --condition Home=rent (repeatable)",
     )
-    sample.add_argument("--seed", type=_count, metavar="S", help="random_state")
+    sample.add_argument(
+        "--seed",
+        type=_count,
+        metavar="S",
+        help="the stream of rows (default: a fresh one, shown on stderr)",
+    )
     sample.add_argument(
         "--chunk-size",
         type=_positive,
@@ -307,8 +312,11 @@ def _sample(args):
             )
             checked[spec.name] = _training_value(value, known, f"--condition {column}")
     n = sum(counts) if args.n is None else args.n
+    seed = args.seed
+    if seed is None:  # fresh rows on every run, yet replayable
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
     model.set_params(verbose=1)
-    _say(f"Sampling {n} rows from {args.model} into {args.out}")
+    _say(f"Sampling {n} rows from {args.model} into {args.out} (--seed {seed})")
     began = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # CUDA absent: CPU, said below
@@ -318,7 +326,7 @@ def _sample(args):
             y=y,
             conditions=checked,
             chunk_size=args.chunk_size,
-            random_state=args.seed,
+            random_state=seed,
         )
     seconds = time.perf_counter() - began
     rate = n / max(seconds, 1e-9)

@@ -154,7 +154,7 @@ def test_the_header_is_plain_json_with_what_was_promised(saved):
     assert header["params"]["latent_dim"] == generator.latent_dim
     assert header["state"]["_seed"] == generator._seed
     assert [h["epoch"] for h in header["state"]["history_"]] == [0, 1, 2]
-    assert header["modules"] == ["module_"]
+    assert header["modules"] == ["conditioning_", "module_"]
 
 
 def test_unsaveable_values_are_named(labelled, tmp_path):
@@ -311,3 +311,120 @@ def test_weights_that_do_not_fit_the_model(saved, tmp_path):
     )
     with pytest.raises(ModelFileError, match=r"shape\.augment: the weights of module_"):
         augment.load(bad)
+
+
+# ------------------------------------------------- the reproducible stream
+@pytest.fixture(scope="module")
+def streamed():
+    """A labelled GAN on a table with a rare-valued column (rare draws in decoding)."""
+    X = mixed_table(150)
+    X["shop"] = [f"s{i % 130}" for i in range(150)]  # 100 kept values, 30 rare
+    y = pd.Series(["no"] * 90 + ["yes"] * 40 + ["maybe"] * 20, name="answer")
+    return tiny(augment.TabularGAN).fit(X, y)
+
+
+def test_ranges_of_a_stream_concatenate_into_the_whole(streamed):
+    block = streamed._block_size
+    whole = streamed.sample(2 * block + 10, random_state=7)
+    cuts = [0, 5, block - 1, block + 3, 2 * block + 10]
+    parts = [
+        streamed.sample(b - a, random_state=7, start=a)
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+    ]
+    X = pd.concat([p[0] for p in parts], ignore_index=True)
+    y = pd.concat([p[1] for p in parts], ignore_index=True)
+    assert_same((X, y), whole)
+    assert whole[0]["shop"].nunique() > 100  # rare values were drawn
+    other = streamed.sample(50, random_state=8)
+    assert not other[0].equals(whole[0].iloc[:50])
+
+
+def test_ranges_with_labels_and_conditions(streamed):
+    labels = np.random.default_rng(0).choice(["no", "yes", "maybe"], 5000)
+    whole = streamed.sample(5000, y=labels, conditions={"city": "Oslo"}, random_state=1)
+    part = streamed.sample(
+        900,
+        y=labels[4000:4900],
+        conditions={"city": "Oslo"},
+        random_state=1,
+        start=4000,
+    )
+    assert_same(part[0], whole[0].iloc[4000:4900].reset_index(drop=True))
+    assert (part[0]["city"] == "Oslo").all()
+
+
+def test_unseeded_calls_draw_new_rows_and_a_refit_replays_them(labelled):
+    X, y = labelled
+    first = tiny(augment.TabularVAE).fit(X, y)
+    a, b = first.sample(20), first.sample(20)
+    assert not a[0].equals(b[0])
+    again = tiny(augment.TabularVAE).fit(X, y)
+    assert_same(again.sample(20), a)
+    assert_same(again.sample(20), b)
+    assert_same(first.sample(20, random_state=3), again.sample(20, random_state=3))
+
+
+def test_stream_arguments_are_checked(streamed):
+    with pytest.raises(ValueError, match="start=5 needs a random_state"):
+        streamed.sample(3, start=5)
+    with pytest.raises(TypeError, match="random_state must be an int"):
+        streamed.sample(3, random_state=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="start must be >= 0"):
+        streamed.sample(3, random_state=0, start=-1)
+    draws = streamed._draws
+    with pytest.raises(ValueError, match="n_samples must be >= 0"):
+        streamed.sample(-1)
+    assert streamed._draws == draws  # a failed call draws nothing
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_sample_to_is_the_same_whatever_the_chunk_size(streamed, tmp_path, suffix):
+    read = pd.read_parquet if suffix == ".parquet" else pd.read_csv
+    files = [
+        streamed.sample_to(
+            tmp_path / f"{k}{suffix}", 5000, chunk_size=k, random_state=2
+        )
+        for k in [5000, 1234, 4096]
+    ]
+    tables = [read(f) for f in files]
+    for table in tables[1:]:
+        pd.testing.assert_frame_equal(table, tables[0])
+    X, y = streamed.sample(5000, random_state=2)
+    assert list(tables[0].columns) == [*X.columns, "answer"]
+    if suffix == ".parquet":  # the training dtypes survive
+        pd.testing.assert_frame_equal(tables[0].drop(columns="answer"), X)
+        assert tables[0]["answer"].tolist() == y.tolist()
+
+
+def test_sample_to_counts_conditions_and_bad_paths(streamed, tmp_path):
+    path = streamed.sample_to(
+        tmp_path / "out.parquet", 30, y={"yes": 20, "maybe": 10},
+        conditions={"tier": "hi"}, chunk_size=7,
+    )  # fmt: skip
+    table = pd.read_parquet(path)
+    assert table["answer"].tolist() == ["yes"] * 20 + ["maybe"] * 10
+    assert (table["tier"] == "hi").all() and table["tier"].dtype == "category"
+    empty = pd.read_parquet(streamed.sample_to(tmp_path / "empty.parquet", 0))
+    assert len(empty) == 0 and list(empty.columns) == list(table.columns)
+    with pytest.raises(ValueError, match="30 rows in all.*n_samples=31"):
+        streamed.sample_to(tmp_path / "x.parquet", 31, y={"yes": 20, "maybe": 10})
+    with pytest.raises(FileNotFoundError, match="folder .*no' does not exist"):
+        streamed.sample_to(tmp_path / "no" / "x.parquet", 5)
+    with pytest.raises(ValueError, match="unknown file type '.xlsx'"):
+        streamed.sample_to(tmp_path / "x.xlsx", 5)
+    with pytest.raises(ValueError, match="never seen in column 'tier'"):
+        streamed.sample_to(tmp_path / "x.csv", 5, conditions={"tier": "mid"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "empty.parquet",
+        "out.parquet",
+    ]
+
+
+def test_a_loaded_model_continues_the_stream(streamed, tmp_path):
+    streamed.sample(3)
+    loaded = round_trip(streamed, tmp_path)
+    assert_same(loaded.sample(10), streamed.sample(10))
+    assert_same(
+        loaded.sample(10, random_state=4, start=4090),
+        streamed.sample(10, random_state=4, start=4090),
+    )

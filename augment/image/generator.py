@@ -82,8 +82,8 @@ class ImageGenerator(BaseGenerator):
     def _decode(self, rows, seed, conditions=()):
         return self._input_format.decode(rows), None
 
-    def _concat(self, images, synthetic):
-        return np.concatenate([images, synthetic])
+    def _concat(self, *parts):
+        return np.concatenate(parts)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -298,12 +298,14 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             With the training column names, order and dtypes.
         """
         check_is_fitted(self)
-        Z = np.asarray(Z, dtype=np.float64)
+        Z = np.asarray(Z)
         if Z.ndim != 2 or Z.shape[1] != self.n_features_out_:
             raise ValueError(
                 f"Z must have shape (n_samples, {self.n_features_out_}); got {Z.shape}."
             )
         rng = check_random_state(random_state)
+        # column-major: every span's argmax then reads contiguous memory
+        Z = Z.T.astype(np.float64, order="C")
         columns = {}
         for spec in self.columns_:
             if spec.kind == "categorical":
@@ -468,16 +470,18 @@ def _rounding_step(column, spec):
 
 
 def _decode_numeric(spec, Z):
+    """Values of a numeric column from the model space, transposed: ``Z`` is
+    ``(n_features_out, n_samples)``."""
     scalar, mode_span = spec.spans[0], spec.spans[1]
-    mode = np.argmax(Z[:, mode_span.start : mode_span.stop], axis=1)
-    offset = np.clip(Z[:, scalar.start], -1, 1)
+    mode = np.argmax(Z[mode_span.start : mode_span.stop], axis=0)
+    offset = np.clip(Z[scalar.start], -1, 1)
     x = offset * spec.reach[mode] + spec.means[mode]
     x = np.clip(x, spec.low, spec.high)
     if spec.step is not None:
         x = np.round(x / spec.step) * spec.step
     if spec.has_missing:
         missing = spec.spans[2]
-        x[np.argmax(Z[:, missing.start : missing.stop], axis=1) == 1] = np.nan
+        x[np.argmax(Z[missing.start : missing.stop], axis=0) == 1] = np.nan
     return x
 
 
@@ -511,13 +515,17 @@ def _category_slots(spec, values):
 
 
 def _decode_categories(spec, Z, rng):
+    """Values of a categorical column; ``Z`` transposed as in _decode_numeric."""
     span = spec.spans[0]
-    values = spec.slots[np.argmax(Z[:, span.start : span.stop], axis=1)]
-    is_rare = values == _RARE
-    if is_rare.any():
-        values[is_rare] = rng.choice(
-            spec.rare_values, size=int(is_rare.sum()), p=spec.rare_probs
-        )
+    values = spec.slots[np.argmax(Z[span.start : span.stop], axis=0)]
+    if spec.rare_values is not None:
+        # one uniform for every row, rare or not, so that each row's value
+        # depends on its own draw only (rows decoded together or apart agree)
+        uniform = rng.random_sample(len(values))
+        is_rare = values == _RARE
+        cdf = np.cumsum(spec.rare_probs)
+        pick = np.searchsorted(cdf, uniform[is_rare] * cdf[-1], side="right")
+        values[is_rare] = spec.rare_values[np.minimum(pick, len(cdf) - 1)]
     return values
 
 
@@ -545,7 +553,7 @@ def _restore_dtype(values, spec):
         if spec.tz is not None:
             stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(spec.tz)
         return stamps.astype(dtype)
-    series = pd.Series(values)
     if isinstance(dtype, np.dtype) and dtype.kind == "O":
-        return series.astype(object)
-    return series.astype(dtype)
+        # straight to object: no detour through an inferred string dtype
+        return pd.Series(values, dtype=object)
+    return pd.Series(values).astype(dtype)

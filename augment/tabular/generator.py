@@ -137,7 +137,7 @@ class TabularGenerator(BaseGenerator):
         return SpanLayout(self.encoder_.spans_)
 
     @fill_doc
-    def sample(self, n_samples, y=None, conditions=None):
+    def sample(self, n_samples, y=None, conditions=None, *, random_state=None, start=0):
         """Draw synthetic rows from the fitted model, optionally conditioned.
 
         Parameters
@@ -157,13 +157,17 @@ class TabularGenerator(BaseGenerator):
             A model that can (:class:`~augment.TabularTransformer`) also
             takes ``{column: (low, high)}`` on numeric columns (bounds
             included, either may be None): every row's value is in the range.
+        %(sample_stream)s
 
         Returns
         -------
         %(sample_returns)s
         """
         check_is_fitted(self)
-        return self._sample_output(n_samples, y, self._check_conditions(conditions))
+        checked = self._check_conditions(conditions)
+        return self._sample_output(
+            n_samples, y, checked, random_state=random_state, start=start
+        )
 
     def _decode(self, rows, seed, conditions=()):
         table = self.encoder_.inverse_transform(rows, random_state=seed)
@@ -232,6 +236,8 @@ class TabularGenerator(BaseGenerator):
         if chunk_size == 0:
             raise ValueError("chunk_size must be >= 1; got 0.")
         labels = _LabelPlan(self, n_samples, y)
+        checked = self._check_conditions(conditions)
+        stream = self._stream(random_state)  # one stream for every chunk
         writer = TableWriter(path)
         bar = tqdm(
             total=n_samples,
@@ -243,8 +249,10 @@ class TabularGenerator(BaseGenerator):
         try:
             for start in range(0, max(n_samples, 1), chunk_size):
                 size = min(chunk_size, n_samples - start)
-                options = {} if conditions is None else {"conditions": conditions}
-                out = self.sample(size, y=labels.chunk(start, size), **options)
+                y_chunk = labels.chunk(start, size)
+                out = self._sample_output(
+                    size, y_chunk, checked, stream=stream.at(start)
+                )
                 writer.write(self._output_frame(out))
                 bar.update(size)
         except BaseException:
@@ -274,8 +282,8 @@ class TabularGenerator(BaseGenerator):
             )
         return pd.concat([X, target], axis=1)
 
-    def _concat(self, table, synthetic):
-        return pd.concat([table, synthetic], ignore_index=True)
+    def _concat(self, *parts):
+        return pd.concat(parts, ignore_index=True)
 
     def _discrete_columns(self):
         """The columns that can be conditioned on: the encoder's categorical ones."""

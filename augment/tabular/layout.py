@@ -8,7 +8,6 @@ cross-entropy and sampling run in a single call.
 """
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -88,11 +87,15 @@ class SpanLayout(nn.Module):
         """
         probs = _over_groups(torch.softmax, self.group_logits(raw))
         uniform = torch.rand(probs.shape[:2], generator=generator, device=raw.device)
-        choice = (probs.cumsum(dim=-1) < uniform[..., None]).sum(dim=-1)
+        # the number of cumulative probabilities below the uniform
+        cumulative = probs.cumsum(dim=-1)
+        choice = torch.searchsorted(cumulative, uniform[..., None]).squeeze(-1)
         widths = self.group_mask.sum(dim=1)
         choice = torch.minimum(choice, widths - 1)  # rounding of the last sum
-        one_hot = F.one_hot(choice, probs.shape[-1]).to(raw.dtype)
-        return self.scatter_groups(one_hot, out)
+        # the one-hots written in place: zeros over the groups, a one per group
+        groups = torch.arange(choice.shape[1], device=raw.device)
+        out[:, self.group_columns] = 0
+        return out.scatter_(1, self.group_index[groups[None, :], choice], 1.0)
 
     def log_probs(self, raw):
         """Log-softmax of every group: ``(batch, G, W)``, ``-inf`` on padding."""
