@@ -548,7 +548,8 @@ class _Decoder:
                 shape
             )
         raw = self.tensors[value["data"]].numpy()
-        return np.frombuffer(raw.tobytes(), dtype=_numpy_dtype(value)).reshape(shape)
+        array = np.frombuffer(raw.tobytes(), dtype=_numpy_dtype(value))
+        return array.reshape(shape).copy()  # writable, as the saved one was
 
     def dtype(self, value):
         if "numpy" in value:

@@ -428,3 +428,24 @@ def test_a_loaded_model_continues_the_stream(streamed, tmp_path):
         loaded.sample(10, random_state=4, start=4090),
         streamed.sample(10, random_state=4, start=4090),
     )
+
+
+def test_every_generator_streams_in_ranges(generator_class, labelled):
+    X, y = labelled
+    generator = tiny(generator_class).fit(X, y)
+    block = generator._block_size
+    whole = generator.sample(block + 20, random_state=5, conditions={"plan": "pro"})
+    part = generator.sample(
+        30, random_state=5, start=block - 10, conditions={"plan": "pro"}
+    )
+    assert_same(part[0], whole[0].iloc[block - 10 :].reset_index(drop=True))
+    assert (part[0]["plan"] == "pro").all()
+
+
+@pytest.mark.parametrize("cls", list(TINY_IMAGES), ids=lambda c: c.__name__)
+def test_image_streams_in_ranges(cls, digits):
+    X, y = digits
+    generator = cls(**TINY_IMAGES[cls], random_state=0).fit(X, y)
+    whole = generator.sample(300, random_state=1)
+    part = generator.sample(60, random_state=1, start=240)
+    assert_same(part, (whole[0][240:], whole[1][240:]))

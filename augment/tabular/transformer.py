@@ -143,18 +143,23 @@ class TabularTransformer(TabularGenerator):
         self.verbose = verbose
 
     # ------------------------------------------------------------ training
+    def _build_modules(self, init):
+        specs, bins = self.encoder_.columns_, self._token_bins
+        tokens_of = _Tokens(specs, None, self.n_bins, fitted=bins)
+        module = _AnyOrder(
+            tokens_of, self._n_classes, self.network, self.width, self.depth, self.heads
+        )
+        self.module_ = init_parameters(module, init)
+
     def _train(self, data, labels, generator):
         if self.network == "transformer" and self.width % self.heads:
             raise ValueError(
                 f"width={self.width} must be a multiple of heads={self.heads}."
             )
-        tokens_of = _Tokens(self.encoder_.columns_, data, self.n_bins)
-        tokens = tokens_of.tokenise(data)
-        module = _AnyOrder(
-            tokens_of, self._n_classes, self.network, self.width, self.depth, self.heads
-        )
-        module = init_parameters(module, self._init_generator()).to(data.device)
-        self.module_ = module
+        self._token_bins = _Tokens(self.encoder_.columns_, data, self.n_bins).fitted
+        self._build_modules(self._init_generator())
+        module = self.module_ = self.module_.to(data.device)
+        tokens = module.tokens.tokenise(data)
         optimiser = torch.optim.Adam(
             module.parameters(),
             lr=self.learning_rate,
@@ -317,20 +322,27 @@ class _Tokens(nn.Module):
     drawn from: exact values (a point, or the half-step around a value of a
     rounded column) and quantile bins of the other values, then the missing
     token. Tokens of all columns share one vocabulary (``offsets``).
+    ``fitted`` (the ``fitted`` bins of a previous instance, by column index)
+    rebuilds the same tokens without the data, as loading a model file does.
     """
 
-    def __init__(self, specs, data, n_bins):
+    def __init__(self, specs, data, n_bins, fitted=None):
         super().__init__()
         self.specs = specs
         self.names = [s.name for s in specs]
         sizes = []
-        values = self._values(data)
+        values = None if fitted is not None else self._values(data)
+        self.fitted = {}  # the bins of every numeric column, to rebuild from
         for j, spec in enumerate(specs):
             if spec.kind == "categorical":
                 sizes.append(spec.spans[0].width)
                 continue
-            x, missing = values[j]
-            bins = _bins(x[~missing].cpu().numpy(), n_bins, spec.step)
+            if fitted is not None:
+                bins = fitted[j]
+            else:
+                x, missing = values[j]
+                bins = _bins(x[~missing].cpu().numpy(), n_bins, spec.step)
+            self.fitted[j] = bins
             for name, array in zip(("lo", "hi", "exact", "within"), bins, strict=True):
                 self.register_buffer(f"{name}{j}", torch.as_tensor(array))
             sizes.append(len(bins[0]) + spec.has_missing)
