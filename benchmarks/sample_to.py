@@ -42,11 +42,16 @@ def credit():
 
 
 def peak_mb():
+    """This process's peak resident set size. ``VmHWM`` rather than
+    ``ru_maxrss``, which a child inherits from its parent across fork."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-
-
-def child_peak_mb():
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 # ----------------------------------------------------------- child processes
