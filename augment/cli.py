@@ -24,7 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-_MODELS = {"vae": "TabularVAE", "gan": "TabularGAN"}
+_MODELS = {
+    "vae": "TabularVAE",
+    "gan": "TabularGAN",
+    "transformer": "TabularTransformer",
+}
 
 
 class UsageError(Exception):
@@ -285,7 +289,7 @@ def _sample(args):
     if not hasattr(model, "sample_to"):
         raise ValueError(
             f"{args.model} holds a {type(model).__name__}; augment sample writes "
-            "tables, from TabularVAE or TabularGAN models."
+            "tables, from tabular models."
         )
     y = None
     if labels:
