@@ -323,8 +323,10 @@ def _registered():
     from .image.generator import ImageFormat
     from .tabular.encoder import ColumnSpec, Span, TableEncoder
     from .tabular.generator import _Format
+    from .tabular.rules import Rules
 
-    for cls in (_TargetFormat, ImageFormat, ColumnSpec, Span, TableEncoder, _Format):
+    classes = (_TargetFormat, ImageFormat, ColumnSpec, Span, TableEncoder, _Format)
+    for cls in (*classes, Rules):
         if f"{cls.__module__}.{cls.__qualname__}" not in _REGISTRY:
             register(cls)
     return _REGISTRY
@@ -419,6 +421,10 @@ class _Encoder:
             return _tag("type", name=_type_name(value))
         if _is_tzinfo(value):
             return _tag("tz", name=str(value))
+        from .tabular.rules import Rule
+
+        if isinstance(value, Rule):  # rules describe themselves as plain data
+            return _tag("rule", data=self.encode(value.to_dict()))
         name = self.names.get(type(value))
         if name is not None:
             if dataclasses.is_dataclass(value):
@@ -531,6 +537,10 @@ class _Decoder:
             return _TYPES[value["name"]]
         if kind == "tz":
             return pd.DatetimeTZDtype("ns", value["name"]).tz
+        if kind == "rule":  # Rule.from_dict knows only the package's rules
+            from .tabular.rules import Rule
+
+            return Rule.from_dict(self.decode(value["data"]))
         if kind == "object":
             cls = self.registry.get(value["class"])
             if cls is None:

@@ -449,3 +449,13 @@ def test_image_streams_in_ranges(cls, digits):
     whole = generator.sample(300, random_state=1)
     part = generator.sample(60, random_state=1, start=240)
     assert_same(part, (whole[0][240:], whole[1][240:]))
+
+
+def test_rules_are_saved_as_plain_data(tmp_path):
+    X = pd.DataFrame({"low": np.arange(60.0) % 7, "gap": np.arange(60.0) % 5})
+    X["high"] = X["low"] + X["gap"] + 1  # low < high: an order (and linear) rule
+    generator = tiny(augment.TabularVAE).fit(X)
+    assert generator.rules_
+    loaded = round_trip(generator, tmp_path)
+    assert loaded.rules_ == generator.rules_
+    assert_same(loaded.sample(50, random_state=2), generator.sample(50, random_state=2))
