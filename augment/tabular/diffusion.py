@@ -154,10 +154,17 @@ class TabularDiffusion(TabularGenerator):
         self.verbose = verbose
 
     # ------------------------------------------------------------ training
+    def _build_modules(self, init, data=None):
+        layout = self._layout()
+        if data is None:  # the scalars' scale comes with the saved weights
+            data = torch.zeros((0, layout.width))
+        module = _Denoiser(layout, self.conditioning_, data, self.hidden_dims)
+        self.module_ = init_parameters(module, init)
+
     def _train(self, data, labels, generator):
         conditioning, device = self.conditioning_, data.device
-        module = _Denoiser(self._layout(), conditioning, data, self.hidden_dims)
-        self.module_ = module = init_parameters(module, self._init_generator())
+        self._build_modules(self._init_generator(), data)
+        module = self.module_
         module.to(device).train()
         optimiser = torch.optim.Adam(
             module.parameters(),
