@@ -376,6 +376,13 @@ class BaseGenerator(BaseOverSampler):
             raise ValueError(f"random_state must be >= 0; got {random_state}.")
         return _Stream((0, int(random_state)), start)
 
+    def _next_seed(self, stream=None):
+        """One seed for a whole call, for a backend that cannot draw in
+        blocks (its rows are then reproducible per call, not per range)."""
+        stream = self._stream() if stream is None else stream
+        entropy = [self._seed, *stream.key, stream.start]
+        return np.random.SeedSequence(entropy).generate_state(1)[0]
+
     def _block_seeds(self, key, block):
         """Seeds of block ``block`` of stream ``key``: for the labels, the
         model (torch) and the decoding. They depend on nothing else."""

@@ -322,8 +322,8 @@ default="gaussian_copula"
             return None  # SDV's joint model draws the labels with the rows
         return super()._label_indices(n_samples, y, conditions)
 
-    def _sample_rows(self, n_samples, labels, conditions=()):
-        seed = int(self._next_seed())
+    def _sample_rows(self, n_samples, labels, conditions=(), stream=None):
+        seed = int(self._next_seed(stream))
         synthesizer = self.synthesizer_
         columns = dict(conditions)
         with _seeded(seed), _quiet(self.verbose):
