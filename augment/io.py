@@ -35,8 +35,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import load as _load_tensors
-from safetensors.torch import save as _save_tensors
 
 __all__ = ["EXTENSION", "FORMAT_VERSION", "ModelFileError", "load", "register", "save"]
 
@@ -100,6 +98,8 @@ def save(generator, path):
         for key, tensor in module.state_dict().items():
             # copies: safetensors refuses tensors that share memory
             tensors[f"{module_name}/{key}"] = tensor.detach().to("cpu", copy=True)
+    from safetensors.torch import save as _save_tensors
+
     header_bytes = json.dumps(header, ensure_ascii=False, allow_nan=False).encode()
     weights = _save_tensors({k: t.contiguous() for k, t in tensors.items()})
     preamble = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(header_bytes), len(weights))
@@ -243,6 +243,8 @@ def read(path):
             f"{path}: checksum mismatch: the header or the weights were modified "
             "or corrupted since the file was written."
         )
+    from safetensors.torch import load as _load_tensors
+
     try:
         header = json.loads(header_bytes.decode("utf-8"))
         tensors = _load_tensors(weights)
