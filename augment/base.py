@@ -308,7 +308,7 @@ class BaseGenerator(BaseOverSampler):
             return X
         return X, self._target_format.restore(y_values)
 
-    def _label_indices(self, n_samples, y):
+    def _label_indices(self, n_samples, y, conditions=()):
         """Class index of every requested row, checked against the training
         labels; None where they are to be drawn (``y`` None)."""
         if self.target_type_ != "classes":
