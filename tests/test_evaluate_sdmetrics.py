@@ -31,7 +31,7 @@ TOLERANCE = 0.02
 def sdmetrics_quality(real, synthetic, thresholds=True):
     """SDMetrics' overall, column shapes and column pair trends scores, and details."""
     sdtypes = {
-        "numerical": "numerical",
+        "numeric": "numerical",
         "datetime": "datetime",
         "categorical": "categorical",
     }
