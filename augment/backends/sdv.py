@@ -25,7 +25,7 @@ from .._docstrings import fill_doc
 from .._validation import record_feature_names
 from ..base import BaseGenerator
 from ..tabular.encoder import _describe_column, _numeric_array
-from ..tabular.generator import _TARGET, TabularGenerator
+from ..tabular.generator import _TARGET, TabularGenerator, check_condition_mapping
 
 _SYNTHESIZERS = {
     "gaussian_copula": "GaussianCopulaSynthesizer",
@@ -288,13 +288,8 @@ default="gaussian_copula"
 
     def _check_conditions(self, conditions):
         """``{column: value}`` into ``[(SDV column, training value)]``."""
-        if conditions is None:
+        if not check_condition_mapping(conditions):
             return []
-        if not isinstance(conditions, Mapping):
-            raise TypeError(
-                f"conditions must be a dict {{column: value}}; got "
-                f"{type(conditions).__name__}."
-            )
         names = [spec.name for spec in self._columns]
         allowed = [names[i] for i in self._values]
         checked = []

@@ -293,13 +293,8 @@ class TabularGenerator(BaseGenerator):
         """Validate ``{column: value}`` into a list of :class:`ColumnCondition`
         (discrete columns) and :class:`RangeCondition` (``(low, high)`` on a
         numeric column, for a model whose ``_range_conditions`` is True)."""
-        if conditions is None:
+        if not check_condition_mapping(conditions):
             return []
-        if not isinstance(conditions, Mapping):
-            raise TypeError(
-                f"conditions must be a dict {{column: value}}; got "
-                f"{type(conditions).__name__}."
-            )
         discrete = self._discrete_columns()
         position = {spec.name: i for i, spec in enumerate(discrete)}
         numeric = {
@@ -398,6 +393,19 @@ def _slot(spec, value):
         f"conditions: {value!r} was never seen in column {spec.name!r} "
         f"(values include {list(spec.categories[:10])})."
     )
+
+
+def check_condition_mapping(conditions):
+    """``conditions`` as given to ``sample``: a dict ``{column: value}`` (or
+    None, read as none); anything else is a TypeError."""
+    if conditions is None:
+        return {}
+    if not isinstance(conditions, Mapping):
+        raise TypeError(
+            f"conditions must be a dict {{column: value}}; got "
+            f"{type(conditions).__name__}."
+        )
+    return conditions
 
 
 class _Format:
