@@ -501,17 +501,23 @@ def main():
     ours = our_models()
     models = args.models or [*ours, *PEERS, SMOTE]
     start = time.perf_counter()
+    out.parent.mkdir(exist_ok=True)
     results = []
     for dataset in args.datasets:
         results += run_dataset(dataset, models, ours, args)
+        # written after every table: a long run that stops keeps what it measured
+        write(out, args, results, ours, time.perf_counter() - start)
     seconds = time.perf_counter() - start
     means, ratios = summarise(results, ours)
-
     print(f"\n## Every model (means over seeds), {seconds / 60:.1f} minutes\n")
     print(means.round(3).to_markdown())
     print("\n## Best of ours against the best peer (ratio = ours / peer)\n")
     print(ratios.round(3).to_markdown(index=False))
-    out.parent.mkdir(exist_ok=True)
+    print(f"\nwritten to {out}")
+
+
+def write(out, args, results, ours, seconds):
+    _, ratios = summarise(results, ours)
     record = {
         "command": "benchmarks/run.py" + (" --quick" if args.quick else ""),
         "args": vars(args),
@@ -520,11 +526,11 @@ def main():
         "load_average": os.getloadavg(),
         "minutes": seconds / 60,
         "time": time.strftime("%Y-%m-%d %H:%M"),
+        "datasets_done": sorted({r["dataset"] for r in results}),
         "results": results,
         "ratios": ratios.to_dict(orient="records"),
     }
     out.write_text(json.dumps(record, indent=1, default=str))
-    print(f"\nwritten to {out}")
 
 
 if __name__ == "__main__":
