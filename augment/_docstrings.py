@@ -42,6 +42,15 @@ epochs : int or None, default={default}
     Passes over the data (``n_{rows} / batch_size`` optimiser steps each).
     None trains for about {steps:,} optimiser steps{bounds}: enough
     for small data sets, bounded for large ones.""",
+    "epochs_early_stopping": """\
+epochs : int or None, default={default}
+    Passes over the data (``n_{rows} / batch_size`` optimiser steps each).
+    None holds out a tenth of the {rows} (16 to 5,000; none below 64) and
+    trains on the others for at most about {steps:,} optimiser
+    steps{bounds}, stopping once the held-out loss has not improved for 10
+    epochs (or a tenth of that budget, if more), with the weights of the
+    best epoch: the model stops before it learns its training {rows} by
+    heart. An int trains on every row for exactly that many epochs.""",
     "batch_size": """\
 batch_size : int, default={default}
     {Rows} per optimiser step.""",
@@ -137,7 +146,8 @@ privacy_report_ : dict
     and epsilon alone) and the accountant.""",
     "history_": """\
 history_ : list of dict
-    One dict per epoch: ``epoch`` and the mean of every loss over it.""",
+    One dict per epoch: ``epoch`` and the mean of every loss over it
+    (and ``held_out``, the held-out loss, when training stops early).""",
     "target_attributes": """\
 classes_ : ndarray
     Class labels, when fitted with class labels.
@@ -197,7 +207,10 @@ def fill_doc(obj):
         indent, name = match.groups()
         if name not in SHARED:
             raise KeyError(f"{obj.__name__}'s docstring names no shared text {name!r}.")
-        default = defaults.get(name, inspect.Parameter.empty)
+        # the parameter a text describes is its first word ("epochs" for
+        # "epochs_early_stopping")
+        parameter = SHARED[name].split(" ", 1)[0]
+        default = defaults.get(parameter, inspect.Parameter.empty)
         text = SHARED[name].format(default=_show(default), **context)
         return "\n".join(indent + line if line else "" for line in text.split("\n"))
 

@@ -189,13 +189,53 @@ class BaseGenerator(BaseOverSampler):
         epochs = np.ceil(self._default_steps / steps_per_epoch)
         return int(np.clip(epochs, *self._default_epoch_bounds))
 
-    def _run_epochs(self, step, n_rows, generator):
+    def _run_epochs(self, step, n_rows, generator, held_out_loss=None, module=None):
         """The shared training loop (:func:`augment.nn.run_epochs`) with this
-        generator's epochs, batch size and progress bar."""
+        generator's epochs, batch size and progress bar.
+
+        ``held_out_loss(index, generator) -> float`` is the model's loss on
+        rows ``index`` without training on them (models with a likelihood
+        give it). With ``epochs=None`` a share of the rows is then held out:
+        ``step`` trains on the others, and training stops once the held-out
+        loss has not improved for ``_patience`` epochs (or a tenth of the
+        budget, if more), keeping the weights of
+        ``module`` from its best epoch. The default budget of steps thus
+        bounds a run, and small tables are not memorised. Not under
+        differential privacy (the held-out loss would read private rows
+        outside the accounting) nor on tables too small to split.
+        """
+        validate = None
+        n_held = _held_out_rows(n_rows)
+        early = (
+            held_out_loss is not None
+            and self.epochs is None
+            and getattr(self, "_privacy", None) is None
+            and n_held
+            and not _distributed()
+        )
+        if early:
+            order = torch.randperm(n_rows, generator=generator, device=generator.device)
+            held, kept = order[:n_held], order[n_held:]
+            fixed = torch.Generator(generator.device)
+
+            def validate():  # the same draws every epoch: only the weights vary
+                training = module.training
+                module.eval()  # batch norm: running statistics, left as they are
+                with torch.no_grad():
+                    loss = held_out_loss(held, fixed.manual_seed(self._seed))
+                module.train(training)
+                return loss
+
+            train_on, n_rows = step, len(kept)
+
+            def step(index):
+                return train_on(kept[index])
+
+        epochs = self._epochs_for(n_rows)
         return run_epochs(
             step,
             n_rows,
-            epochs=self._epochs_for(n_rows),
+            epochs=epochs,
             batch_size=self.batch_size,
             generator=generator,
             verbose=self.verbose,
@@ -206,9 +246,15 @@ class BaseGenerator(BaseOverSampler):
                 if getattr(self, "_privacy", None) is None
                 else min(self.batch_size, n_rows) / n_rows
             ),
+            validate=validate,
+            patience=max(self._patience, epochs // 10),
+            module=module,
         )
 
     _default_steps = 750  # enough for small tables, bounded for large ones
+    # early stopping waits this many epochs, or a tenth of the budget, for a
+    # better held-out loss (a noisy loss, as a diffusion's, needs the tenth)
+    _patience = 10
     # rows per block of the sampling stream: part of the model file format
     _block_size = 4096
     _default_epoch_bounds = (30, 300)
@@ -684,3 +730,17 @@ def _share(total, weights):
     leftover = total - counts.sum()
     counts[np.argsort(counts - raw, kind="stable")[:leftover]] += 1
     return counts
+
+
+def _held_out_rows(n_rows):
+    """Rows held out for early stopping: a tenth, at least 16 (a held-out
+    loss of fewer is noise), at most 5,000; none below 64 rows."""
+    if n_rows < 64:
+        return 0
+    return int(np.clip(round(0.1 * n_rows), 16, 5000))
+
+
+def _distributed():
+    """Whether a torch.distributed process group is up: the ranks would each
+    stop at a different epoch, so early stopping is off."""
+    return torch.distributed.is_available() and torch.distributed.is_initialized()

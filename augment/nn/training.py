@@ -6,7 +6,18 @@ from tqdm.auto import tqdm
 
 
 def run_epochs(
-    step, n_rows, *, epochs, batch_size, generator, verbose, desc, sample_rate=None
+    step,
+    n_rows,
+    *,
+    epochs,
+    batch_size,
+    generator,
+    verbose,
+    desc,
+    sample_rate=None,
+    validate=None,
+    patience=10,
+    module=None,
 ):
     """Run ``step`` over shuffled mini-batches for a number of epochs.
 
@@ -34,15 +45,25 @@ def run_epochs(
         (each row in it independently with this probability, so batch sizes
         vary and may be 0), the sampling differential privacy's accounting
         assumes; an epoch is still ``n_rows // batch_size`` steps.
+    validate : callable or None, default=None
+        ``validate() -> float``, a loss on held-out rows, called after every
+        epoch: training stops once it has not improved for ``patience``
+        epochs, and ``module`` gets back the weights of its best epoch.
+    patience : int, default=10
+        Epochs without a better held-out loss before training stops.
+    module : torch.nn.Module or None, default=None
+        The module whose best weights ``validate`` keeps.
 
     Returns
     -------
     history : list of dict
-        One dict per epoch: ``{"epoch": i, <loss name>: mean over the epoch}``.
+        One dict per epoch: ``{"epoch": i, <loss name>: mean over the epoch}``,
+        with ``"held_out"`` when ``validate`` is given.
     """
     batch_size = min(batch_size, n_rows)
     n_batches = max(n_rows // batch_size, 1)
     history = []
+    best, best_epoch, best_state = np.inf, -1, None
     bar = tqdm(range(epochs), desc=desc, disable=not verbose, leave=False)
     for epoch in bar:
         if sample_rate is None:
@@ -57,6 +78,8 @@ def run_epochs(
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + value.detach()
         record = {name: float(total) / n_batches for name, total in totals.items()}
+        if validate is not None:
+            record["held_out"] = float(validate())
         history.append({"epoch": epoch, **record})
         if verbose:
             bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()})
@@ -65,6 +88,15 @@ def run_epochs(
                 f"{desc}: the training loss diverged at epoch {epoch} ({record}); "
                 "lower the learning rate or check the data for extreme values."
             )
+        if validate is None:
+            continue
+        if record["held_out"] < best:
+            best, best_epoch = record["held_out"], epoch
+            best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        elif epoch - best_epoch >= patience:
+            break
+    if best_state is not None:
+        module.load_state_dict(best_state)
     return history
 
 

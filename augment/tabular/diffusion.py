@@ -64,7 +64,7 @@ class TabularDiffusion(TabularGenerator):
     condition_dropout : float, default=0.1
         Share of the training rows whose condition is hidden from the network,
         which so learns the unconditional model used by guidance.
-    %(epochs)s
+    %(epochs_early_stopping)s
     %(batch_size)s
     learning_rate : float, default=2e-3
         Adam's step size, decayed linearly to zero over the training.
@@ -180,7 +180,7 @@ class TabularDiffusion(TabularGenerator):
         codes = conditioning.codes_of(data)
         hot = module.layout.group_logits(data).argmax(dim=-1)  # slot of each group
 
-        def step(index):
+        def losses(index, generator):
             n = len(index)
             random = dict(generator=generator, device=device)
             # show a random subset of the discrete columns as conditions (none
@@ -194,12 +194,21 @@ class TabularDiffusion(TabularGenerator):
             scalars, groups = module.losses(
                 data[index], hot[index], shown, condition, generator
             )
-            loss = scalars + groups
-            update(optimiser, loss)
-            schedule.step()
-            return {"loss": loss, "scalars": scalars, "groups": groups}
+            return {"loss": scalars + groups, "scalars": scalars, "groups": groups}
 
-        history = self._run_epochs(step, len(data), generator)
+        def step(index):
+            found = losses(index, generator)
+            update(optimiser, found["loss"])
+            schedule.step()
+            return found
+
+        history = self._run_epochs(
+            step,
+            len(data),
+            generator,
+            held_out_loss=lambda index, generator: losses(index, generator)["loss"],
+            module=module,
+        )
         module.eval()
         return history
 

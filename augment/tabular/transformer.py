@@ -61,7 +61,7 @@ class TabularTransformer(TabularGenerator):
         Number of transformer blocks or of hidden layers.
     heads : int, default=4
         Attention heads of the transformer; ``width`` must be a multiple of it.
-    %(epochs)s
+    %(epochs_early_stopping)s
     %(batch_size)s
     %(learning_rate)s
     %(device)s
@@ -167,7 +167,7 @@ class TabularTransformer(TabularGenerator):
         )
         n_columns = tokens.shape[1]
 
-        def step(index):
+        def nll(index, generator):
             batch = tokens[index]
             label = None if labels is None else labels[index]
             # a random order per row, and a random number of its columns shown
@@ -178,12 +178,17 @@ class TabularTransformer(TabularGenerator):
             picked = log_probs.gather(2, batch.unsqueeze(2)).squeeze(2)
             # orderless NADE: the hidden columns' loss, scaled to a whole row
             hidden = -(picked * ~known).sum(1) * n_columns / (n_columns - shown[:, 0])
-            loss = hidden.mean()
+            return hidden.mean()
+
+        def step(index):
+            loss = nll(index, generator)
             update(optimiser, loss)
             return {"nll": loss}
 
         module.train()
-        history = self._run_epochs(step, len(data), generator)
+        history = self._run_epochs(
+            step, len(data), generator, held_out_loss=nll, module=module
+        )
         module.eval()
         return history
 

@@ -1,0 +1,88 @@
+"""Early stopping on a held-out loss: the shared loop keeps the best epoch's
+weights, and the models with a likelihood stop before they memorise."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import tiny
+
+from augment import TabularDiffusion, TabularGAN, TabularTransformer
+from augment.nn import run_epochs
+
+
+def test_run_epochs_keeps_the_best_epoch_and_stops_after_patience():
+    module = torch.nn.Linear(1, 1, bias=False)
+    held_out = iter([5.0, 4.0, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0])
+    seen = []
+
+    def step(index):
+        with torch.no_grad():  # the weight records the epoch it was trained in
+            module.weight.fill_(len(seen))
+        seen.append(len(index))
+        return {"loss": torch.tensor(0.0)}
+
+    history = run_epochs(
+        step,
+        10,
+        epochs=10,
+        batch_size=10,
+        generator=torch.Generator().manual_seed(0),
+        verbose=0,
+        desc="test",
+        validate=lambda: next(held_out),
+        patience=3,
+        module=module,
+    )
+    # best at epoch 2; epochs 3, 4 and 5 do not improve on it: stop after 5
+    assert [h["epoch"] for h in history] == [0, 1, 2, 3, 4, 5]
+    assert [h["held_out"] for h in history] == [5.0, 4.0, 3.0, 3.5, 4.0, 4.5]
+    assert module.weight.item() == 2.0
+
+
+def noise_table(n=300, seed=0):
+    """Independent columns: all a model can learn beyond the marginals is the
+    training rows themselves."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(n, 6)), columns=list("abcdef"))
+    frame["g"] = rng.choice(["x", "y", "z"], n)
+    return frame
+
+
+@pytest.fixture
+def small_budget(monkeypatch):
+    """Default budgets of a few hundred steps, for the time of a test."""
+    for cls in (TabularTransformer, TabularDiffusion, TabularGAN):
+        monkeypatch.setattr(cls, "_default_steps", 200)
+        monkeypatch.setattr(cls, "_default_epoch_bounds", (1, 60))
+
+
+@pytest.mark.parametrize("cls", [TabularTransformer, TabularDiffusion])
+def test_default_budget_stops_on_the_held_out_loss(cls, small_budget):
+    X = noise_table()
+    gen = tiny(cls, epochs=None, learning_rate=2e-2).fit(X)
+    history = pd.DataFrame(gen.history_)
+    assert "held_out" in history
+    budget = gen._epochs_for(len(X) - 30)  # a tenth held out
+    assert len(history) < budget
+    patience = max(gen._patience, budget // 10)
+    best = int(history["held_out"].idxmin())
+    assert len(history) == best + patience + 1
+    # reproducible: the held-out rows and their draws come from random_state
+    again = tiny(cls, epochs=None, learning_rate=2e-2).fit(X)
+    assert np.allclose(pd.DataFrame(again.history_)["held_out"], history["held_out"])
+
+
+@pytest.mark.parametrize("cls", [TabularTransformer, TabularDiffusion])
+def test_explicit_epochs_train_on_every_row_for_every_epoch(cls):
+    gen = tiny(cls, epochs=4).fit(noise_table())
+    assert len(gen.history_) == 4
+    assert all("held_out" not in h for h in gen.history_)
+
+
+def test_no_early_stopping_without_a_likelihood_or_below_64_rows(small_budget):
+    gan = tiny(TabularGAN, epochs=None).fit(noise_table(100))
+    assert all("held_out" not in h for h in gan.history_)
+    small = tiny(TabularTransformer, epochs=None).fit(noise_table(60))
+    assert all("held_out" not in h for h in small.history_)
+    assert len(small.history_) == small._epochs_for(60)
