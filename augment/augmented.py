@@ -252,7 +252,9 @@ class AugmentedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                 generator = clone(self.generator).fit(X_train, y_train)
                 generator_time += time.perf_counter() - wall
             for i, amount in enumerate(amounts):
-                X_fit, y_fit, sizes[i, k] = _augment(generator, X_train, y_train, amount)
+                X_fit, y_fit, sizes[i, k] = _augment(
+                    generator, X_train, y_train, amount
+                )
                 wall = time.perf_counter()
                 model = clone(self.estimator).fit(X_fit, y_fit)
                 fit_times[i, k] = time.perf_counter() - wall
@@ -390,9 +392,7 @@ def _augment(generator, X, y, amount):
     """``(X, y, n_synthetic)``: the rows plus ``amount`` synthetic ones."""
     if amount == 0:
         return X, y, 0
-    strategy = check_sampling_strategy(
-        generator.sampling_strategy, y, "over-sampling"
-    )
+    strategy = check_sampling_strategy(generator.sampling_strategy, y, "over-sampling")
     enlarge = None if amount == BALANCE else amount
     added = added_counts(y, strategy, enlarge)
     labels = np.repeat(np.unique(y), added)

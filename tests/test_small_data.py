@@ -1,0 +1,149 @@
+"""AugmentedClassifier: the amount of synthetic rows chosen by inner
+cross-validation, its cost reported, and bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny
+from sklearn.datasets import make_classification
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils._param_validation import InvalidParameterError
+
+from augment import AugmentedClassifier, TabularVAE
+
+
+def data(n=60, weights=(0.75,), seed=0):
+    X, y = make_classification(
+        n,
+        n_features=4,
+        n_informative=3,
+        n_redundant=0,
+        weights=list(weights),
+        random_state=seed,
+    )
+    return pd.DataFrame(X, columns=list("abcd")), pd.Series(y, name="label")
+
+
+def model(estimator=None, **params):
+    params = {"cv": 3, **params}
+    return AugmentedClassifier(
+        estimator or LogisticRegression(), tiny(TabularVAE), **params
+    )
+
+
+def test_search_reports_every_amount_and_its_cost():
+    X, y = data()
+    fitted = model(amounts=[0, "balance", 2.0]).fit(X, y)
+    results = pd.DataFrame(fitted.cv_results_)
+    assert results["amount"].tolist() == [0, "balance", 2.0]
+    assert {"split0_test_score", "split2_test_score", "rank_test_score"} <= set(results)
+    # one generator fit per fold, shared by the non-zero amounts; none for 0
+    times = results["mean_generator_fit_time"]
+    assert times[0] == 0 and times[1] == times[2] > 0
+    # in the training folds (40 rows, 30 of class 0): balance adds 20, x2 40
+    assert results["n_synthetic"].tolist() == [0, 20, 40]
+    best = results["mean_test_score"].idxmax()
+    scores = results["mean_test_score"]
+    expected = 0 if scores[best] <= scores[0] else results["amount"][best]
+    assert fitted.amount_ == expected
+    assert fitted.search_seconds_ > 0
+
+
+def test_chosen_amount_is_what_the_final_classifier_learns():
+    X, y = data()
+    # without 0 among the amounts, augmentation is forced
+    fitted = model(DummyClassifier(), amounts=["balance"]).fit(X, y)
+    assert fitted.amount_ == "balance"
+    assert fitted.n_synthetic_ == 30  # 45 against 15 rows
+    np.testing.assert_allclose(fitted.estimator_.class_prior_, [0.5, 0.5])
+    assert fitted.generator_.classes_.tolist() == [0, 1]
+
+
+def test_no_augmentation_when_it_does_not_beat_real_rows_by_the_margin():
+    X, y = data()
+    fitted = model(DummyClassifier(), margin=1.0).fit(X, y)
+    assert fitted.amount_ == 0 and fitted.generator_ is None
+    assert fitted.n_synthetic_ == 0
+    np.testing.assert_allclose(fitted.estimator_.class_prior_, [0.75, 0.25])
+
+
+def test_amount_zero_alone_fits_no_generator():
+    X, y = data()
+    fitted = model(amounts=[0]).fit(X, y)
+    assert fitted.cv_results_ is None and fitted.generator_ is None
+    plain = LogisticRegression().fit(X, y)
+    np.testing.assert_array_equal(fitted.predict(X), plain.predict(X))
+
+
+def test_same_settings_same_search():
+    X, y = data()
+    a = model().fit(X, y).cv_results_["mean_test_score"]
+    b = model().fit(X, y).cv_results_["mean_test_score"]
+    np.testing.assert_array_equal(a, b)
+
+
+def test_mixed_table_through_a_pipeline(labelled):
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    X, y = labelled
+    X = X[["income", "age", "member", "plan"]]
+    encode = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), ["plan", "member"]),
+        (make_pipeline(SimpleImputer(), StandardScaler()), ["income", "age"]),
+    )
+    fitted = model(make_pipeline(encode, LogisticRegression())).fit(X, y)
+    assert set(fitted.predict(X)) <= {"no", "yes", "maybe"}
+    assert fitted.predict_proba(X).shape == (150, 3)
+    assert X.columns.tolist() == ["income", "age", "member", "plan"]  # untouched
+
+
+# ---------------------------------------------------------------- bad input
+def test_too_few_rows_per_class_for_the_folds_warns_and_adds_nothing():
+    X, y = data(20)
+    y[:] = [1, 1] + [0] * 18  # three folds: one training fold has a single 1
+    with pytest.warns(UserWarning, match="two rows of every class"):
+        fitted = model(cv=3).fit(X, y)
+    assert fitted.amount_ == 0 and fitted.cv_results_ is None
+
+
+def test_an_estimator_that_does_not_fit_raises_its_own_error_first():
+    X, y = data()
+    generator = tiny(TabularVAE)
+    broken = AugmentedClassifier(LogisticRegression(C=-1.0), generator, cv=3)
+    with pytest.raises(InvalidParameterError, match="'C' parameter"):
+        broken.fit(X, y)
+    assert not hasattr(broken, "generator_")
+    assert not hasattr(generator, "history_")  # the generator never trained
+
+
+@pytest.mark.parametrize("cv", [1, 0, -2, 2.5, "five"])
+def test_cv_out_of_range(cv):
+    X, y = data()
+    with pytest.raises(InvalidParameterError, match="'cv' parameter"):
+        model(cv=cv).fit(X, y)
+
+
+def test_more_folds_than_rows():
+    X, y = data()
+    with pytest.raises(ValueError, match="n_splits=100"):
+        model(cv=StratifiedKFold(100)).fit(X, y)
+
+
+@pytest.mark.parametrize("amounts", [[0.5], ["twice"], [], [True], [-1]])
+def test_bad_amounts(amounts):
+    X, y = data()
+    with pytest.raises(ValueError, match="amounts must"):
+        model(amounts=amounts).fit(X, y)
+
+
+def test_continuous_target_and_missing_target():
+    X, y = data()
+    with pytest.raises(ValueError, match="Unknown label type"):
+        model().fit(X, y + np.linspace(0, 0.5, len(y)))
+    with pytest.raises(ValueError, match="requires y"):
+        model().fit(X, None)
