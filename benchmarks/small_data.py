@@ -10,9 +10,10 @@ test split of a predictor trained on
 - every generator of the package (discovered in ``augment``'s public names):
   them plus the generator's rows, the generator fitted once on the training
   rows (with their labels) and sampled for both modes;
-- with ``--auto``, ``AugmentedClassifier(predictor, generator)``: the amount
-  of synthetic rows (none included) chosen by inner cross-validation on the
-  training rows, the predictor then refitted on the chosen set.
+- with ``--auto GENERATOR ...``, ``AugmentedClassifier(predictor,
+  generator)`` with its defaults: the amount of synthetic rows (none
+  included) chosen by inner cross-validation on the training rows with that
+  predictor, which is then refitted on the chosen set (mode ``auto``).
 
 Modes: ``balance`` tops every class up to the majority; ``enlarge`` balances
 and adds rows in the balanced proportions up to ``--enlarge`` times the
@@ -21,9 +22,10 @@ SMOTE gets the same class counts. Training rows are stratified subsets of the
 70% training split (``random_state=0``) with at least two rows per class;
 the test split is the other 30%, at most ``--test-rows`` rows.
 
-Tables: credit_data (``Status``), breast cancer, wine, diamonds (``cut``,
-five grades), CPS1988 (``parttime``), wage1 (``female``) and ``structured``, a table built
-here whose class depends on a product of numbers, a square and a category.
+Tables (the loaders of ``tabular.py``): credit_data (``Status``), breast
+cancer, wine, diamonds (``cut``, five grades), CPS1988 (``parttime``), wage1
+(``female``), and ``structured``, built here: its class depends on a
+product of numbers, a square and a category.
 Predictors: logistic regression, k-nearest neighbours, random forest,
 gradient boosting and an MLP, all behind the same encoding (median / mode
 imputation, scaled numbers, one-hot categories).
@@ -34,10 +36,11 @@ real-only (by more than 0.005), and the mean difference to both::
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/small_data.py \\
         --datasets credit breast_cancer wine structured --sizes 50 100 200 \\
-        --seeds 0 1 --generators TabularVAE TabularGAN --auto
+        --seeds 0 1 --generators TabularVAE TabularGAN --auto TabularVAE
 
 Every score is written as a JSON line to ``benchmarks/results/small_data.jsonl``
-(replaced by each run; ``--out`` to keep several), then the summary.
+(replaced by each run; ``--out`` to keep several), then the summary;
+``--summary A.jsonl B.jsonl`` summarises past runs of the same splits together.
 """
 
 import argparse
@@ -78,7 +81,7 @@ TIE = 0.005  # "not below real-only": within this much balanced accuracy
 
 # ------------------------------------------------------------------ data
 def load_table(name):
-    """``(table, label column)``: the loaders of ``tabular.py`` and two more."""
+    """``(table, label column)``: the loaders of ``tabular.py`` and one more."""
     if name == "structured":
         return structured_table(), "label"
     table, label, _ = load(name)
@@ -251,12 +254,10 @@ def run_auto(part, test, label, cell, args, classes, new, log):
     from augment import AugmentedClassifier
 
     X, y = part.drop(columns=label), part[label]
-    for method in args.generators:
+    for method in args.auto:
         for name in args.predictors:
             model = AugmentedClassifier(
-                new(name, cell["seed"]),
-                classes[method](random_state=cell["seed"]),
-                random_state=cell["seed"],
+                new(name, cell["seed"]), classes[method](random_state=cell["seed"])
             )
             start = time.perf_counter()
             model.fit(X, y)
@@ -270,6 +271,7 @@ def run_auto(part, test, label, cell, args, classes, new, log):
                 value,
                 fit_seconds=seconds,
                 amount=str(model.amount_),
+                search_seconds=model.search_seconds_,
             )
 
 
@@ -283,18 +285,23 @@ def summarise(frame):
     smote = frame[frame["method"] == "SMOTE"].set_index([*keys, "mode"])
     smote = smote["balanced_accuracy"]
     ours = frame[~frame["method"].isin(["real", "SMOTE"])].copy()
-    ours["vs_real"] = ours["balanced_accuracy"].to_numpy() - real.reindex(
-        pd.MultiIndex.from_frame(ours[keys])
-    ).to_numpy()
+    ours["vs_real"] = (
+        ours["balanced_accuracy"].to_numpy()
+        - real.reindex(pd.MultiIndex.from_frame(ours[keys])).to_numpy()
+    )
     # "auto" cells are compared with SMOTE's balance cells
     mode = ours["mode"].replace("auto", "balance")
-    ours["vs_smote"] = ours["balanced_accuracy"].to_numpy() - smote.reindex(
-        pd.MultiIndex.from_frame(ours[keys].assign(mode=mode))
-    ).to_numpy()
+    ours["vs_smote"] = (
+        ours["balanced_accuracy"].to_numpy()
+        - smote.reindex(
+            pd.MultiIndex.from_frame(ours[keys].assign(mode=mode))
+        ).to_numpy()
+    )
     smote_rows = frame[frame["method"] == "SMOTE"].copy()
-    smote_rows["vs_real"] = smote_rows["balanced_accuracy"].to_numpy() - real.reindex(
-        pd.MultiIndex.from_frame(smote_rows[keys])
-    ).to_numpy()
+    smote_rows["vs_real"] = (
+        smote_rows["balanced_accuracy"].to_numpy()
+        - real.reindex(pd.MultiIndex.from_frame(smote_rows[keys])).to_numpy()
+    )
     smote_rows["vs_smote"] = 0.0
     both = pd.concat([ours, smote_rows])
     both["beats_smote"] = both["vs_smote"] > 0
@@ -326,22 +333,34 @@ def main():
         "--predictors", nargs="+", default=PREDICTORS, choices=PREDICTORS
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--generators", nargs="+", default=None)
+    parser.add_argument(
+        "--generators", nargs="*", default=None, help="none: real and SMOTE only"
+    )
     parser.add_argument("--modes", nargs="+", default=MODES, choices=MODES)
     parser.add_argument("--enlarge", type=float, default=2.0, help="enlarge factor")
     parser.add_argument(
-        "--auto", action="store_true", help="also AugmentedClassifier per generator"
+        "--auto",
+        nargs="*",
+        default=[],
+        metavar="GENERATOR",
+        help="also AugmentedClassifier(predictor, generator) for these",
     )
     parser.add_argument("--test-rows", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(RESULTS / "small_data.jsonl"))
     parser.add_argument(
-        "--summary", metavar="JSONL", help="only summarise the scores of a past run"
+        "--summary",
+        nargs="+",
+        metavar="JSONL",
+        help="only summarise past runs (of the same splits: real and SMOTE "
+        "scores are taken once)",
     )
     args = parser.parse_args()
     if args.summary:
-        lines = [json.loads(line) for line in open(args.summary)]
-        print_summary(pd.DataFrame([r for r in lines if "method" in r]))
+        lines = [json.loads(line) for path in args.summary for line in open(path)]
+        frame = pd.DataFrame([r for r in lines if "method" in r])
+        keys = ["dataset", "rows", "seed", "mode", "predictor", "method"]
+        print_summary(frame.drop_duplicates(keys))
         return
 
     import torch
@@ -352,8 +371,9 @@ def main():
     warnings.filterwarnings("ignore")
     warm_up()
     classes = generators()
-    args.generators = args.generators or list(classes)
-    unknown = set(args.generators) - set(classes)
+    if args.generators is None:
+        args.generators = list(classes)
+    unknown = set(args.generators + args.auto) - set(classes)
     if unknown:
         parser.error(f"unknown generators {sorted(unknown)}; known: {list(classes)}")
 
