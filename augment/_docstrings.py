@@ -22,10 +22,10 @@ sampling_strategy : float, str, dict or callable, default={default}
     minority/majority ratio after resampling; a dict ``{{label: n_{rows}}}``;
     or a callable ``y -> dict``.""",
     "enlarge": """\
-enlarge : float >= 1 or None, default={default}
+enlarge : float >= 1{auto} or None, default={default}
     After balancing, :meth:`fit_resample` adds {rows} (in the balanced class
     proportions) until the data set is ``enlarge`` times its original size.
-    The only option without class labels.""",
+    The only option without class labels.{auto_text}""",
     "rules": """\
 rules : "auto", None or list of "auto" and rules, default={default}
     Rules between columns that every synthetic row keeps by construction
@@ -180,6 +180,18 @@ feature_names_in_ : ndarray of str
     Column names of ``X``, when a DataFrame with string column names.""",
 }
 
+_ENLARGE_AUTO = """
+    ``"auto"`` (with class labels) chooses among no synthetic rows,
+    balancing and ``enlarge=2`` by the inner cross-validation of
+    :class:`~augment.AugmentedClassifier` with a stand-in classifier
+    (logistic regression on a :class:`~augment.tabular.TableEncoder`
+    encoding), so that rows are added
+    only where they help it: ``enlarge_`` holds the choice (0 for none,
+    None for balancing only) and ``enlarge_search_`` the search, which costs
+    five more fits of the generator. The amount that helps depends on the
+    classifier: to choose it with yours, use
+    :class:`~augment.AugmentedClassifier`."""
+
 _PLACEHOLDER = re.compile(r"^( *)%\((\w+)\)s$", flags=re.MULTILINE)
 
 
@@ -198,6 +210,8 @@ def fill_doc(obj):
         "rows": rows,
         "Rows": rows.capitalize(),
         "steps": getattr(obj, "_default_steps", 0),
+        "auto": ', "auto"' if getattr(obj, "_enlarge_auto", False) else "",
+        "auto_text": _ENLARGE_AUTO if getattr(obj, "_enlarge_auto", False) else "",
         "bounds": ""
         if bounds[1] is None
         else f" (between {bounds[0]} and {bounds[1]} epochs)",

@@ -543,12 +543,14 @@ class BaseGenerator(BaseOverSampler):
             self.sampling_strategy_ = check_sampling_strategy(
                 self.sampling_strategy, y_info.values, self._sampling_type
             )
-            added = self._class_counts(y_info.values)
+            enlarge = self._enlarge_for(data, y_info)
+            added = self._class_counts(y_info.values, enlarge)
         else:
-            if self.enlarge is None:
+            if self.enlarge is None or self.enlarge == "auto":
                 kind = "no target" if y_info.kind == "none" else "a continuous target"
+                what = "to balance" if self.enlarge is None else "for enlarge='auto'"
                 raise ValueError(
-                    f"Unknown label type: {kind}; there are no classes to balance. "
+                    f"Unknown label type: {kind}; there are no classes {what}. "
                     "Set enlarge (say enlarge=2.0) to add synthetic rows."
                 )
             self.sampling_strategy_ = {}
@@ -562,9 +564,16 @@ class BaseGenerator(BaseOverSampler):
             return self._concat(data, synthetic), None
         return self._concat(data, synthetic), np.concatenate([y_info.values, y_new])
 
-    def _class_counts(self, y):
+    def _enlarge_for(self, data, y_info):
+        """The ``enlarge`` of this :meth:`fit_resample` (0: no synthetic rows);
+        the parameter itself unless a data layer chooses it."""
+        return self.enlarge
+
+    def _class_counts(self, y, enlarge):
         """Synthetic rows to add per class (in ``np.unique(y)`` order)."""
-        return added_counts(y, self.sampling_strategy_, self.enlarge)
+        if enlarge == 0:
+            return np.zeros(len(np.unique(y)), dtype=np.int64)
+        return added_counts(y, self.sampling_strategy_, enlarge)
 
     # --------------------------------------------------------- persistence
     def save(self, path):

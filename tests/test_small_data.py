@@ -147,3 +147,32 @@ def test_continuous_target_and_missing_target():
         model().fit(X, y + np.linspace(0, 0.5, len(y)))
     with pytest.raises(ValueError, match="requires y"):
         model().fit(X, None)
+
+
+# ------------------------------------------------- enlarge="auto" of a generator
+def test_enlarge_auto_of_a_generator_adds_the_chosen_amount():
+    X, y = data()
+    generator = tiny(TabularVAE, enlarge="auto")
+    X_res, y_res = generator.fit_resample(X, y)
+    search = pd.DataFrame(generator.enlarge_search_)
+    assert search["amount"].tolist() == [0, "balance", 2.0]
+    added = {0: 0, None: 30, 2.0: 60}[generator.enlarge_]
+    assert len(X_res) == len(y_res) == 60 + added
+    pd.testing.assert_frame_equal(X_res[:60], X)  # the real rows first, unchanged
+    # a later fit with a fixed amount forgets the search
+    generator.set_params(enlarge=None).fit_resample(X, y)
+    assert not hasattr(generator, "enlarge_search_")
+
+
+def test_enlarge_auto_needs_class_labels():
+    X, y = data()
+    with pytest.raises(ValueError, match="no classes for enlarge='auto'"):
+        tiny(TabularVAE, enlarge="auto").fit_resample(X, y + np.linspace(0, 1, 60))
+
+
+def test_enlarge_auto_is_for_tables_only():
+    from augment import ImageVAE
+
+    images = np.random.default_rng(0).random((20, 1, 4, 4))
+    with pytest.raises(InvalidParameterError, match="'enlarge' parameter"):
+        ImageVAE(enlarge="auto", epochs=1).fit_resample(images, np.arange(20) % 2)

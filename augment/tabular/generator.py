@@ -48,9 +48,41 @@ class TabularGenerator(BaseGenerator):
     _parameter_constraints = {
         **BaseGenerator._parameter_constraints,
         "rules": [None, StrOptions({"auto"}), list, tuple],
+        "enlarge": [
+            None,
+            Interval(numbers.Real, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
     }
 
     _range_conditions = False  # whether the model honours numeric ranges
+    _enlarge_auto = True  # the shared docstring of enlarge tells of "auto"
+
+    def _enlarge_for(self, data, y_info):
+        """``enlarge="auto"``: the amount :class:`~augment.AugmentedClassifier`
+        chooses with a stand-in classifier (logistic regression on the
+        :class:`TableEncoder` encoding), none included; its search is kept in
+        ``enlarge_search_``."""
+        for name in ("enlarge_", "enlarge_search_"):
+            if hasattr(self, name):
+                delattr(self, name)
+        if self.enlarge != "auto":
+            return self.enlarge
+        from sklearn.base import clone
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        from ..augmented import AugmentedClassifier
+
+        probe = make_pipeline(
+            TableEncoder(random_state=0), LogisticRegression(max_iter=1000)
+        )
+        search = AugmentedClassifier(probe, clone(self).set_params(enlarge=None))
+        search.fit(data, y_info.values)
+        self.enlarge_search_ = search.cv_results_
+        amount = search.amount_
+        self.enlarge_ = None if amount == "balance" else amount
+        return self.enlarge_
 
     def _check_X(self, X):
         if isinstance(X, pd.DataFrame):
