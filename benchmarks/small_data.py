@@ -325,6 +325,38 @@ def summarise(frame):
     return table, by_size, by_predictor
 
 
+def plot(frame, path):
+    """Mean lift over real-only by training rows and by predictor, per method
+    and mode (the figure of the user guide)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _, by_size, by_predictor = summarise(frame)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    for (method, mode), row in by_size.iterrows():
+        style = "--" if method == "SMOTE" else "-"
+        axes[0].plot(
+            row.index, row.to_numpy(), style, marker="o", label=f"{method} {mode}"
+        )
+    axes[0].set(
+        xlabel="training rows",
+        ylabel="balanced accuracy minus real-only",
+        xscale="log",
+        xticks=list(by_size.columns),
+        xticklabels=[str(c) for c in by_size.columns],
+    )
+    axes[0].minorticks_off()
+    axes[0].axhline(0, color="grey", lw=0.8)
+    by_predictor.T.plot.bar(ax=axes[1], legend=False, rot=0)
+    axes[1].set(xlabel="predictor", ylabel="balanced accuracy minus real-only")
+    axes[1].axhline(0, color="grey", lw=0.8)
+    axes[0].legend(fontsize=7)
+    figure.savefig(path, dpi=110)
+    print(f"figure written to {path}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=DATASETS, choices=DATASETS)
@@ -355,12 +387,15 @@ def main():
         help="only summarise past runs (of the same splits: real and SMOTE "
         "scores are taken once)",
     )
+    parser.add_argument("--plot", metavar="PNG", help="with --summary: the figure")
     args = parser.parse_args()
     if args.summary:
         lines = [json.loads(line) for path in args.summary for line in open(path)]
         frame = pd.DataFrame([r for r in lines if "method" in r])
         keys = ["dataset", "rows", "seed", "mode", "predictor", "method"]
         print_summary(frame.drop_duplicates(keys))
+        if args.plot:
+            plot(frame.drop_duplicates(keys), args.plot)
         return
 
     import torch
