@@ -360,6 +360,23 @@ class AugmentedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.estimator_.decision_function(X)
 
+    def score(self, X, y, sample_weight=None):
+        """The fitted classifier's ``score`` on ``(X, y)`` (accuracy for most).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        params = {} if sample_weight is None else {"sample_weight": sample_weight}
+        return self.estimator_.score(X, y, **params)
+
     def __sklearn_tags__(self):
         from sklearn.utils import get_tags
 
