@@ -107,7 +107,8 @@ class AugmentedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         (mean per training fold); a DataFrame's worth, one row per amount.
         None when the search was skipped.
     search_seconds_ : float
-        Wall time of the whole search (every fit of the folds).
+        Wall time of the search: every fit of the inner folds (not the final
+        fits).
     classes_ : ndarray
         The class labels.
     n_features_in_ : int
@@ -205,6 +206,7 @@ class AugmentedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         else:
             self.cv_results_ = self._search(X, y, splits, amounts, scorer)
             chosen = self._choose(amounts, self.cv_results_["mean_test_score"])
+        self.search_seconds_ = time.perf_counter() - start
         self.amount_, self.generator_, self.n_synthetic_ = chosen, None, 0
         if chosen == 0:
             self.estimator_ = real
@@ -212,7 +214,6 @@ class AugmentedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             self.generator_ = clone(self.generator).fit(X, y)
             X_aug, y_aug, self.n_synthetic_ = _augment(self.generator_, X, y, chosen)
             self.estimator_ = clone(self.estimator).fit(X_aug, y_aug)
-        self.search_seconds_ = time.perf_counter() - start
         return self
 
     def _splits(self, cv, X, y):
