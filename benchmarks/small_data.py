@@ -272,6 +272,15 @@ def run_auto(part, test, label, cell, args, classes, new, log):
                 fit_seconds=seconds,
                 amount=str(model.amount_),
                 search_seconds=model.search_seconds_,
+                # the inner scores, to study other selection rules afterwards
+                cv_mean_scores=None
+                if model.cv_results_ is None
+                else dict(
+                    zip(
+                        map(str, model.cv_results_["amount"]),
+                        model.cv_results_["mean_test_score"].tolist(),
+                    )
+                ),
             )
 
 
