@@ -39,6 +39,10 @@ SDV and SDMetrics pin pandas<3: run it in their environment
 
 The table is printed as markdown and everything is written as JSON to
 ``benchmarks/results/run-quick.json`` or ``run-full.json``.
+
+``benchmarks/run.py small-data [options]`` runs the small-data protocol
+(``small_data.py``: sizes 20 to 500, five predictors, against SMOTE and
+real-only) with the same options as that script.
 """
 
 import argparse
@@ -534,4 +538,11 @@ def write(out, args, results, ours, seconds):
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if sys.argv[1:2] == ["small-data"]:  # the small-data protocol (small_data.py)
+        import small_data
+
+        small_data.main(sys.argv[2:])
+    else:
+        main()

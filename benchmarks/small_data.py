@@ -366,7 +366,7 @@ def plot(frame, path):
     print(f"figure written to {path}")
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=DATASETS, choices=DATASETS)
     parser.add_argument("--sizes", nargs="+", type=int, default=SIZES)
@@ -397,7 +397,7 @@ def main():
         "scores are taken once)",
     )
     parser.add_argument("--plot", metavar="PNG", help="with --summary: the figure")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.summary:
         lines = [json.loads(line) for path in args.summary for line in open(path)]
         frame = pd.DataFrame([r for r in lines if "method" in r])
