@@ -100,14 +100,52 @@ BATCH_SIZE = 64
 
 
 # ------------------------------------------------------------------ data
-def load():
-    """The digits as ``(X_pool, y_pool, X_test, y_test)``, X float32 (N, 8, 8)."""
-    digits = load_digits()
-    X = (digits.images / 16.0).astype(np.float32)
+def load(dataset="digits"):
+    """``(X_pool, y_pool, X_test, y_test)``, X float32 (N, C, H, W) in [0, 1]:
+    ``"digits"`` (N, 1, 8, 8) or ``"colour"`` (N, 3, 32, 32), see
+    :func:`colour_patches`."""
+    if dataset == "digits":
+        digits = load_digits()
+        X, y = (digits.images / 16.0).astype(np.float32)[:, None], digits.target
+    else:
+        X, y = colour_patches()
     X_pool, X_test, y_pool, y_test = train_test_split(
-        X, digits.target, test_size=0.3, stratify=digits.target, random_state=0
+        X, y, test_size=0.3, stratify=y, random_state=0
     )
     return X_pool, y_pool, X_test, y_test
+
+
+def colour_patches(side=32):
+    """A labelled colour image set from the two photographs scikit-learn ships
+    (``load_sample_images``: china.jpg and flower.jpg, 427x640): every
+    photograph cut into its four quadrants, every quadrant into
+    non-overlapping ``side`` x ``side`` tiles (60 a quadrant at 32), labelled
+    by photograph and quadrant: 8 classes of different content (sky, roof,
+    petals, leaves ...). Returns X float32 (N, 3, side, side) in [0, 1], y."""
+    from sklearn.datasets import load_sample_images
+
+    tiles, labels = [], []
+    for p, photo in enumerate(load_sample_images().images):
+        height, width = photo.shape[0] // 2, photo.shape[1] // 2
+        for q, (top, left) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+            quadrant = photo[top * height : (top + 1) * height][
+                :, left * width : (left + 1) * width
+            ]
+            rows, cols = height // side, width // side
+            cut = quadrant[: rows * side, : cols * side]
+            cut = cut.reshape(rows, side, cols, side, 3).transpose(0, 2, 4, 1, 3)
+            tiles.append(cut.reshape(rows * cols, 3, side, side))
+            labels.append(np.full(rows * cols, 4 * p + q))
+    return (np.concatenate(tiles) / 255).astype(np.float32), np.concatenate(labels)
+
+
+def upscaled(X, side):
+    """Images (N, C, h, w) resized to ``side`` x ``side`` (bilinear)."""
+    X = torch.as_tensor(X)
+    if X.shape[-1] == side:
+        return X.numpy()
+    X = nn.functional.interpolate(X, size=(side, side), mode="bilinear")
+    return X.clamp(0, 1).numpy()
 
 
 def per_class_subset(y, size, seed):
@@ -123,17 +161,20 @@ def seeded(seed):
     return torch.Generator().manual_seed(int(seed))
 
 
-def make_network(kind, n_classes, generator):
-    """The ``logreg`` or ``cnn`` module, its weights drawn from ``generator``."""
+def make_network(kind, shape, n_classes, generator):
+    """The ``logreg`` or ``cnn`` module for images of ``shape`` (C, H, W), its
+    weights drawn from ``generator``. The CNN pools to 4x4 before its linear
+    layer (on 8x8 images the max-pool alone does)."""
     if kind == "logreg":
-        network = nn.Sequential(nn.Flatten(), nn.Linear(64, n_classes))
+        network = nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(shape)), n_classes))
     elif kind == "cnn":
         network = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),
+            nn.Conv2d(shape[0], 16, 3, padding=1),
             nn.ReLU(),
             nn.Conv2d(16, 32, 3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(4),
             nn.Flatten(),
             nn.Linear(32 * 4 * 4, n_classes),
         )
@@ -151,7 +192,7 @@ def make_network(kind, n_classes, generator):
     return network
 
 
-def classic_augment(X, generator, rotation=12.0, p=0.5):
+def classic_augment(X, generator, rotation=12.0, p=0.5, padding="zeros"):
     """Shift by -1, 0 or +1 pixel per axis and rotate by up to ``rotation``
     degrees, each image of ``X`` (B, 1, H, W) with probability ``p``."""
     n, _, height, width = X.shape
@@ -170,12 +211,12 @@ def classic_augment(X, generator, rotation=12.0, p=0.5):
     )
     grid = nn.functional.affine_grid(theta, list(X.shape), align_corners=False)
     return nn.functional.grid_sample(
-        X, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+        X, grid, mode="bilinear", padding_mode=padding, align_corners=False
     )
 
 
 def train_classifier(kind, X, y, seed, steps, augment=False, rotation=12.0):
-    """Train ``kind`` for ``steps`` Adam steps on minibatches of ``X`` (N, 8, 8).
+    """Train ``kind`` for ``steps`` Adam steps on minibatches of ``X`` (N, C, H, W).
 
     The seed fixes the initial weights, the minibatches and the augmentations
     (three separate generators, so that conditions differ only where they must).
@@ -190,19 +231,21 @@ def train_classifier(kind, X, y, seed, steps, augment=False, rotation=12.0):
 
 
 def _train(kind, X, y, seed, steps, augment, rotation):
-    network = make_network(kind, 10, seeded(seed))
+    network = make_network(kind, X.shape[1:], int(y.max()) + 1, seeded(seed))
     batches, augmentations = seeded(seed + 1_000), seeded(seed + 2_000)
     optimizer = torch.optim.Adam(
         network.parameters(), lr=1e-2 if kind == "logreg" else 2e-3
     )
-    X = torch.as_tensor(X, dtype=torch.float32)[:, None]
+    X = torch.as_tensor(X, dtype=torch.float32)
     y = torch.as_tensor(y, dtype=torch.long)
+    # colour tiles: reflect at the borders (black corners would be a cue)
+    padding = "zeros" if X.shape[1] == 1 else "reflection"
     network.train()
     for _ in range(steps):
         batch = torch.randint(len(X), (BATCH_SIZE,), generator=batches)
         inputs = X[batch]
         if augment:
-            inputs = classic_augment(inputs, augmentations, rotation)
+            inputs = classic_augment(inputs, augmentations, rotation, padding=padding)
         loss = nn.functional.cross_entropy(network(inputs), y[batch])
         optimizer.zero_grad()
         loss.backward()
@@ -212,7 +255,7 @@ def _train(kind, X, y, seed, steps, augment, rotation):
 
 @torch.no_grad()
 def predict(network, X):
-    return network(torch.as_tensor(X, dtype=torch.float32)[:, None]).argmax(1).numpy()
+    return network(torch.as_tensor(X, dtype=torch.float32)).argmax(1).numpy()
 
 
 def accuracy(network, X, y):
@@ -220,6 +263,31 @@ def accuracy(network, X, y):
 
 
 # ------------------------------------------------------------ generators
+def classic_copies(X, y, copies, seed, rotation=12.0):
+    """``X`` and ``copies - 1`` classically augmented copies of it (every
+    image shifted and rotated), to fit a generator on."""
+    generator = seeded(seed + 3_000)
+    X = torch.as_tensor(X, dtype=torch.float32)
+    padding = "zeros" if X.shape[1] == 1 else "reflection"
+    varied = [
+        classic_augment(X, generator, rotation, 1.0, padding) for _ in range(copies - 1)
+    ]
+    X_all = torch.cat([X, *varied]).clamp(0, 1).numpy()
+    return X_all, np.tile(y, copies)
+
+
+@torch.no_grad()
+def most_recognised(judge, X, y, ratio):
+    """Indices of the ``1 / ratio`` of each class's images of ``X`` that
+    ``judge`` gives the highest probability of their class ``y``."""
+    logits = judge(torch.as_tensor(X, dtype=torch.float32))
+    score = logits.log_softmax(1)[torch.arange(len(y)), torch.as_tensor(y)].numpy()
+    order = np.lexsort((-score, y))  # by class, then most recognised first
+    classes, starts, counts = np.unique(y[order], return_index=True, return_counts=True)
+    rank = np.arange(len(y)) - np.repeat(starts, counts)
+    return np.sort(order[rank < np.repeat(counts // ratio, counts)])
+
+
 def import_generators(names):
     """The generator classes among ``names`` that can be imported, by name."""
     classes = {}
@@ -243,11 +311,11 @@ def per_class_labels(y, multiple=1):
 
 
 def sample(gen, labels):
-    """Generated images (n, 8, 8) float32 for ``labels``, checked for layout."""
+    """Generated images (n, C, H, W) float32 for ``labels``, checked for layout."""
     X_new, y_new = gen.sample(len(labels), y=labels)
     X_new = np.asarray(X_new, dtype=np.float32)
-    if X_new.shape != (len(labels), 8, 8):
-        raise ValueError(f"sample returned shape {X_new.shape}, not (n, 8, 8)")
+    if X_new.shape != (len(labels), *gen.image_shape_):
+        raise ValueError(f"sample returned shape {X_new.shape}, not (n, C, H, W)")
     if not np.array_equal(np.sort(np.asarray(y_new)), np.sort(labels)):
         raise ValueError("sample did not return the labels asked for")
     return X_new, np.asarray(y_new)
@@ -271,12 +339,13 @@ def generator_metrics(X_gen, y_gen, oracle, X_pool, y_pool, train_idx):
     diversity, copying = [], []
     in_train = np.zeros(len(y_pool), dtype=bool)
     in_train[train_idx] = True
+    pixels = int(np.prod(X_pool.shape[1:]))
     for c in np.unique(y_pool):
-        gen = X_gen[y_gen == c].reshape(-1, 64)
-        real = X_pool[y_pool == c].reshape(-1, 64)
+        gen = X_gen[y_gen == c].reshape(-1, pixels)
+        real = X_pool[y_pool == c].reshape(-1, pixels)
         diversity.append(pdist(gen).mean() / pdist(real).mean())
-        train = X_pool[(y_pool == c) & in_train].reshape(-1, 64)
-        held_out = X_pool[(y_pool == c) & ~in_train].reshape(-1, 64)
+        train = X_pool[(y_pool == c) & in_train].reshape(-1, pixels)
+        held_out = X_pool[(y_pool == c) & ~in_train].reshape(-1, pixels)
         nearest_gen = cdist(gen, train).min(axis=1).mean()
         nearest_real = cdist(held_out, train).min(axis=1).mean()
         copying.append(nearest_gen / nearest_real)
@@ -293,12 +362,13 @@ def run_size_seed(size, seed, data, generators, oracle, args, record):
     X_pool, y_pool, X_test, y_test = data
     idx = per_class_subset(y_pool, size, seed)
     X_real, y_real = X_pool[idx], y_pool[idx]
-    common = {"size": size, "seed": seed, "n_real": len(idx)}
+    common = {"dataset": args.dataset, "size": size, "seed": seed, "n_real": len(idx)}
 
     def evaluate(condition, X, y, augment, n_generated=0):
+        networks = {}
         for kind in args.classifiers:
             wall = time.perf_counter()
-            network = train_classifier(
+            network = networks[kind] = train_classifier(
                 kind, X, y, seed, args.steps, augment, args.rotation
             )
             record(
@@ -310,21 +380,17 @@ def run_size_seed(size, seed, data, generators, oracle, args, record):
                 accuracy=accuracy(network, X_test, y_test),
                 train_seconds=time.perf_counter() - wall,
             )
+        return networks
 
     evaluate("real", X_real, y_real, augment=False)
-    evaluate("real+classic", X_real, y_real, augment=True)
+    judges = evaluate("real+classic", X_real, y_real, augment=True)
+    # the filter's judge: the CNN trained on the real images (classic
+    # augmentation), the best classifier one has without generated images
+    judge = judges.get("cnn") or train_classifier(
+        "cnn", X_real, y_real, seed, args.steps, True, args.rotation
+    )
 
-    for name, cls in generators.items():
-        params = {**args.params.get(name, {}), "random_state": seed, "verbose": 0}
-        if args.gen_epochs:
-            params["epochs"] = args.gen_epochs
-        gen = cls(**params)
-        wall, cpu = time.perf_counter(), time.process_time()
-        gen.fit(X_real, y_real)
-        fit = {
-            "fit_seconds": time.perf_counter() - wall,
-            "fit_cpu_seconds": time.process_time() - cpu,
-        }
+    def run_generator(gen, name, params, fit):
         samples = {k: sample(gen, per_class_labels(y_real, k)) for k in args.multiples}
         for k, (X_gen, y_gen) in samples.items():
             X = np.concatenate([X_real, X_gen])
@@ -333,6 +399,14 @@ def run_size_seed(size, seed, data, generators, oracle, args, record):
             evaluate(f"real+{name}{suffix}", X, y, False, len(y_gen))
             if k == 1:
                 evaluate(f"real+classic+{name}", X, y, True, len(y_gen))
+        if args.filter:
+            # as many images as real ones, the most confidently recognised
+            # of args.filter times as many candidates
+            X_gen, y_gen = sample(gen, per_class_labels(y_real, args.filter))
+            keep = most_recognised(judge, X_gen, y_gen, args.filter)
+            X = np.concatenate([X_real, X_gen[keep]])
+            y = np.concatenate([y_real, y_gen[keep]])
+            evaluate(f"real+classic+{name}+filter", X, y, True, len(keep))
         metrics = {}
         if size == args.metrics_size:
             labels = np.repeat(np.unique(y_pool), args.metric_samples)
@@ -347,6 +421,51 @@ def run_size_seed(size, seed, data, generators, oracle, args, record):
             **fit,
             **metrics,
         )
+
+    for name, cls in generators.items():
+        params = {**args.params.get(name, {}), "random_state": seed, "verbose": 0}
+        if args.gen_epochs:
+            params["epochs"] = args.gen_epochs
+        fit_on = {"": (X_real, y_real)}
+        if args.fit_on_classic:
+            fit_on["@classic"] = classic_copies(
+                X_real, y_real, args.fit_on_classic, seed, args.rotation
+            )
+        for tag, (X_fit, y_fit) in fit_on.items():
+            gen = cls(**params)
+            wall, cpu = time.perf_counter(), time.process_time()
+            gen.fit(X_fit, y_fit)
+            fit = {
+                "fit_seconds": time.perf_counter() - wall,
+                "fit_cpu_seconds": time.process_time() - cpu,
+            }
+            run_generator(gen, f"{name}{tag}", params, fit)
+
+
+def timing(generators, args, record):
+    """Fit every generator with its defaults on 100 digits (10 per class,
+    seed 0) upscaled to each of ``args.timing`` sides, and on 80 colour tiles
+    (10 per class); wall and CPU seconds."""
+    X_pool, y_pool, _, _ = load("digits")
+    idx = per_class_subset(y_pool, 10, 0)
+    sets = [("digits", side, upscaled(X_pool[idx], side)) for side in args.timing]
+    X_col, y_col, _, _ = load("colour")
+    col = per_class_subset(y_col, 10, 0)
+    sets.append(("colour", 32, X_col[col]))
+    for dataset, side, X in sets:
+        y = y_pool[idx] if dataset == "digits" else y_col[col]
+        for name, cls in generators.items():
+            gen = cls(**{**args.params.get(name, {}), "random_state": 0})
+            wall, cpu = time.perf_counter(), time.process_time()
+            gen.fit(X, y)
+            record(
+                "timing",
+                {"dataset": dataset, "side": side, "n_real": len(y)},
+                generator=name,
+                steps_run=len(gen.history_),
+                fit_seconds=time.perf_counter() - wall,
+                fit_cpu_seconds=time.process_time() - cpu,
+            )
 
 
 def environment():
@@ -439,6 +558,15 @@ def main():
         description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    parser.add_argument("--dataset", default="digits", choices=["digits", "colour"])
+    parser.add_argument(
+        "--timing",
+        nargs="*",
+        type=int,
+        default=None,
+        help="only time default fits on 100 digits upscaled to these sides "
+        "(8 16 32 if none given) and on the colour set",
+    )
     parser.add_argument("--sizes", nargs="+", type=int, default=[5, 10, 30])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument(
@@ -462,6 +590,20 @@ def main():
     )
     parser.add_argument("--gen-epochs", type=int, default=None, help="override")
     parser.add_argument(
+        "--filter",
+        type=int,
+        default=0,
+        help="k: also real+classic+<gen>+filter, the most recognised 1/k of "
+        "k generated images per real image (0: off)",
+    )
+    parser.add_argument(
+        "--fit-on-classic",
+        type=int,
+        default=0,
+        help="k: also fit every generator on the real images and k-1 "
+        "classically augmented copies (<gen>@classic; 0: off)",
+    )
+    parser.add_argument(
         "--params",
         type=json.loads,
         default={},
@@ -477,15 +619,9 @@ def main():
         args.multiples = [1, *args.multiples]
 
     torch.set_num_threads(args.threads)
-    data = load()
+    data = load(args.dataset)
     generators = import_generators(args.generators)
     print(f"generators: {', '.join(generators) or 'none (real, real+classic only)'}")
-    oracle = None
-    if generators and args.metrics_size in args.sizes:
-        X_pool, y_pool, X_test, y_test = data
-        oracle = train_classifier("cnn", X_pool, y_pool, 0, args.oracle_steps)
-        print(f"oracle CNN test accuracy: {accuracy(oracle, X_test, y_test):.3f}")
-
     env = environment()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -500,6 +636,15 @@ def main():
         shown = {k: v for k, v in result.items() if k not in env and k != "time"}
         print(json.dumps(shown), flush=True)
 
+    if args.timing is not None:
+        args.timing = args.timing or [8, 16, 32]
+        timing(generators, args, record)
+        return
+    oracle = None
+    if generators and args.metrics_size in args.sizes:
+        X_pool, y_pool, X_test, y_test = data
+        oracle = train_classifier("cnn", X_pool, y_pool, 0, args.oracle_steps)
+        print(f"oracle CNN test accuracy: {accuracy(oracle, X_test, y_test):.3f}")
     for size in args.sizes:
         for seed in args.seeds:
             run_size_seed(size, seed, data, generators, oracle, args, record)

@@ -49,9 +49,12 @@ class ImageGAN(ImageGenerator):
     noise_dim : int, default=64
         Size of the generator's noise input.
     generator_width : int, default=64
-        Channels of the generator's coarsest grid, halved at every 2x stage.
-    critic_width : int, default=32
-        Channels of the critic's first convolution, doubled at every stage.
+        Channels of the generator's coarsest grid (at most 4x4), halved at
+        every 2x stage (down to 8), so that larger images cost about the same
+        per stage.
+    critic_width : int, default=64
+        Channels of the critic's coarsest grid, halved at every finer stage
+        (down to 8).
     augmentations : tuple of str, default=("translation",)
         The differentiable augmentations applied to every image the critic
         and the classifier see, real or generated: ``"translation"`` (shifts
@@ -135,7 +138,7 @@ class ImageGAN(ImageGenerator):
         enlarge=None,
         noise_dim=64,
         generator_width=64,
-        critic_width=32,
+        critic_width=64,
         augmentations=("translation",),
         diversity_weight=0.2,
         classifier_weight=1.0,

@@ -39,9 +39,9 @@ class ImageVAE(ImageGenerator):
     %(enlarge)s
     latent_dim : int, default=16
         Size of the latent code.
-    width : int, default=32
-        Channels of the encoder's first convolution (doubled at every stage)
-        and of the decoder's coarsest grid (halved at every stage).
+    width : int, default=64
+        Channels of the encoder's and the decoder's coarsest grid (at most
+        4x4), halved at every finer stage (down to 8).
     kl_weight : float, default=0.3
         Weight of the KL divergence against the reconstruction term (a
         beta-VAE's beta). Below 1 gives sharper images, which suit training
@@ -96,7 +96,7 @@ class ImageVAE(ImageGenerator):
         sampling_strategy="auto",
         enlarge=None,
         latent_dim=16,
-        width=32,
+        width=64,
         kl_weight=0.3,
         epochs=None,
         batch_size=64,
@@ -165,7 +165,7 @@ class _ConditionalVAE(nn.Module):
         features = self.encoder.out_channels * self.encoder.out_grid[0]
         features *= self.encoder.out_grid[1]
         self.code = nn.Linear(features, 2 * latent_dim)
-        self.decoder = ConvDecoder(latent_dim + n_classes, shape, 2 * width)
+        self.decoder = ConvDecoder(latent_dim + n_classes, shape, width)
 
     def _one_hot(self, labels):
         return F.one_hot(labels, self.n_classes).float()

@@ -3,6 +3,11 @@
 Any image size works, square or not: a decoder grows a small grid by 2x
 upsampling stages until it covers the image and crops the centre; an encoder
 halves the grid (rounding up) until it is at most 4 pixels on a side.
+
+Channels are set at the coarsest grid and halve at every finer stage (down to
+8), so that every stage costs about the same: the cost of a pass grows with
+the number of pixels times the number of stages, its logarithm, rather than
+with the pixels times the channels of a fixed-width network.
 """
 
 import math
@@ -13,6 +18,9 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 _GRID = 4  # side of the smallest grid the networks work on
+# convolutions run on channels-last activations: oneDNN's CPU kernels are up
+# to twice as fast on them as on (N, C, H, W), most with few channels
+_LAST = torch.channels_last
 
 
 def upsampling_plan(height, width):
@@ -31,8 +39,10 @@ def upsampling_plan(height, width):
     return stages, (math.ceil(height / 2**stages), math.ceil(width / 2**stages))
 
 
-def stage_widths(stages, width, smallest=32):
-    """Channels per stage, coarse to fine: ``width`` halved each stage."""
+def stage_widths(stages, width, smallest=8):
+    """Channels per stage, coarse to fine: ``width`` halved each stage (at
+    least ``smallest``, and never more than ``width``)."""
+    smallest = min(smallest, width)
     return [max(width >> i, smallest) for i in range(stages + 1)]
 
 
@@ -50,7 +60,7 @@ class ConvDecoder(nn.Module):
     shape : tuple of int
         ``(channels, height, width)`` of the images.
     width : int
-        Channels of the coarsest grid, halved at every stage (at least 32).
+        Channels of the coarsest grid, halved at every finer stage (at least 8).
     """
 
     def __init__(self, in_dim, shape, width):
@@ -74,7 +84,7 @@ class ConvDecoder(nn.Module):
 
     def forward(self, vector):
         grid = self.project(vector).reshape(len(vector), *self.start_shape)
-        image = self.body(self.start(grid))
+        image = self.body(self.start(grid.contiguous(memory_format=_LAST)))
         top = (image.shape[2] - self.height) // 2
         left = (image.shape[3] - self.width) // 2
         return image[:, :, top : top + self.height, left : left + self.width]
@@ -90,7 +100,8 @@ class ConvEncoder(nn.Module):
     shape : tuple of int
         ``(channels, height, width)`` of the input.
     width : int
-        Channels of the finest stage, doubled at every stage.
+        Channels of the coarsest grid (the output), halved at every finer
+        stage (at least 8): the mirror of :class:`ConvDecoder`.
 
     Attributes
     ----------
@@ -102,18 +113,16 @@ class ConvEncoder(nn.Module):
     def __init__(self, shape, width):
         super().__init__()
         channels, height, wide = shape
-        layers = [nn.Conv2d(channels, width, 3, padding=1), nn.LeakyReLU(0.2)]
-        while max(height, wide) > _GRID:
-            layers += [
-                nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
-                nn.LeakyReLU(0.2),
-            ]
-            width, height, wide = 2 * width, -(-height // 2), -(-wide // 2)
+        stages, self.out_grid = upsampling_plan(height, wide)
+        widths = stage_widths(stages, width)[::-1]  # fine to coarse
+        layers = [nn.Conv2d(channels, widths[0], 3, padding=1), nn.LeakyReLU(0.2)]
+        for a, b in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Conv2d(a, b, 3, stride=2, padding=1), nn.LeakyReLU(0.2)]
         self.body = nn.Sequential(*layers)
-        self.out_channels, self.out_grid = width, (height, wide)
+        self.out_channels = widths[-1]
 
     def forward(self, images):
-        return self.body(images)
+        return self.body(images.contiguous(memory_format=_LAST))
 
 
 class _SpectralNorm(nn.Module):
