@@ -23,8 +23,8 @@ from .generator import ImageGenerator
 class ImageVAE(ImageGenerator):
     """Class-conditional convolutional variational auto-encoder, as an over-sampler.
 
-    A convolutional encoder maps an image and its class (as extra constant
-    channels) to a Gaussian latent code; a convolutional decoder maps a code
+    A convolutional encoder maps an image (its features joined by its class)
+    to a Gaussian latent code; a convolutional decoder maps a code
     and a class back to pixel intensities, learnt with a Bernoulli likelihood
     (binary cross-entropy on the pixels scaled to [0, 1]). Sampling decodes
     codes drawn from the prior for the classes asked for and returns the
@@ -99,7 +99,7 @@ class ImageVAE(ImageGenerator):
         width=64,
         kl_weight=0.3,
         epochs=None,
-        batch_size=64,
+        batch_size=32,
         learning_rate=1e-3,
         image_shape=None,
         channels_last=None,
@@ -161,10 +161,10 @@ class _ConditionalVAE(nn.Module):
         super().__init__()
         channels, height, wide = shape
         self.n_classes = n_classes
-        self.encoder = ConvEncoder((channels + n_classes, height, wide), width)
+        self.encoder = ConvEncoder(shape, width)
         features = self.encoder.out_channels * self.encoder.out_grid[0]
         features *= self.encoder.out_grid[1]
-        self.code = nn.Linear(features, 2 * latent_dim)
+        self.code = nn.Linear(features + n_classes, 2 * latent_dim)
         self.decoder = ConvDecoder(latent_dim + n_classes, shape, width)
 
     def _one_hot(self, labels):
@@ -177,12 +177,10 @@ class _ConditionalVAE(nn.Module):
 
     def losses(self, images, targets, labels, generator):
         """Reconstruction negative log-likelihood and KL divergence, per image."""
-        if labels is not None:
-            planes = self._one_hot(labels)[:, :, None, None]
-            planes = planes.expand(-1, -1, *images.shape[2:])
-            images = torch.cat([images, planes], dim=1)
-        features = self.encoder(images).flatten(1)
-        mean, log_var = self.code(F.leaky_relu(features, 0.2)).chunk(2, dim=1)
+        features = F.leaky_relu(self.encoder(images).flatten(1), 0.2)
+        if labels is not None:  # the class joins the pooled features
+            features = torch.cat([features, self._one_hot(labels)], dim=1)
+        mean, log_var = self.code(features).chunk(2, dim=1)
         z, kl = gaussian_latent(mean, log_var, generator)
         logits = self._logits(z, labels)
         reconstruction = F.binary_cross_entropy_with_logits(
