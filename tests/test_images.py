@@ -326,3 +326,45 @@ def test_gan_options_run(digits):
     ).fit(X, y)
     assert "classifier" not in gen.history_[0]
     assert gen.sample(3, y=1)[0].shape == (3, 8, 8)
+
+
+# ------------------------------------------------------------- cost by size
+def _multiply_adds(module, images):
+    """Multiply-adds of the convolutions of one forward pass, per image."""
+    total = []
+
+    def count(layer, inputs, output):
+        per_output = layer.in_channels // layer.groups * np.prod(layer.kernel_size)
+        total.append(output[0].numel() * per_output)
+
+    hooks = [
+        layer.register_forward_hook(count)
+        for layer in module.modules()
+        if isinstance(layer, torch.nn.Conv2d)
+    ]
+    with torch.no_grad():
+        module(images)
+    for hook in hooks:
+        hook.remove()
+    return sum(total)
+
+
+def test_network_cost_grows_no_faster_than_the_pixels():
+    from augment.nn import ConvDecoder, ConvEncoder
+
+    def cost(side):
+        shape = (3, side, side)
+        decoder = ConvDecoder(16, shape, 64).eval()
+        encoder = ConvEncoder(shape, 64)
+        return _multiply_adds(decoder, torch.zeros(1, 16)) + _multiply_adds(
+            encoder, torch.zeros(1, *shape)
+        )
+
+    costs = {side: cost(side) for side in (8, 16, 32, 64)}
+    for side in (16, 32, 64):  # 4, 16 and 64 times the pixels of 8x8
+        assert costs[side] <= (side / 8) ** 2 * costs[8]
+    assert costs[64] < 0.5 * 64 * costs[8]  # well below linear, in fact
+    # and the channels: set at the coarsest grid, halved per finer stage
+    encoder = ConvEncoder((1, 32, 32), 64)
+    widths = [m.out_channels for m in encoder.body if isinstance(m, torch.nn.Conv2d)]
+    assert widths == [8, 16, 32, 64] and encoder.out_grid == (4, 4)
