@@ -1,9 +1,14 @@
-"""Image benchmark: does augmenting a few real digits with ImageGAN/ImageVAE help?
+"""Image benchmark: does augmenting a few real images with ImageGAN/ImageVAE help?
 
 Protocol
 --------
-Data: scikit-learn's digits (1,797 images of 8x8 pixels), ``images / 16`` as
-float32 in [0, 1], shape (N, 8, 8). A stratified 70/30 split with
+Data (``--dataset``): scikit-learn's digits (1,797 images of 8x8 pixels),
+``images / 16`` as float32 in [0, 1], shape (N, 1, 8, 8); or the colour set,
+(480, 3, 32, 32): the two photographs scikit-learn ships
+(``load_sample_images``) cut into quadrants and the quadrants into
+non-overlapping 32x32 tiles, 60 a quadrant, labelled by photograph and
+quadrant (8 classes; no labelled colour set is on the machine, and nothing
+is downloaded). A stratified 70/30 split with
 ``random_state=0``; the 30% is the test set, always used whole. From the 70%
 training pool, each seed draws ``size`` images per class (5, 10 and 30 by
 default). The subsets are nested: a seed permutes each class's pool once and
@@ -13,9 +18,9 @@ Classifiers, both in torch, both trained for the same number of Adam steps on
 minibatches of 64 images drawn with replacement, whatever the condition (more
 data never means more training):
 
-- ``logreg``: a logistic regression, one linear layer on the 64 pixels;
-- ``cnn``: two 3x3 convolutions (16 and 32 channels), a 2x2 max-pool and a
-  linear layer.
+- ``logreg``: a logistic regression, one linear layer on the pixels;
+- ``cnn``: two 3x3 convolutions (16 and 32 channels), a 2x2 max-pool, an
+  average pool to 4x4 (nothing to pool on 8x8 digits) and a linear layer.
 
 Weights, minibatches and augmentations come from local ``torch.Generator``
 objects seeded from the seed: nothing is seeded globally. Within a seed, every
@@ -29,7 +34,7 @@ Conditions, for every (size, seed):
 - ``real+classic``: classic augmentation on the fly, for both classifiers:
   each image of each minibatch is, with probability 1/2, shifted by a random
   whole pixel (-1, 0 or +1 on each axis) and rotated by an angle uniform in
-  +-12 degrees (bilinear, zero padding, the digits' background). So, as for
+  +-12 degrees (bilinear, zero padding, the digits' background; the colour tiles are reflected). So, as for
   the generators, half of what the classifier sees is real and half is
   augmented, and it sees a fresh variant at every step. The logistic
   regression gets the same on-the-fly treatment as the CNN rather than a fixed
@@ -41,7 +46,15 @@ Conditions, for every (size, seed):
 - ``real+<gen>x3``: the same with three times as many generated images
   (``--multiples``); sampling is cheap, the generator is fitted once;
 - ``real+classic+<gen>``: real plus generated images (x1), every minibatch
-  image augmented as in ``real+classic``, generated or not.
+  image augmented as in ``real+classic``, generated or not;
+- ``real+classic+<gen>+filter`` (``--filter k``): the same, the generated
+  images the most recognised ``1/k`` of ``k`` times as many, class by class:
+  those the CNN of ``real+classic`` (trained on the real images only) gives
+  the highest probability of their class;
+- ``<gen>@classic`` (``--fit-on-classic k``): every condition above again
+  with a generator fitted on the real images and ``k - 1`` classically
+  augmented copies of them (every copy shifted and rotated), so that it
+  learns the variations too.
 
 Every (size, seed, condition, classifier) gives one JSON line with the test
 accuracy. The summary reports, per size, classifier and condition, the mean
@@ -67,15 +80,24 @@ after the images used for training, which they leave unchanged):
 - fit time, wall and CPU seconds (``time.process_time``), recorded at every
   size and summarised at 10 per class (100 images).
 
+Timing (``--timing [SIDES]``): the fit of every generator on 100 digits
+(10 per class) upscaled to 8x8, 16x16 and 32x32 and on 80 colour tiles,
+wall and CPU seconds; ``--params '{"ImageGAN": {"epochs": 100}}'`` runs
+fewer steps, and the CPU seconds of a default fit are extrapolated from the
+cost of a step (constant along a fit).
+
 Run (about a minute for the real conditions; generator fits dominate)::
 
     /work/venv/bin/python benchmarks/images.py                    # everything
     /work/venv/bin/python benchmarks/images.py --generators       # real only
     /work/venv/bin/python benchmarks/images.py --sizes 10 --seeds 0 1 \\
-        --generators ImageVAE --gen-epochs 200
+        --generators ImageVAE --gen-epochs 200 --filter 3 --fit-on-classic 3
+    /work/venv/bin/python benchmarks/images.py --dataset colour --sizes 10
+    OMP_NUM_THREADS=1 /work/venv/bin/python benchmarks/images.py --timing
 
 Results are appended as JSON lines to ``benchmarks/results/images.jsonl``
-(``"record": "accuracy"`` or ``"generator"``), each with the environment and
+(``"record"``: ``"accuracy"``, ``"generator"`` or ``"timing"``), each with
+the environment and
 a timestamp; a markdown summary of this run is printed at the end.
 """
 
@@ -443,29 +465,41 @@ def run_size_seed(size, seed, data, generators, oracle, args, record):
 
 
 def timing(generators, args, record):
-    """Fit every generator with its defaults on 100 digits (10 per class,
-    seed 0) upscaled to each of ``args.timing`` sides, and on 80 colour tiles
-    (10 per class); wall and CPU seconds."""
+    """Fit every generator with its defaults (or ``--params``) on 100 digits
+    (10 per class, seed 0) upscaled to each of ``args.timing`` sides, and on
+    80 colour tiles (10 per class); wall and CPU seconds, and the CPU seconds
+    of the default number of steps (a step costs the same all along: fewer
+    ``epochs`` in ``--params`` measure it sooner)."""
     X_pool, y_pool, _, _ = load("digits")
     idx = per_class_subset(y_pool, 10, 0)
     sets = [("digits", side, upscaled(X_pool[idx], side)) for side in args.timing]
     X_col, y_col, _, _ = load("colour")
     col = per_class_subset(y_col, 10, 0)
     sets.append(("colour", 32, X_col[col]))
+    rows = []
     for dataset, side, X in sets:
         y = y_pool[idx] if dataset == "digits" else y_col[col]
         for name, cls in generators.items():
             gen = cls(**{**args.params.get(name, {}), "random_state": 0})
             wall, cpu = time.perf_counter(), time.process_time()
             gen.fit(X, y)
-            record(
-                "timing",
-                {"dataset": dataset, "side": side, "n_real": len(y)},
-                generator=name,
-                steps_run=len(gen.history_),
-                fit_seconds=time.perf_counter() - wall,
-                fit_cpu_seconds=time.process_time() - cpu,
+            cpu = time.process_time() - cpu
+            steps = len(gen.history_) * max(len(y) // gen.batch_size, 1)
+            rows.append(
+                record(
+                    "timing",
+                    {"dataset": dataset, "side": side, "n_real": len(y)},
+                    generator=name,
+                    steps_run=steps,
+                    fit_seconds=time.perf_counter() - wall,
+                    fit_cpu_seconds=cpu,
+                    default_steps=cls._default_steps,
+                    default_fit_cpu_seconds=cpu / steps * cls._default_steps,
+                )
             )
+    frame = pd.DataFrame(rows).set_index(["dataset", "side", "generator"])
+    columns = ["steps_run", "fit_seconds", "fit_cpu_seconds"]
+    print(show(frame[[*columns, "default_fit_cpu_seconds"]].round(1)))
 
 
 def environment():
@@ -635,6 +669,7 @@ def main():
             f.write(json.dumps(result) + "\n")
         shown = {k: v for k, v in result.items() if k not in env and k != "time"}
         print(json.dumps(shown), flush=True)
+        return result
 
     if args.timing is not None:
         args.timing = args.timing or [8, 16, 32]
