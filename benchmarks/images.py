@@ -34,8 +34,9 @@ Conditions, for every (size, seed):
 - ``real+classic``: classic augmentation on the fly, for both classifiers:
   each image of each minibatch is, with probability 1/2, shifted by a random
   whole pixel (-1, 0 or +1 on each axis) and rotated by an angle uniform in
-  +-12 degrees (bilinear, zero padding, the digits' background; the colour tiles are reflected). So, as for
-  the generators, half of what the classifier sees is real and half is
+  +-12 degrees (bilinear, zero padding, the digits' background; the colour
+  tiles are reflected at the borders). So, as for the generators, half of
+  what the classifier sees is real and half is
   augmented, and it sees a fresh variant at every step. The logistic
   regression gets the same on-the-fly treatment as the CNN rather than a fixed
   enlarged set: a fixed set would cap the augmentation at a few copies, for no
