@@ -47,7 +47,9 @@ Conditions, for every (size, seed):
 - ``real+<gen>x3``: the same with three times as many generated images
   (``--multiples``); sampling is cheap, the generator is fitted once;
 - ``real+classic+<gen>``: real plus generated images (x1), every minibatch
-  image augmented as in ``real+classic``, generated or not;
+  image augmented as in ``real+classic``, generated or not; with a fraction
+  ``k < 1`` in ``--multiples``, ``real+classic+<gen>x<k>`` too (fewer
+  generated images, say a quarter as many as real ones);
 - ``real+classic+<gen>+filter`` (``--filter k``): the same, the generated
   images the most recognised ``1/k`` of ``k`` times as many, class by class:
   those the CNN of ``real+classic`` (trained on the real images only) gives
@@ -329,8 +331,12 @@ def import_generators(names):
 
 
 def per_class_labels(y, multiple=1):
-    """``multiple`` labels per real image, class by class, for ``gen.sample``."""
-    return np.repeat(y, multiple)
+    """``multiple`` labels per real image, class by class, for ``gen.sample``
+    (a fraction: that share of each class's count, rounded)."""
+    if multiple >= 1:
+        return np.repeat(y, int(multiple))
+    classes, counts = np.unique(y, return_counts=True)
+    return np.repeat(classes, np.round(multiple * counts).astype(int))
 
 
 def sample(gen, labels):
@@ -418,10 +424,10 @@ def run_size_seed(size, seed, data, generators, oracle, args, record):
         for k, (X_gen, y_gen) in samples.items():
             X = np.concatenate([X_real, X_gen])
             y = np.concatenate([y_real, y_gen])
-            suffix = "" if k == 1 else f"x{k}"
+            suffix = "" if k == 1 else f"x{k:g}"
             evaluate(f"real+{name}{suffix}", X, y, False, len(y_gen))
-            if k == 1:
-                evaluate(f"real+classic+{name}", X, y, True, len(y_gen))
+            if k <= 1:  # fewer generated images: classic augmentation too
+                evaluate(f"real+classic+{name}{suffix}", X, y, True, len(y_gen))
         if args.filter:
             # as many images as real ones, the most confidently recognised
             # of args.filter times as many candidates
@@ -619,9 +625,10 @@ def main():
     parser.add_argument(
         "--multiples",
         nargs="+",
-        type=int,
+        type=float,
         default=[1, 3],
-        help="generated images per real image, for real+<gen>x<k>",
+        help="generated images per real image, for real+<gen>x<k>; a fraction "
+        "k < 1 also gives real+classic+<gen>x<k>",
     )
     parser.add_argument("--gen-epochs", type=int, default=None, help="override")
     parser.add_argument(
