@@ -144,7 +144,7 @@ class ImageGAN(ImageGenerator):
         classifier_weight=1.0,
         truncation=None,
         epochs=None,
-        batch_size=32,
+        batch_size=64,
         learning_rate=2e-4,
         image_shape=None,
         channels_last=None,
@@ -195,10 +195,8 @@ class ImageGAN(ImageGenerator):
         if labels is not None and self.classifier_weight:
             # learns the classes from (augmented) real images; the generator
             # is told how well its images are recognised as their class
-            # half the critic's channels: a quarter of its cost, and enough
-            # to tell the classes apart
             classifier = _Classifier(
-                self.image_shape_, self._n_classes, max(self.critic_width // 2, 1)
+                self.image_shape_, self._n_classes, self.critic_width
             )
             networks["classifier"] = init_parameters(classifier, init).to(images.device)
         classifier = networks.get("classifier")
