@@ -55,8 +55,63 @@ def test_multimodal_column_gets_one_mode_per_cluster():
 
 def test_discrete_numbers_get_one_mode_per_value():
     values = np.random.default_rng(0).integers(0, 3, 600).astype(float)
-    encoder = TableEncoder().fit(pd.DataFrame({"k": values}))
+    spec = TableEncoder().fit(pd.DataFrame({"k": values})).columns_[0]
+    np.testing.assert_array_equal(spec.points, [0, 1, 2])  # point masses
+    assert len(spec.means) == 0 and spec.spans[1].width == 3
+    # without point masses, the mixture finds one mode per value
+    encoder = TableEncoder(max_points=0).fit(pd.DataFrame({"k": values}))
     np.testing.assert_allclose(np.sort(encoder.columns_[0].means), [0, 1, 2], atol=1e-3)
+
+
+def point_mass_table(n=1000, seed=0):
+    """40% of ``debt`` exactly 5.0 (inside its range), the rest continuous;
+    ``kids`` a count with a few values."""
+    rng = np.random.default_rng(seed)
+    debt = np.where(rng.random(n) < 0.4, 5.0, rng.normal(5, 3, n))
+    kids = rng.choice([0, 1, 2, 3, 7], n, p=[0.5, 0.2, 0.15, 0.14, 0.01])
+    return pd.DataFrame({"debt": debt, "kids": kids, "g": rng.choice(["a", "b"], n)})
+
+
+def test_point_masses_get_their_own_slot_and_decode_exactly():
+    table = point_mass_table()
+    encoder = TableEncoder().fit(table)
+    debt, kids = encoder.columns_[:2]
+    assert debt.points.tolist() == [5.0]
+    assert len(debt.means) >= 1  # the continuous rest keeps its mixture
+    # 7 holds 1% of the rows (under point_share): a mode value, not a point
+    assert kids.points.tolist() == [0, 1, 2, 3] and len(kids.means) >= 1
+    assert debt.spans[1].width == 1 + len(debt.means)
+    Z = encoder.transform(table)
+    at_point = table["debt"].to_numpy() == 5.0
+    np.testing.assert_array_equal(Z[at_point, debt.spans[1].start], 1.0)
+    np.testing.assert_array_equal(Z[at_point, debt.spans[0].start], 0.0)
+    # any scalar decodes a point slot to exactly its value
+    Z[:, debt.spans[0].start] = np.random.default_rng(0).uniform(-1, 1, len(Z))
+    decoded = encoder.inverse_transform(Z)
+    np.testing.assert_array_equal(decoded["debt"][at_point], 5.0)
+    pd.testing.assert_series_equal(decoded["kids"], table["kids"])
+    # the share of exact values comes back from noisy model-space rows too
+    noise = np.random.default_rng(1).normal(0, 1, (2000, encoder.n_features_out_))
+    noise[:, debt.spans[1].start] += 1.5  # favour the point slot
+    assert (encoder.inverse_transform(noise)["debt"] == 5.0).mean() > 0.3
+
+
+def test_point_mass_parameters():
+    table = point_mass_table()
+    assert len(TableEncoder(max_points=0).fit(table).columns_[0].points) == 0
+    kids = TableEncoder(max_points=2).fit(table).columns_[1]
+    assert kids.points.tolist() == [0, 1]  # the two most frequent
+    assert TableEncoder(point_share=0.6).fit(table).columns_[1].points.size == 0
+    # ten rows at least: 3 of 20 rows is 15%, yet not a point mass
+    few = pd.DataFrame({"x": [1.0] * 3 + list(np.linspace(2, 3, 17))})
+    assert TableEncoder().fit(few).columns_[0].points.size == 0
+    # a column of point masses only: no Gaussian modes, unseen values go to
+    # the nearest point
+    encoder = TableEncoder().fit(pd.DataFrame({"x": [0.0, 1.0, 4.0] * 20}))
+    spec = encoder.columns_[0]
+    assert len(spec.means) == 0 and spec.spans[1].width == 3
+    back = encoder.inverse_transform(encoder.transform(pd.DataFrame({"x": [3.0]})))
+    assert back["x"].tolist() == [4.0]
 
 
 def test_decoding_stays_within_range_and_precision(table):

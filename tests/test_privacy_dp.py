@@ -256,3 +256,13 @@ def test_private_sampling_is_reproducible_and_conditional(private_class):
         if private_class is TabularVAE
         else {"generator", "adversarial", "condition"}
     )
+
+
+def test_no_point_masses_are_found_under_dp():
+    X, y = small_table()
+    X["debt"] = np.where(np.arange(len(X)) % 5 < 2, 0.0, X["income"])  # 40% zeros
+    exact = tiny(TabularVAE).fit(X, y)
+    assert {s.name: s for s in exact.encoder_.columns_}["debt"].points.tolist() == [0]
+    private = tiny(TabularVAE, dp_epsilon=1.0, dp_categories=CATEGORIES).fit(X, y)
+    for spec in private.encoder_.columns_:
+        assert spec.kind == "categorical" or len(spec.points) == 0

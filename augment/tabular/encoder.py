@@ -2,13 +2,17 @@
 
 Each column becomes a run of model-space columns ("spans"):
 
-* numeric, integer and datetime columns: mode-specific normalisation. A
-  variational Gaussian mixture is fitted to the column; a value becomes the
-  one-hot of its most likely mode plus a scalar in [-1, 1], its offset from that
-  mode's mean in units of four standard deviations (more for a mode that
-  holds outliers, so that they round-trip). Decoding clips to the
-  training range and rounds to the training precision (integers stay integers,
-  dates stay whole days).
+* numeric, integer and datetime columns: mode-specific normalisation. Values
+  that carry a large share of the rows (point masses: the zeros of a debt
+  column, the round numbers people answer with, the few values of a count;
+  at least ``point_share`` of the rows and ten of them, the ``max_points``
+  most frequent) get a slot of their own: their scalar is 0 and they decode
+  to exactly that value. A variational Gaussian mixture is fitted to the
+  other values; such a value becomes the one-hot of its most likely mode plus
+  a scalar in [-1, 1], its offset from that mode's mean in units of four
+  standard deviations (more for a mode that holds outliers, so that they
+  round-trip). Decoding clips to the training range and rounds to the
+  training precision (integers stay integers, dates stay whole days).
 * categorical columns (object, string, category, bool): a one-hot over the
   ``max_categories`` most frequent values. The rarer values of a very wide
   column (an id, a postcode) share one "rare" slot, decoded by drawing from
@@ -33,6 +37,7 @@ from .._validation import record_feature_names
 from .mixture import fit_mixtures, merge_overlapping_modes, mode_log_likelihood
 
 _RARE = object()  # the slot shared by values outside the kept categories
+_MIN_POINT_ROWS = 10  # fewest rows a point mass holds
 _SECONDS_PER = {"day": 86400.0, "hour": 3600.0, "minute": 60.0, "second": 1.0}
 
 
@@ -70,6 +75,7 @@ class ColumnSpec:
     low: float = None
     high: float = None
     step: float = None  # rounding step in column units (1 for integers), or None
+    points: np.ndarray = None  # point masses, sorted: the first mode slots
     tz: object = None
     # categorical
     categories: np.ndarray = None  # kept values, most frequent first
@@ -108,6 +114,14 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     max_fit_rows : int, default=5000
         The mixtures are fitted on at most this many rows (a seeded
         subsample), which bounds the fitting time of large tables.
+    point_share : float, default=0.02
+        Smallest share of a numeric column's values (and at least ten rows)
+        that one value needs to become a point mass: a mode slot of its own,
+        reproduced exactly.
+    max_points : int, default=16
+        Most point masses per numeric column (the most frequent are kept);
+        0 finds none (as a differentially private fit does, whose encoder
+        must not read exact values of the table).
     random_state : int, RandomState instance or None, default=None
         Seeds the subsample of the mixture fit.
 
@@ -142,6 +156,8 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         "mode_threshold": [Interval(numbers.Real, 0, 1, closed="left")],
         "max_categories": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_fit_rows": [Interval(numbers.Integral, 2, None, closed="left")],
+        "point_share": [Interval(numbers.Real, 0, 1, closed="right")],
+        "max_points": [Interval(numbers.Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
     }
 
@@ -151,12 +167,16 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         mode_threshold=0.005,
         max_categories=100,
         max_fit_rows=5000,
+        point_share=0.02,
+        max_points=16,
         random_state=None,
     ):
         self.max_modes = max_modes
         self.mode_threshold = mode_threshold
         self.max_categories = max_categories
         self.max_fit_rows = max_fit_rows
+        self.point_share = point_share
+        self.max_points = max_points
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
@@ -228,23 +248,37 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     def _fit_numeric(self, numeric, n_rows):
         if not numeric:
             return
-        values = np.column_stack([v for _, v in numeric])
+        for spec, column in numeric:
+            spec.points = point_masses(column, self.point_share, self.max_points)
+        # the mixtures model the other values: point masses are set aside
+        rest = [np.where(np.isin(c, s.points), np.nan, c) for s, c in numeric]
+        values = np.column_stack(rest)
         if n_rows > self.max_fit_rows:
             rng = check_random_state(self.random_state)
             rows = rng.choice(n_rows, self.max_fit_rows, replace=False)
             values = values[np.sort(rows)]
-        loc = np.nanmean(values, axis=0)
-        scale = np.nanstd(values, axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
-        weights, means, stds = fit_mixtures((values - loc) / scale, self.max_modes)
-        for j, (spec, column) in enumerate(numeric):
+        fitted = ~np.isnan(values).all(axis=0)
+        loc = np.zeros(values.shape[1])
+        scale = np.ones(values.shape[1])
+        loc[fitted] = np.nanmean(values[:, fitted], axis=0)
+        spread = np.nanstd(values[:, fitted], axis=0)
+        scale[fitted] = np.where(spread > 0, spread, 1.0)
+        filled = np.where(fitted, values, 0.0)  # columns of points only: unused
+        weights, means, stds = fit_mixtures((filled - loc) / scale, self.max_modes)
+        for j, ((spec, column), left) in enumerate(zip(numeric, rest, strict=True)):
             keep = weights[j] > self.mode_threshold
             spec.weights, spec.means, spec.stds = merge_overlapping_modes(
                 weights[j, keep] / weights[j, keep].sum(),
                 means[j, keep] * scale[j] + loc[j],
                 stds[j, keep] * scale[j],
             )
-            spec.reach = _mode_reach(spec, column)
+            left = left[~np.isnan(left)]
+            if not len(left):  # every value is a point mass: no modes
+                spec.weights, spec.means, spec.stds = (np.zeros(0),) * 3
+            elif not fitted[j]:  # the subsample held points only
+                spec.weights, spec.means = np.ones(1), np.array([left.mean()])
+                spec.stds = np.array([max(left.std(), 1e-3 * abs(left.mean()), 1e-9)])
+            spec.reach = _mode_reach(spec, left)
             spec.low, spec.high = np.nanmin(column), np.nanmax(column)
             spec.step = _rounding_step(column, spec)
 
@@ -272,11 +306,9 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             x = to_float(X[spec.name], spec.kind)
             scalar, mode_span = spec.spans[0], spec.spans[1]
             absent = np.isnan(x)
-            filled = np.where(absent, spec.means[np.argmax(spec.weights)], x)
-            mode = _most_likely_mode(spec, filled)
-            offset = (filled - spec.means[mode]) / spec.reach[mode]
-            Z[:, scalar.start] = np.clip(offset, -1, 1)
-            Z[rows, mode_span.start + mode] = 1.0
+            slot, offset = encode_numbers(spec, np.where(absent, typical(spec), x))
+            Z[:, scalar.start] = offset
+            Z[rows, mode_span.start + slot] = 1.0
             if spec.has_missing:
                 Z[rows, spec.spans[2].start + absent.astype(int)] = 1.0
         return Z
@@ -437,17 +469,87 @@ def _hashable(values):
 
 
 # ------------------------------------------------------------------- numeric
+def point_masses(column, share, max_points):
+    """Values of a numeric column that carry at least ``share`` of its
+    values and ten rows: the ``max_points`` most frequent, sorted. The one
+    place that decides which values are reproduced exactly (the encoder's
+    point-mass slots, TabularTransformer's exact tokens)."""
+    x = column[~np.isnan(column)]
+    if max_points == 0 or not len(x):
+        return np.zeros(0)
+    values, counts = np.unique(x, return_counts=True)
+    frequent = (counts >= share * len(x)) & (counts >= _MIN_POINT_ROWS)
+    values, counts = values[frequent], counts[frequent]
+    return np.sort(values[np.argsort(-counts, kind="stable")[:max_points]])
+
+
+def points_of(spec):
+    """The point masses of a numeric column's spec (none for files written
+    before point masses existed)."""
+    return np.zeros(0) if spec.points is None else spec.points
+
+
+def typical(spec):
+    """A value that stands in for missing ones in the model space: the
+    centre of the heaviest mode, else the first point mass."""
+    if len(spec.means):
+        return spec.means[np.argmax(spec.weights)]
+    return points_of(spec)[0]
+
+
+def encode_numbers(spec, x):
+    """Mode slots and scalars of numbers ``x`` (no NaN): a point mass's own
+    slot and 0, else its most likely mode (after the point slots) and the
+    offset from that mode's mean in ``reach`` units, clipped to [-1, 1]."""
+    points = points_of(spec)
+    if not len(points):
+        at, is_point = np.zeros(len(x), int), np.zeros(len(x), bool)
+    else:  # the nearest point mass
+        right = np.searchsorted(points, x).clip(1, len(points) - 1)
+        left = right - 1 if len(points) > 1 else right * 0
+        nearer = np.abs(x - points[left]) <= np.abs(points[right % len(points)] - x)
+        at = np.where(nearer, left, right % len(points))
+        is_point = points[at] == x
+    if not len(spec.means):  # only point masses: the nearest one
+        return at, np.zeros(len(x))
+    mode = _most_likely_mode(spec, x)
+    offset = np.clip((x - spec.means[mode]) / spec.reach[mode], -1, 1)
+    return (
+        np.where(is_point, at, len(points) + mode),
+        np.where(is_point, 0.0, offset),
+    )
+
+
+def decode_numbers(spec, slot, offset):
+    """Numbers from mode slots and scalars, the inverse of
+    :func:`encode_numbers`: point masses exactly, other values clipped to
+    the training range and rounded to the training precision."""
+    points = points_of(spec)
+    mode = np.clip(slot - len(points), 0, max(len(spec.means) - 1, 0))
+    if len(spec.means):
+        x = np.clip(offset, -1, 1) * spec.reach[mode] + spec.means[mode]
+        x = np.clip(x, spec.low, spec.high)
+        if spec.step is not None:
+            x = np.round(x / spec.step) * spec.step
+    else:
+        x = np.zeros(len(slot))
+    if len(points):
+        x = np.where(slot < len(points), points[np.minimum(slot, len(points) - 1)], x)
+    return x
+
+
 def _most_likely_mode(spec, x):
     return np.argmax(
         mode_log_likelihood(x, spec.weights, spec.means, spec.stds), axis=1
     )
 
 
-def _mode_reach(spec, column):
+def _mode_reach(spec, x):
     """Scale of each mode's scalar: four standard deviations, widened to the
-    farthest training value assigned to the mode, so that outliers survive the
-    round trip instead of being clipped."""
-    x = column[~np.isnan(column)]
+    farthest training value ``x`` (no point masses, no NaN) assigned to the
+    mode, so that outliers survive the round trip instead of being clipped."""
+    if not len(spec.means):
+        return np.zeros(0)
     mode = _most_likely_mode(spec, x)
     reach = 4 * spec.stds.copy()
     np.maximum.at(reach, mode, np.abs(x - spec.means[mode]))
@@ -473,12 +575,8 @@ def _decode_numeric(spec, Z):
     """Values of a numeric column from the model space, transposed: ``Z`` is
     ``(n_features_out, n_samples)``."""
     scalar, mode_span = spec.spans[0], spec.spans[1]
-    mode = np.argmax(Z[mode_span.start : mode_span.stop], axis=0)
-    offset = np.clip(Z[scalar.start], -1, 1)
-    x = offset * spec.reach[mode] + spec.means[mode]
-    x = np.clip(x, spec.low, spec.high)
-    if spec.step is not None:
-        x = np.round(x / spec.step) * spec.step
+    slot = np.argmax(Z[mode_span.start : mode_span.stop], axis=0)
+    x = decode_numbers(spec, slot, Z[scalar.start])
     if spec.has_missing:
         missing = spec.spans[2]
         x[np.argmax(Z[missing.start : missing.stop], axis=0) == 1] = np.nan
@@ -533,9 +631,10 @@ def _decode_categories(spec, Z, rng):
 def _layout(spec, start):
     if spec.kind == "categorical":
         return [Span(spec.name, "category", start, len(spec.slots))]
+    n_points = len(points_of(spec))
     spans = [
         Span(spec.name, "scalar", start, 1),
-        Span(spec.name, "mode", start + 1, len(spec.means)),
+        Span(spec.name, "mode", start + 1, n_points + len(spec.means)),
     ]
     if spec.has_missing:
         spans.append(Span(spec.name, "missing", spans[-1].stop, 2))

@@ -29,7 +29,9 @@ knowledge the user declares:
   integer columns) is what the :class:`TableEncoder` is fitted on, so its
   mixtures, ranges, rounding steps and categories are private; the class prior
   and the per-class value frequencies of the conditioning are the noisy
-  counts themselves.
+  counts themselves. The encoder finds no point masses (values with a
+  mode slot of their own, reproduced exactly): they would be exact values of
+  the table, read outside the accounting.
 
 The number of rows is treated as public, as in Opacus' accounting. Class
 labels (the set of classes), column names and dtypes are the schema: public.
@@ -231,7 +233,9 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
         surrogate[name] = _restore_dtype(column, spec)
     surrogate = pd.DataFrame(surrogate)
     surrogate.columns = table.columns
-    encoder = TableEncoder(random_state=seed).fit(surrogate)
+    # no point masses: exact values of the table would be found outside the
+    # accounting (the surrogate's uniform draws within bins hold none anyway)
+    encoder = TableEncoder(max_points=0, random_state=seed).fit(surrogate)
     for spec in encoder.columns_:
         if spec.kind == "categorical":
             continue

@@ -13,7 +13,7 @@ from torch import nn
 from .._docstrings import fill_doc
 from ..nn import in_blocks, init_parameters, mlp, update
 from .conditioning import RangeCondition
-from .encoder import to_float
+from .encoder import decode_numbers, encode_numbers, points_of, to_float, typical
 from .generator import _TARGET, TabularGenerator
 
 
@@ -346,7 +346,8 @@ class _Tokens(nn.Module):
                 bins = fitted[j]
             else:
                 x, missing = values[j]
-                bins = _bins(x[~missing].cpu().numpy(), n_bins, spec.step)
+                x = x[~missing].cpu().numpy()
+                bins = _bins(x, n_bins, spec.step, points_of(spec))
             self.fitted[j] = bins
             for name, array in zip(("lo", "hi", "exact", "within"), bins, strict=True):
                 self.register_buffer(f"{name}{j}", torch.as_tensor(array))
@@ -375,22 +376,19 @@ class _Tokens(nn.Module):
         """Each numeric column's values as the encoder decodes them (clipped,
         rounded), float64, and where they are missing."""
         out = {}
-        rows = rows.double()
+        array = rows.detach().double().cpu().numpy()
         for j, spec in enumerate(self.specs):
             if spec.kind == "categorical":
                 continue
             scalar, modes = spec.spans[0], spec.spans[1]
-            mode = rows[:, modes.start : modes.stop].argmax(1)
-            means, reach = (_tensor(a, rows) for a in (spec.means, spec.reach))
-            x = rows[:, scalar.start].clamp(-1, 1) * reach[mode] + means[mode]
-            x = x.clamp(spec.low, spec.high)
-            if spec.step is not None:
-                x = torch.round(x / spec.step) * spec.step
+            slot = array[:, modes.start : modes.stop].argmax(1)
+            x = torch.as_tensor(decode_numbers(spec, slot, array[:, scalar.start]))
             missing = torch.zeros_like(x, dtype=torch.bool)
             if spec.has_missing:
                 span = spec.spans[2]
-                missing = rows[:, span.start : span.stop].argmax(1) == 1
-            out[j] = (x, missing)
+                missing = array[:, span.start : span.stop].argmax(1) == 1
+                missing = torch.as_tensor(missing)
+            out[j] = (x.to(rows.device), missing.to(rows.device))
         return out
 
     def tokenise(self, rows, within=False):
@@ -455,7 +453,7 @@ class _Tokens(nn.Module):
             bin_ = token.clamp_max(len(lo) - 1)
             uniform = torch.rand(n, generator=generator, device=tokens.device)
             x = lo[bin_] + uniform.double() * (hi[bin_] - lo[bin_])
-            x = torch.where(missing, float(spec.means[np.argmax(spec.weights)]), x)
+            x = torch.where(missing, float(typical(spec)), x)
             _encode_number(spec, x, missing, rows, arange)
         return rows
 
@@ -466,16 +464,17 @@ def _tensor(array, like):
 
 def _encode_number(spec, x, missing, rows, arange):
     """Write values ``x`` of a numeric column into model-space ``rows`` as the
-    encoder does: the most likely mode and the offset from its mean."""
-    means, stds, weights, reach = (
-        _tensor(a, x) for a in (spec.means, spec.stds, spec.weights, spec.reach)
-    )
-    z = (x[:, None] - means) / stds
-    mode = (weights.log() - stds.log() - 0.5 * z**2).argmax(1)
-    offset = ((x - means[mode]) / reach[mode]).clamp(-1, 1)
+    encoder does. A value drawn within half a step of a point mass (the
+    region of its exact token, for a rounded column) is that point."""
+    x = x.cpu().numpy()
+    points = points_of(spec)
+    if len(points) and spec.step is not None:
+        near = points[np.abs(x[:, None] - points).argmin(1)]
+        x = np.where(np.abs(x - near) <= _HALF * spec.step, near, x)
+    slot, offset = (_tensor(a, rows) for a in encode_numbers(spec, x))
     scalar, modes = spec.spans[0], spec.spans[1]
     rows[:, scalar.start] = offset.to(rows.dtype)
-    rows[arange, modes.start + mode] = 1.0
+    rows[arange, modes.start + slot.long()] = 1.0
     if spec.has_missing:
         rows[arange, spec.spans[2].start + missing.long()] = 1.0
 
@@ -483,19 +482,19 @@ def _encode_number(spec, x, missing, rows, arange):
 _HALF = 0.499  # of a rounding step: draws around a value that round back to it
 
 
-def _bins(x, n_bins, step):
+def _bins(x, n_bins, step, points):
     """The tokens of a numeric column's values ``x``: ``(lo, hi, exact,
     log_within)`` arrays, sorted.
 
-    Values frequent enough to fill a bin on their own (and all values when
-    there are at most ``n_bins`` distinct ones) are exact tokens; the other
+    The encoder's point masses ``points`` (and all values when there are at
+    most ``n_bins`` distinct ones) are exact tokens; the other
     values are cut into quantile bins at training values. For a rounded
     column (``step``), a token covers whole steps: its region reaches half a
     step beyond its first and last values, and its within-bin density is per
     value of the grid.
     """
     values, counts = np.unique(x, return_counts=True)
-    exact = counts * n_bins >= len(x) if len(values) > n_bins else counts > 0
+    exact = np.isin(values, points) if len(values) > n_bins else counts > 0
     rest = x[~np.isin(x, values[exact])]
     n_rest = len(np.unique(rest))
     if n_rest and (n_rest <= n_bins - exact.sum() or n_rest < 2):  # few: exact too
