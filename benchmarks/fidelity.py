@@ -124,11 +124,23 @@ def main():
     parser.add_argument("--models", nargs="+", default=MODELS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--max-rows", type=int, default=6000)
+    parser.add_argument(
+        "--encoder",
+        type=json.loads,
+        default={},
+        help="TableEncoder parameters for every model, e.g. '{\"point_share\": 0.05}'",
+    )
     parser.add_argument("--tag", default="", help="stored with every result")
     parser.add_argument("--out", default=str(RESULTS / "fidelity.jsonl"))
     args = parser.parse_args()
 
     warnings.filterwarnings("ignore")
+    if args.encoder:  # the encoder every tabular generator builds
+        import functools
+
+        from augment.tabular import encoder, generator
+
+        generator.TableEncoder = functools.partial(encoder.TableEncoder, **args.encoder)
     warm_up()
     env = environment()
     results = []
@@ -136,7 +148,8 @@ def main():
         for model in args.models:
             for seed in args.seeds:
                 result = run_one(dataset, model, seed, args.max_rows)
-                result.update(env, tag=args.tag, time=time.strftime("%Y-%m-%d %H:%M"))
+                stamp = time.strftime("%Y-%m-%d %H:%M")
+                result.update(env, tag=args.tag, encoder=args.encoder, time=stamp)
                 print(json.dumps(result), flush=True)
                 results.append(result)
                 if args.out != "-":
