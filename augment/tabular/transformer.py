@@ -23,9 +23,9 @@ class TabularTransformer(TabularGenerator):
 
     Every column becomes one token: a category is its encoder slot (rare
     values and missing values included); a number is its bin among up to
-    ``n_bins`` quantile bins of the training values, with values common
-    enough to fill a bin on their own (a zero of a zero-inflated column, the
-    few values of a count) kept as exact tokens, and missing values as a
+    ``n_bins`` quantile bins of the training values, with the encoder's
+    point masses (a zero of a zero-inflated column, the few values of a
+    count) kept as exact tokens, and missing values as a
     token of their own. A network reads the class label (the first token)
     and the tokens known so far, the others masked, and predicts a
     distribution for every unknown column. It is trained over random column
