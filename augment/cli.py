@@ -477,4 +477,6 @@ def _detail(spec):
         import pandas as pd
 
         low, high = (pd.Timestamp(v, unit="s") for v in (spec.low, spec.high))
-    return f": {len(spec.means)} modes, range [{low}, {high}]{missing}"
+    points = 0 if spec.points is None else len(spec.points)
+    points = f" and {points} point masses" if points else ""
+    return f": {len(spec.means)} modes{points}, range [{low}, {high}]{missing}"
