@@ -15,6 +15,7 @@ import copy
 import numbers
 import warnings
 from abc import abstractmethod
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._docstrings import fill_doc
 from ._validation import check_count
-from .nn import resolve_device, run_epochs
+from .nn import parallel, resolve_device, run_epochs
 from .nn.privacy import PrivacyBudget, PrivateGradient, default_delta
 
 
@@ -76,6 +77,12 @@ class BaseGenerator(BaseOverSampler):
         return self
 
     def _fit(self, data, x_format, y_info):
+        if parallel.active() and getattr(self, "dp_epsilon", None) is not None:
+            raise ValueError(
+                "dp_epsilon is set, but differential privacy is not supported "
+                "under a torch.distributed process group (its accounting is for "
+                "one process); fit in a single process."
+            )
         labels = self._fit_target(x_format, y_info)
         self._privacy = self._privacy_budget(len(data))
         device = resolve_device(self.device)
@@ -83,11 +90,14 @@ class BaseGenerator(BaseOverSampler):
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.long, device=device)
         self._fit_conditioning(encoded, labels)
-        generator = torch.Generator(device=device).manual_seed(self._seed)
+        # every rank of a process group shuffles and draws noise of its own
+        generator = torch.Generator(device=device)
+        generator.manual_seed(parallel.rank_seed(self._seed))
         # torch layers draw their default weights from the global generator when
         # built (models then re-draw them from ``_init_generator``): leave it as it was
         with torch.random.fork_rng(devices=[]):
             self.history_ = self._train(encoded, labels, generator)
+        parallel.average_buffers(self._modules().values())
         if self._privacy is not None:
             self.privacy_spent_ = self._privacy.spent()
             self.privacy_report_ = self._privacy.report()
@@ -104,6 +114,11 @@ class BaseGenerator(BaseOverSampler):
             self.classes_, labels, counts = np.unique(
                 y_info.values, return_inverse=True, return_counts=True
             )
+            if parallel.active():  # the classes of every rank's rows
+                self.classes_, counts = _merge_counts(
+                    parallel.gather((self.classes_, counts))
+                )
+                labels = self._class_index(y_info.values)
             self.class_prior_ = counts / counts.sum()
             self._check_class_counts(self.classes_, counts)
         elif hasattr(self, "classes_"):
@@ -112,6 +127,7 @@ class BaseGenerator(BaseOverSampler):
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
+        seed = parallel.broadcast(seed)  # rank 0's, under a process group
         self._seed, self._draws = seed, 0
         return labels
 
@@ -191,7 +207,9 @@ class BaseGenerator(BaseOverSampler):
 
     def _run_epochs(self, step, n_rows, generator, held_out_loss=None, module=None):
         """The shared training loop (:func:`augment.nn.run_epochs`) with this
-        generator's epochs, batch size and progress bar.
+        generator's epochs, batch size and progress bar. Under a process
+        group, every rank starts from rank 0's modules (and there is no early
+        stopping: the ranks would stop at different epochs).
 
         ``held_out_loss(index, generator) -> float`` is the model's loss on
         rows ``index`` without training on them (models with a likelihood
@@ -204,6 +222,7 @@ class BaseGenerator(BaseOverSampler):
         differential privacy (the held-out loss would read private rows
         outside the accounting) nor on tables too small to split.
         """
+        parallel.broadcast_state(self._modules().values())
         validate = None
         n_held = _held_out_rows(n_rows)
         early = (
@@ -211,7 +230,7 @@ class BaseGenerator(BaseOverSampler):
             and self.epochs is None
             and getattr(self, "_privacy", None) is None
             and n_held
-            and not _distributed()
+            and not parallel.active()
         )
         if early:
             order = torch.randperm(n_rows, generator=generator, device=generator.device)
@@ -231,7 +250,7 @@ class BaseGenerator(BaseOverSampler):
             def step(index):
                 return train_on(kept[index])
 
-        epochs = self._epochs_for(n_rows)
+        epochs = self._epochs_for(parallel.minimum(n_rows))
         return run_epochs(
             step,
             n_rows,
@@ -595,6 +614,11 @@ class BaseGenerator(BaseOverSampler):
         """
         from .io import save
 
+        if parallel.active():  # the model is the same on every rank
+            if parallel.world()[0] == 0:
+                save(self, path)
+            parallel.barrier()
+            return Path(path)
         return save(self, path)
 
     def _build_modules(self, init):
@@ -736,6 +760,16 @@ def added_counts(y, strategy, enlarge):
     return added
 
 
+def _merge_counts(parts):
+    """The union of several ``(classes, counts)`` (sorted as ``np.unique``
+    sorts), counts summed."""
+    classes = np.unique(np.concatenate([c for c, _ in parts]))
+    counts = np.zeros(len(classes), dtype=np.int64)
+    for part_classes, part_counts in parts:
+        counts[pd.Index(classes).get_indexer(part_classes)] += part_counts
+    return classes, counts
+
+
 def _share(total, weights):
     """Split ``total`` into integers proportional to ``weights`` that sum exactly
     to ``total`` (largest remainders get the leftover units)."""
@@ -754,9 +788,3 @@ def _held_out_rows(n_rows):
     if n_rows < 64:
         return 0
     return int(np.clip(round(0.1 * n_rows), 16, 5000))
-
-
-def _distributed():
-    """Whether a torch.distributed process group is up: the ranks would each
-    stop at a different epoch, so early stopping is off."""
-    return torch.distributed.is_available() and torch.distributed.is_initialized()

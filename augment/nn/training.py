@@ -1,8 +1,16 @@
-"""The training loop every model shares: shuffled mini-batches, progress, history."""
+"""The training loop every model shares: shuffled mini-batches, progress, history.
+
+Under a ``torch.distributed`` process group (see :mod:`augment.nn.parallel`)
+each rank runs the loop over its own rows, every rank takes the same number
+of steps, :func:`update` averages the gradients over the ranks and the
+history holds the losses averaged over the ranks.
+"""
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from . import parallel
 
 
 def run_epochs(
@@ -61,9 +69,11 @@ def run_epochs(
         with ``"held_out"`` when ``validate`` is given.
     """
     batch_size = min(batch_size, n_rows)
-    n_batches = max(n_rows // batch_size, 1)
+    # under a process group, as many steps as the smallest rank's rows allow
+    n_batches = parallel.minimum(max(n_rows // batch_size, 1))
     history = []
     best, best_epoch, best_state = np.inf, -1, None
+    verbose = verbose and parallel.world()[0] == 0
     bar = tqdm(range(epochs), desc=desc, disable=not verbose, leave=False)
     for epoch in bar:
         if sample_rate is None:
@@ -77,7 +87,7 @@ def run_epochs(
             losses = step(index)
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + value.detach()
-        record = {name: float(total) / n_batches for name, total in totals.items()}
+        record = _mean_over_ranks(totals, n_batches)
         if validate is not None:
             record["held_out"] = float(validate())
         history.append({"epoch": epoch, **record})
@@ -100,13 +110,28 @@ def run_epochs(
     return history
 
 
+def _mean_over_ranks(totals, n_batches):
+    """Each loss's mean over the epoch's steps (and over the ranks)."""
+    if not parallel.active():
+        return {name: float(total) / n_batches for name, total in totals.items()}
+    names = list(totals)  # the same order on every rank
+    values = torch.stack([torch.as_tensor(totals[n]).float().cpu() for n in names])
+    values = parallel.sum_(values) / (n_batches * parallel.world()[1])
+    return dict(zip(names, values.tolist(), strict=True))
+
+
 def _poisson(n_rows, rate, generator):
     drawn = torch.rand(n_rows, generator=generator, device=generator.device)
     return (drawn < rate).nonzero().squeeze(1)
 
 
 def update(optimiser, loss):
-    """One optimiser step on ``loss``."""
+    """One optimiser step on ``loss`` (its gradients averaged over the ranks
+    of a process group first)."""
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
+    if parallel.active():
+        parallel.average_gradients(
+            p for group in optimiser.param_groups for p in group["params"]
+        )
     optimiser.step()

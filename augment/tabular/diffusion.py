@@ -9,7 +9,7 @@ from torch import nn
 
 from .._docstrings import fill_doc
 from .._validation import positive_ints
-from ..nn import in_blocks, init_parameters, mlp, update
+from ..nn import in_blocks, init_parameters, mlp, parallel, update
 from .generator import TabularGenerator
 
 
@@ -171,8 +171,9 @@ class TabularDiffusion(TabularGenerator):
             lr=self.learning_rate,
             fused=device.type in ("cpu", "cuda"),  # one kernel for all parameters
         )
-        n_steps = self._epochs_for(len(data)) * max(
-            len(data) // min(self.batch_size, len(data)), 1
+        n_rows = parallel.minimum(len(data))  # the same on every rank
+        n_steps = self._epochs_for(n_rows) * max(
+            n_rows // min(self.batch_size, n_rows), 1
         )
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimiser, lambda i: max(1.0 - i / n_steps, 0.0)

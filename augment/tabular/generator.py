@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._docstrings import fill_doc
 from .._validation import check_count, record_feature_names
 from ..base import BaseGenerator
+from ..nn import parallel
 from .conditioning import ColumnCondition, Conditioning, RangeCondition
 from .encoder import TableEncoder, check_table
 from .layout import SpanLayout
@@ -112,16 +113,43 @@ class TabularGenerator(BaseGenerator):
         if self._privacy is not None and rules is not None:
             # found rules would come from the rows outside the privacy budget
             rules = [] if isinstance(rules, str) else [r for r in rules if r != "auto"]
-        self._rules = Rules.fit(table, rules, random_state=self._seed)
-        self.rules_ = list(self._rules)
-        table = self._rules.split(table)  # the free columns
         if y_info.kind == "continuous":
             table = table.assign(**{_TARGET: y_info.values})
         self._private_counts = None
         if self._privacy is not None:
-            return self._fit_private_encoding(table, y_info)
-        self.encoder_ = TableEncoder(random_state=self._seed).fit(table)
-        return self.encoder_.transform(table)
+            self._fit_rules(table, rules)
+            return self._fit_private_encoding(self._free_columns(table), y_info)
+        fitted = table
+        if parallel.active():
+            # every rank's rows are its own: fit once, on a sample of them all
+            fitted = parallel.gather_sample(table, self._max_fit_rows, self._seed)
+        self._rules, self.encoder_ = parallel.once(
+            lambda: self._fit_table_encoding(fitted, rules)
+        )
+        self.rules_ = list(self._rules)
+        return self.encoder_.transform(self._free_columns(table))
+
+    #: rows of the sample the encoder and rules are fitted on, when the
+    #: rows are not all in one process
+    _max_fit_rows = 100_000
+
+    def _fit_rules(self, table, rules):
+        free = table.drop(columns=[_TARGET], errors="ignore")
+        self._rules = Rules.fit(free, rules, random_state=self._seed)
+        self.rules_ = list(self._rules)
+
+    def _fit_table_encoding(self, table, rules):
+        """The rules and the encoder of the free columns, fitted on ``table``."""
+        self._fit_rules(table, rules)
+        encoder = TableEncoder(random_state=self._seed)
+        return self._rules, encoder.fit(self._free_columns(table))
+
+    def _free_columns(self, table):
+        """The columns the model learns: the rules' free ones (and the target)."""
+        if _TARGET not in table.columns:
+            return self._rules.split(table)
+        free = self._rules.split(table.drop(columns=[_TARGET]))
+        return free.assign(**{_TARGET: table[_TARGET].to_numpy()})
 
     def _fit_private_encoding(self, table, y_info):
         """The encoder, the class prior and the conditioning's frequencies
@@ -157,6 +185,8 @@ class TabularGenerator(BaseGenerator):
             self._n_classes,
             counts=vars(self).pop("_private_counts", None),
         )
+        if data is not None:  # the frequencies of every rank's rows
+            parallel.sum_(self.conditioning_.counts)
 
     def _label_distribution(self, conditions):
         if not conditions:

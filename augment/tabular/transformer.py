@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._docstrings import fill_doc
-from ..nn import in_blocks, init_parameters, mlp, update
+from ..nn import in_blocks, init_parameters, mlp, parallel, update
 from .conditioning import RangeCondition
 from .encoder import decode_numbers, encode_numbers, points_of, to_float, typical
 from .generator import _TARGET, TabularGenerator
@@ -156,7 +156,10 @@ class TabularTransformer(TabularGenerator):
             raise ValueError(
                 f"width={self.width} must be a multiple of heads={self.heads}."
             )
-        self._token_bins = _Tokens(self.encoder_.columns_, data, self.n_bins).fitted
+        # under a process group, the bins of rank 0's rows on every rank
+        self._token_bins = parallel.once(
+            lambda: _Tokens(self.encoder_.columns_, data, self.n_bins).fitted
+        )
         self._build_modules(self._init_generator())
         module = self.module_ = self.module_.to(data.device)
         tokens = module.tokens.tokenise(data)
