@@ -288,11 +288,14 @@ class TabularGenerator(BaseGenerator):
             is its last column, named as the ``y`` given to ``fit`` (``"y"``
             if it had no name).
         """
-        from tqdm.auto import tqdm
-
-        from .files import TableWriter
-
         check_is_fitted(self)
+        plan = self._sample_plan(n_samples, y, conditions, chunk_size, random_state)
+        return self._write_rows(path, plan, 0, plan.n_samples)
+
+    def _sample_plan(self, n_samples, y, conditions, chunk_size, random_state):
+        """The checked arguments of :meth:`sample_to` (and of
+        :func:`augment.distributed.sample`), with the one stream every chunk
+        is drawn from."""
         n_samples = check_count(n_samples, "n_samples")
         chunk_size = check_count(chunk_size, "chunk_size")
         if chunk_size == 0:
@@ -300,20 +303,29 @@ class TabularGenerator(BaseGenerator):
         labels = _LabelPlan(self, n_samples, y)
         checked = self._check_conditions(conditions)
         stream = self._stream(random_state)  # one stream for every chunk
+        return _SamplePlan(labels, n_samples, chunk_size, checked, stream)
+
+    def _write_rows(self, path, plan, start, stop):
+        """Rows ``start`` to ``stop - 1`` of a :meth:`_sample_plan` to the file
+        ``path``, chunk by chunk (an empty range writes an empty table)."""
+        from tqdm.auto import tqdm
+
+        from .files import TableWriter
+
         writer = TableWriter(path)
         bar = tqdm(
-            total=n_samples,
+            total=stop - start,
             desc="rows",
             unit="row",
             disable=not self.verbose,
             leave=False,
         )
         try:
-            for start in range(0, max(n_samples, 1), chunk_size):
-                size = min(chunk_size, n_samples - start)
-                y_chunk = labels.chunk(start, size)
+            for begin in range(start, max(stop, start + 1), plan.chunk_size):
+                size = min(plan.chunk_size, stop - begin)
+                y_chunk = plan.labels.chunk(begin, size)
                 out = self._sample_output(
-                    size, y_chunk, checked, stream=stream.at(start)
+                    size, y_chunk, plan.conditions, stream=plan.stream.at(begin)
                 )
                 writer.write(self._output_frame(out))
                 bar.update(size)
@@ -481,6 +493,14 @@ class _Format:
             return table
         array = table.to_numpy(dtype=self.dtype)
         return array.tolist() if self.kind == "list" else array
+
+
+class _SamplePlan:
+    """What every chunk of a :meth:`TabularGenerator.sample_to` call shares."""
+
+    def __init__(self, labels, n_samples, chunk_size, conditions, stream):
+        self.labels, self.n_samples, self.chunk_size = labels, n_samples, chunk_size
+        self.conditions, self.stream = conditions, stream
 
 
 class _LabelPlan:
