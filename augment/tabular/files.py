@@ -100,3 +100,77 @@ class TableWriter:
             self.writer = None
         if os.path.exists(self.temporary):
             os.unlink(self.temporary)
+
+
+def parquet_files(path, what="data"):
+    """The Parquet files of ``path``: a file, a folder (its ``*.parquet`` and
+    ``*.pq`` files, sorted) or a glob pattern (``"data/part-*.parquet"``),
+    checked to exist and to agree on their columns and types.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing matches ``path``.
+    ValueError
+        A file's columns or a column's type differ from the first file's
+        (the error names both files and the column).
+    """
+    import glob
+
+    text = os.fspath(path)
+    if any(c in text for c in "*?["):
+        files = sorted(Path(p) for p in glob.glob(text, recursive=True))
+    elif Path(text).is_dir():
+        files = sorted(
+            p for p in Path(text).iterdir() if p.suffix.lower() in (".parquet", ".pq")
+        )
+    else:
+        files = [Path(text)] if Path(text).is_file() else []
+    files = [f for f in files if f.is_file()]
+    if not files:
+        raise FileNotFoundError(f"{what} {text!r}: no such Parquet file or files.")
+    check_schemas(files)
+    return files
+
+
+def check_schemas(files):
+    """Fail when the Parquet ``files`` disagree on their columns or types."""
+    import pyarrow.parquet as pq
+
+    first = pq.read_schema(files[0])
+    for file in files[1:]:
+        schema = pq.read_schema(file)
+        if schema.names != first.names:
+            missing = [n for n in first.names if n not in schema.names]
+            extra = [n for n in schema.names if n not in first.names]
+            detail = (
+                f"it lacks column {missing[0]!r}"
+                if missing
+                else f"it has the extra column {extra[0]!r}"
+                if extra
+                else "its columns are in another order"
+            )
+            raise ValueError(
+                f"Parquet file {str(file)!r} does not have the columns of "
+                f"{str(files[0])!r}: {detail}."
+            )
+        for field in first:
+            other = schema.field(field.name)
+            if not other.type.equals(field.type) and not _compatible(field, other):
+                raise ValueError(
+                    f"Parquet file {str(file)!r}: column {field.name!r} is "
+                    f"{other.type}, but {field.type} in {str(files[0])!r}."
+                )
+
+
+def _compatible(a, b):
+    """Dictionary-encoded (categorical) columns whose values agree in type
+    (the width of their indices may differ from file to file)."""
+    import pyarrow as pa
+
+    a, b = a.type, b.type
+    return (
+        pa.types.is_dictionary(a)
+        and pa.types.is_dictionary(b)
+        and a.value_type.equals(b.value_type)
+    )
