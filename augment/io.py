@@ -135,9 +135,10 @@ def load(path, *, device=None):
     path : str or path-like
         A model file.
     device : str or torch.device, default=None
-        Replaces the saved ``device`` parameter (say ``"cpu"`` for a model
-        trained on a GPU). None keeps it; a CUDA device that is not available
-        falls back to the CPU with a warning when sampling.
+        Replaces the saved ``device`` parameter (say ``"cuda"`` to sample a
+        CPU-trained model on a GPU). None keeps it, except that a CUDA device
+        where CUDA is not available becomes ``"cpu"``, with a warning: a model
+        trained on a GPU loads and samples on a laptop.
 
     Returns
     -------
@@ -176,6 +177,10 @@ def load(path, *, device=None):
         raise ModelFileError(f"{path}: the header cannot be decoded ({exc}).") from exc
     if device is not None:
         params["device"] = device
+    else:  # a model trained on a GPU loads on a machine without one
+        from .nn.device import loadable_device
+
+        params["device"] = loadable_device(params.get("device", "cpu"))
     generator = cls(**params)
     vars(generator).update(state)
     with torch.random.fork_rng(devices=[]):  # layers draw default weights

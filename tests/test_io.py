@@ -1,5 +1,6 @@
 """Model files: save -> load -> the same samples, and bad files refused."""
 
+import copy
 import hashlib
 import json
 import pickle
@@ -9,6 +10,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import mixed_table, tiny
 from sklearn.datasets import load_digits
 
@@ -125,14 +127,24 @@ def test_flat_image_frames_round_trip(tmp_path, digits):
     assert_same(a, b)
 
 
-def test_load_overrides_the_device_and_falls_back_to_the_cpu(saved):
+def test_load_overrides_the_device(saved):
     path, generator = saved
     loaded = augment.load(path, device="cuda:7")
     assert loaded.device == "cuda:7"
-    if not __import__("torch").cuda.is_available():
-        with pytest.warns(RuntimeWarning, match="CUDA is not available"):
-            X, _ = loaded.sample(5)
-        assert len(X) == 5
+    if not torch.cuda.is_available():  # asked for explicitly: no fall-back
+        with pytest.raises(RuntimeError, match="CUDA, which is not available"):
+            loaded.sample(5)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available")
+def test_a_model_saved_on_a_gpu_loads_on_the_cpu(saved, tmp_path):
+    _, generator = saved
+    on_gpu = copy.deepcopy(generator).set_params(device="cuda:0")
+    on_gpu.save(tmp_path / "gpu.augment")
+    with pytest.warns(RuntimeWarning, match="loaded on the CPU"):
+        loaded = augment.load(tmp_path / "gpu.augment")
+    assert loaded.device == "cpu"
+    assert_same(loaded.sample(5, random_state=0), generator.sample(5, random_state=0))
 
 
 def test_pickle_and_joblib_keep_working(saved, tmp_path):

@@ -3,7 +3,8 @@
 Under ``torchrun`` or Ray Train every process (rank) calls ``fit`` on its own
 part of the rows. The model is the same on every rank: the seed of the fit is
 rank 0's, the encoder, rules and class list are fitted once on a bounded
-sample gathered from all ranks, frequencies are summed over the ranks, and
+sample gathered from all ranks (:mod:`augment.tabular.reservoir`),
+frequencies are summed over the ranks, and
 every optimiser step averages the gradients of all ranks
 (:func:`average_gradients`) before it updates, so that the weights stay the
 same on every rank.
@@ -21,7 +22,6 @@ identity and nothing is communicated.
 """
 
 import numpy as np
-import pandas as pd
 import torch
 
 
@@ -171,76 +171,3 @@ def average_buffers(modules):
             if buffer.is_floating_point():
                 _all_reduce(buffer)
                 buffer /= world()[1]
-
-
-def gather_sample(table, max_rows, seed):
-    """A uniform sample of at most ``max_rows`` rows of the union of every
-    rank's ``table``, the same DataFrame on every rank.
-
-    Each rank contributes its share (in proportion to its rows), drawn with
-    ``seed``. Values that the sample would miss are added (one row each, a
-    copy of the first sampled row with that value, or with a missing value
-    in a column that has missing values somewhere), so that an encoder
-    fitted on it can encode every rank's rows. Categorical columns take the
-    union of the ranks' categories. Columns and dtypes must agree on every
-    rank.
-    """
-    rank, size = world()
-    n_total = total(len(table))
-    share = len(table) if n_total <= max_rows else -(-max_rows * len(table) // n_total)
-    rng = np.random.default_rng([seed, rank])
-    rows = np.sort(rng.choice(len(table), size=min(share, len(table)), replace=False))
-    discrete = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
-    summary = {
-        "columns": list(table.columns),
-        "dtypes": [str(d) for d in table.dtypes],
-        "values": {c: table[c].dropna().unique() for c in discrete},
-        "missing": [c for c in table.columns if table[c].isna().any()],
-        "sample": table.iloc[rows],
-    }
-    parts = gather(summary)
-    first = parts[0]
-    for r, part in enumerate(parts[1:], start=1):
-        if part["columns"] != first["columns"]:
-            raise ValueError(
-                f"The ranks' tables disagree on columns: rank 0 has "
-                f"{first['columns']}, rank {r} has {part['columns']}."
-            )
-        for column, a, b in zip(
-            first["columns"], first["dtypes"], part["dtypes"], strict=True
-        ):
-            if a != b and not (a == "category" and b == "category"):
-                raise ValueError(
-                    f"The ranks' tables disagree on the dtype of column "
-                    f"{column!r}: {a} on rank 0, {b} on rank {r}."
-                )
-    frames = [part["sample"] for part in parts]
-    for column in first["columns"]:
-        if isinstance(frames[0][column].dtype, pd.CategoricalDtype):
-            categories = pd.api.types.union_categoricals(
-                [f[column] for f in frames], ignore_order=True
-            ).categories
-            dtype = pd.CategoricalDtype(categories, frames[0][column].dtype.ordered)
-            frames = [f.assign(**{column: f[column].astype(dtype)}) for f in frames]
-    sample = pd.concat(frames, ignore_index=True)
-    extra = []
-    for column in discrete:
-        seen = set(sample[column].dropna().unique().tolist())
-        for part in parts:
-            for value in part["values"][column]:
-                if value not in seen:
-                    seen.add(value)
-                    extra.append(_with_value(sample, column, value))
-    missing = {c for part in parts for c in part["missing"]}
-    for column in sorted(missing, key=list(first["columns"]).index):
-        if not sample[column].isna().any():
-            extra.append(_with_value(sample, column, None))
-    if extra:
-        sample = pd.concat([sample, *extra], ignore_index=True)
-    return sample
-
-
-def _with_value(sample, column, value):
-    row = sample.iloc[:1].copy()
-    row[column] = pd.Series([value], dtype=sample[column].dtype, index=row.index)
-    return row

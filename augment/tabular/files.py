@@ -5,6 +5,7 @@ categories, nullable integers and booleans, strings, datetimes with their
 time zone); CSV keeps the values only.
 """
 
+import copy
 import os
 import tempfile
 from pathlib import Path
@@ -174,3 +175,80 @@ def _compatible(a, b):
         and pa.types.is_dictionary(b)
         and a.value_type.equals(b.value_type)
     )
+
+
+class ParquetTable:
+    """A Parquet dataset to fit a tabular generator on, read batch by batch.
+
+    ``gen.fit(ParquetTable("flights/*.parquet", target="carrier"))`` never
+    holds the table as a DataFrame: the rules and the encoder are fitted on a
+    bounded sample of its rows (:mod:`augment.tabular.reservoir`, one pass),
+    then every batch is encoded into the model-space rows the model trains on
+    (a second pass), so that memory holds those rows and one batch.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A Parquet file, a folder of them (``*.parquet``, ``*.pq``) or a glob
+        pattern; the files must agree on their columns and types.
+    target : str or None, default=None
+        The column that is ``y`` (read alone, as one column); None for none.
+    batch_rows : int, default=65_536
+        Rows read and encoded at a time.
+    """
+
+    def __init__(self, path, *, target=None, batch_rows=65_536):
+        import pyarrow.parquet as pq
+
+        self.files = parquet_files(path)
+        names = pq.read_schema(self.files[0]).names
+        if target is not None and target not in names:
+            raise ValueError(
+                f"target={target!r} is not a column of {str(self.files[0])!r}; "
+                f"the columns are {names[:20]}."
+            )
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows must be >= 1; got {batch_rows}.")
+        self.path, self.target, self.batch_rows = path, target, int(batch_rows)
+        # a DataFrame's index, as pandas writes it, is not a column
+        self.columns = [
+            n for n in names if n != target and not n.startswith("__index_level_")
+        ]
+        self.n_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
+        self._extra = {}
+
+    def __len__(self):
+        return self.n_rows
+
+    def __repr__(self):
+        return f"ParquetTable({str(self.path)!r}, target={self.target!r})"
+
+    def batches(self):
+        """The rows, batch by batch, as DataFrames (the dtypes
+        :func:`pandas.read_parquet` gives)."""
+        import pyarrow.parquet as pq
+
+        start = 0
+        for file in self.files:
+            reader = pq.ParquetFile(file)
+            for batch in reader.iter_batches(self.batch_rows, columns=self.columns):
+                frame = batch.to_pandas()
+                stop = start + len(frame)
+                for name, values in self._extra.items():
+                    frame[name] = values[start:stop]
+                start = stop
+                yield frame
+
+    def read_target(self):
+        """The target column, whole (a Series)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        parts = [pq.read_table(f, columns=[self.target]) for f in self.files]
+        return pa.concat_tables(parts).to_pandas()[self.target]
+
+    def assign(self, **columns):
+        """The same table with extra columns (arrays of one value per row)."""
+        other = copy.copy(self)
+        other._extra = {**self._extra, **columns}
+        return other

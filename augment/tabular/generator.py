@@ -18,17 +18,20 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from sklearn.base import _fit_context
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._docstrings import fill_doc
 from .._validation import check_count, record_feature_names
-from ..base import BaseGenerator
+from ..base import BaseGenerator, _check_target
 from ..nn import parallel
 from .conditioning import ColumnCondition, Conditioning, RangeCondition
 from .encoder import TableEncoder, check_table
+from .files import ParquetTable
 from .layout import SpanLayout
+from .reservoir import fit_sample
 from .rules import Rules
 
 _TARGET = "__augment_target__"  # the column a continuous target joins the table as
@@ -107,8 +110,43 @@ class TabularGenerator(BaseGenerator):
         kind = "list" if isinstance(X, list) else "array"
         return check_table(pd.DataFrame(array), "X"), _Format(kind, array.dtype)
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn the distribution of ``X``, conditionally on ``y`` when given.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like of shape (n_samples, n_features) or ParquetTable
+            The training rows. DataFrames may mix numeric, integer, boolean,
+            categorical, string and datetime columns, with missing values. A
+            :class:`~augment.tabular.ParquetTable` is read batch by batch,
+            never whole (its ``target`` column, if any, is ``y``).
+        y : array-like of shape (n_samples,), default=None
+            Class labels (the model conditions on them and can then sample any
+            class exactly), a continuous target (learnt jointly with ``X``), or
+            None for an unlabelled table.
+
+        Returns
+        -------
+        self : object
+            The fitted generator.
+        """
+        if not isinstance(X, ParquetTable):
+            return super().fit.__wrapped__(self, X, y)
+        if getattr(self, "dp_epsilon", None) is not None:
+            raise ValueError(
+                "dp_epsilon is set: a differentially private fit needs the "
+                "table in memory; pass a DataFrame, not a ParquetTable."
+            )
+        if X.target is not None:
+            if y is not None:
+                raise ValueError(f"y was given, but {X!r} has a target column already.")
+            y = X.read_target()
+        self._fit(X, _Format("dataframe"), _check_target(y, len(X)))
+        return self
+
     def _fit_encoding(self, table, y_info):
-        record_feature_names(self, table.shape[1], table.columns)
+        record_feature_names(self, len(table.columns), table.columns)
         rules = self.rules
         if self._privacy is not None and rules is not None:
             # found rules would come from the rows outside the privacy budget
@@ -116,18 +154,28 @@ class TabularGenerator(BaseGenerator):
         if y_info.kind == "continuous":
             table = table.assign(**{_TARGET: y_info.values})
         self._private_counts = None
+        in_memory = isinstance(table, pd.DataFrame)
         if self._privacy is not None:
             self._fit_rules(table, rules)
             return self._fit_private_encoding(self._free_columns(table), y_info)
         fitted = table
-        if parallel.active():
-            # every rank's rows are its own: fit once, on a sample of them all
-            fitted = parallel.gather_sample(table, self._max_fit_rows, self._seed)
+        if parallel.active() or not in_memory:
+            # the rows are not all here: fit once, on a bounded sample of them
+            fitted = fit_sample(table, self._max_fit_rows, self._seed)
         self._rules, self.encoder_ = parallel.once(
             lambda: self._fit_table_encoding(fitted, rules)
         )
         self.rules_ = list(self._rules)
-        return self.encoder_.transform(self._free_columns(table))
+        if in_memory:
+            return self.encoder_.transform(self._free_columns(table))
+        encoded = np.empty((len(table), self.encoder_.n_features_out_), np.float32)
+        start = 0
+        for batch in table.batches():
+            encoded[start : start + len(batch)] = self.encoder_.transform(
+                self._free_columns(batch)
+            )
+            start += len(batch)
+        return encoded
 
     #: rows of the sample the encoder and rules are fitted on, when the
     #: rows are not all in one process
