@@ -105,7 +105,8 @@ class TableWriter:
 
 def parquet_files(path, what="data"):
     """The Parquet files of ``path``: a file, a folder (its ``*.parquet`` and
-    ``*.pq`` files, sorted) or a glob pattern (``"data/part-*.parquet"``),
+    ``*.pq`` files, sorted), a glob pattern (``"data/part-*.parquet"``) or a
+    list of files,
     checked to exist and to agree on their columns and types.
 
     Raises
@@ -118,6 +119,15 @@ def parquet_files(path, what="data"):
     """
     import glob
 
+    if isinstance(path, (list, tuple)):
+        files = [Path(p) for p in path]
+        for file in files:
+            if not file.is_file():
+                raise FileNotFoundError(f"{what} {str(file)!r}: no such file.")
+        if not files:
+            raise FileNotFoundError(f"{what}: an empty list of files.")
+        check_schemas(files)
+        return files
     text = os.fspath(path)
     if any(c in text for c in "*?["):
         files = sorted(Path(p) for p in glob.glob(text, recursive=True))
@@ -188,9 +198,10 @@ class ParquetTable:
 
     Parameters
     ----------
-    path : str or path-like
-        A Parquet file, a folder of them (``*.parquet``, ``*.pq``) or a glob
-        pattern; the files must agree on their columns and types.
+    path : str, path-like or list of them
+        A Parquet file, a folder of them (``*.parquet``, ``*.pq``), a glob
+        pattern or a list of files; the files must agree on their columns and
+        types.
     target : str or None, default=None
         The column that is ``y`` (read alone, as one column); None for none.
     batch_rows : int, default=65_536
