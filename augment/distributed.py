@@ -164,15 +164,18 @@ def _fit_worker(config):
     import ray.train
     import ray.train.torch
 
+    from .tabular.files import BatchTable
+
     shard = ray.train.get_dataset_shard("train")
     batches = shard.iter_batches(batch_format="pyarrow", batch_size=65_536)
-    # pyarrow's own conversion: the dtypes pandas.read_parquet gives
-    table = pa.concat_tables(list(batches)).to_pandas()
-    y = None if config["target"] is None else table.pop(config["target"])
+    # the shard stays columnar (Arrow); the generator reads it batch by batch
+    table = BatchTable.from_arrow(
+        pa.concat_tables(list(batches)), target=config["target"]
+    )
     generator = config["estimator"]
     if config["use_gpu"]:
         generator.set_params(device=str(ray.train.torch.get_device()))
-    generator.fit(table, y)
+    generator.fit(table)
     with tempfile.TemporaryDirectory() as folder:
         generator.save(Path(folder) / _MODEL)  # rank 0 writes, the others wait
         checkpoint = None

@@ -6,7 +6,7 @@ import pytest
 from sklearn.datasets import load_wine
 
 from augment import TabularGAN, TabularVAE
-from augment.tabular import ParquetTable
+from augment.tabular import BatchTable, ParquetTable
 
 
 @pytest.fixture
@@ -35,6 +35,21 @@ def test_same_model_as_the_table_in_memory(parts, cls):
     in_memory.fit(whole.drop(columns="label"), whole["label"])
     pd.testing.assert_frame_equal(
         streamed.sample(50, random_state=1)[0], in_memory.sample(50, random_state=1)[0]
+    )
+
+
+def test_an_arrow_table_read_in_batches(parts):
+    import pyarrow as pa
+
+    folder, whole = parts
+    arrow = pa.Table.from_pandas(whole, preserve_index=False)
+    source = BatchTable.from_arrow(arrow, target="label", batch_rows=64)
+    streamed = TabularVAE(epochs=2, random_state=0).fit(source)
+    from_files = TabularVAE(epochs=2, random_state=0).fit(
+        ParquetTable(folder, target="label")
+    )
+    pd.testing.assert_frame_equal(
+        streamed.sample(20, random_state=1)[0], from_files.sample(20, random_state=1)[0]
     )
 
 

@@ -2,12 +2,13 @@
 
 from .diffusion import TabularDiffusion
 from .encoder import TableEncoder
-from .files import ParquetTable
+from .files import BatchTable, ParquetTable
 from .gan import TabularGAN
 from .transformer import TabularTransformer
 from .vae import TabularVAE
 
 __all__ = [
+    "BatchTable",
     "ParquetTable",
     "TableEncoder",
     "TabularDiffusion",

@@ -187,7 +187,70 @@ def _compatible(a, b):
     )
 
 
-class ParquetTable:
+class BatchTable:
+    """Rows a tabular generator fits on batch by batch, never as one
+    DataFrame: a :class:`ParquetTable`, or an Arrow table
+    (:meth:`from_arrow`, a Ray worker's shard)."""
+
+    target, batch_rows, _extra = None, 65_536, {}
+
+    def __len__(self):
+        return self.n_rows
+
+    def batches(self):
+        """The rows, batch by batch, as DataFrames (pyarrow's conversion: the
+        dtypes :func:`pandas.read_parquet` gives)."""
+        start = 0
+        for batch in self._record_batches():
+            frame = batch.to_pandas()
+            stop = start + len(frame)
+            for name, values in self._extra.items():
+                frame[name] = values[start:stop]
+            start = stop
+            yield frame
+
+    def assign(self, **columns):
+        """The same table with extra columns (arrays of one value per row)."""
+        other = copy.copy(self)
+        other._extra = {**self._extra, **columns}
+        return other
+
+    @staticmethod
+    def from_arrow(table, *, target=None, batch_rows=65_536):
+        """A ``pyarrow.Table`` (held as it is, columnar) read in batches."""
+        return _ArrowTable(table, target, batch_rows)
+
+    def _columns(self, names):
+        if self.target is not None and self.target not in names:
+            raise ValueError(
+                f"target={self.target!r} is not a column of {self!r}; the "
+                f"columns are {names[:20]}."
+            )
+        if self.batch_rows < 1:
+            raise ValueError(f"batch_rows must be >= 1; got {self.batch_rows}.")
+        # a DataFrame's index, as pandas writes it, is not a column
+        return [
+            n for n in names if n != self.target and not n.startswith("__index_level_")
+        ]
+
+
+class _ArrowTable(BatchTable):
+    def __init__(self, table, target, batch_rows):
+        self.table, self.target, self.batch_rows = table, target, int(batch_rows)
+        self.columns = self._columns(table.schema.names)
+        self.n_rows = table.num_rows
+
+    def __repr__(self):
+        return f"BatchTable.from_arrow(<{self.n_rows} rows>, target={self.target!r})"
+
+    def _record_batches(self):
+        return self.table.select(self.columns).to_batches(self.batch_rows)
+
+    def read_target(self):
+        return self.table.select([self.target]).to_pandas()[self.target]
+
+
+class ParquetTable(BatchTable):
     """A Parquet dataset to fit a tabular generator on, read batch by batch.
 
     ``gen.fit(ParquetTable("flights/*.parquet", target="carrier"))`` never
@@ -212,43 +275,19 @@ class ParquetTable:
         import pyarrow.parquet as pq
 
         self.files = parquet_files(path)
-        names = pq.read_schema(self.files[0]).names
-        if target is not None and target not in names:
-            raise ValueError(
-                f"target={target!r} is not a column of {str(self.files[0])!r}; "
-                f"the columns are {names[:20]}."
-            )
-        if batch_rows < 1:
-            raise ValueError(f"batch_rows must be >= 1; got {batch_rows}.")
         self.path, self.target, self.batch_rows = path, target, int(batch_rows)
-        # a DataFrame's index, as pandas writes it, is not a column
-        self.columns = [
-            n for n in names if n != target and not n.startswith("__index_level_")
-        ]
+        self.columns = self._columns(pq.read_schema(self.files[0]).names)
         self.n_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
-        self._extra = {}
-
-    def __len__(self):
-        return self.n_rows
 
     def __repr__(self):
         return f"ParquetTable({str(self.path)!r}, target={self.target!r})"
 
-    def batches(self):
-        """The rows, batch by batch, as DataFrames (the dtypes
-        :func:`pandas.read_parquet` gives)."""
+    def _record_batches(self):
         import pyarrow.parquet as pq
 
-        start = 0
         for file in self.files:
             reader = pq.ParquetFile(file)
-            for batch in reader.iter_batches(self.batch_rows, columns=self.columns):
-                frame = batch.to_pandas()
-                stop = start + len(frame)
-                for name, values in self._extra.items():
-                    frame[name] = values[start:stop]
-                start = stop
-                yield frame
+            yield from reader.iter_batches(self.batch_rows, columns=self.columns)
 
     def read_target(self):
         """The target column, whole (a Series)."""
@@ -257,9 +296,3 @@ class ParquetTable:
 
         parts = [pq.read_table(f, columns=[self.target]) for f in self.files]
         return pa.concat_tables(parts).to_pandas()[self.target]
-
-    def assign(self, **columns):
-        """The same table with extra columns (arrays of one value per row)."""
-        other = copy.copy(self)
-        other._extra = {**self._extra, **columns}
-        return other

@@ -29,7 +29,7 @@ from ..base import BaseGenerator, _check_target
 from ..nn import parallel
 from .conditioning import ColumnCondition, Conditioning, RangeCondition
 from .encoder import TableEncoder, check_table
-from .files import ParquetTable
+from .files import BatchTable
 from .layout import SpanLayout
 from .reservoir import fit_sample
 from .rules import Rules
@@ -116,7 +116,7 @@ class TabularGenerator(BaseGenerator):
 
         Parameters
         ----------
-        X : DataFrame, array-like of shape (n_samples, n_features) or ParquetTable
+        X : DataFrame, array-like of shape (n_samples, n_features) or BatchTable
             The training rows. DataFrames may mix numeric, integer, boolean,
             categorical, string and datetime columns, with missing values. A
             :class:`~augment.tabular.ParquetTable` is read batch by batch,
@@ -131,12 +131,12 @@ class TabularGenerator(BaseGenerator):
         self : object
             The fitted generator.
         """
-        if not isinstance(X, ParquetTable):
+        if not isinstance(X, BatchTable):
             return super().fit.__wrapped__(self, X, y)
         if getattr(self, "dp_epsilon", None) is not None:
             raise ValueError(
                 "dp_epsilon is set: a differentially private fit needs the "
-                "table in memory; pass a DataFrame, not a ParquetTable."
+                f"table in memory; pass a DataFrame, not {X!r}."
             )
         if X.target is not None:
             if y is not None:
