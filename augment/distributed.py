@@ -67,14 +67,22 @@ def _dataset(data):
     if isinstance(data, pd.DataFrame):
         return ray.data.from_pandas(data)
     if isinstance(data, (str, os.PathLike)):
-        files = parquet_files(data)
-        return ray.data.read_parquet(
-            [str(f) for f in files], file_extensions=["parquet", "pq"]
-        )
+        # one read task per file: Ray 2.60's read_parquet lists files from
+        # several threads, which can fail on an import race inside fsspec
+        files = [{"path": str(f)} for f in parquet_files(data)]
+        dataset = ray.data.from_items(files, override_num_blocks=len(files))
+        return dataset.map_batches(_read_files, batch_size=1, batch_format="pyarrow")
     raise TypeError(
         "data must be a DataFrame, a Parquet file, folder or glob pattern, or a "
         f"ray.data.Dataset; got {type(data).__name__}."
     )
+
+
+def _read_files(batch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pa.concat_tables([pq.read_table(p) for p in batch["path"].to_pylist()])
 
 
 def fit(
@@ -151,9 +159,10 @@ def fit(
         result = trainer.fit()
         with result.checkpoint.as_directory() as folder:
             fitted = load(Path(folder) / _MODEL, device=estimator.device)
-    vars(estimator).update(
-        {k: v for k, v in vars(fitted).items() if k not in estimator.get_params()}
-    )
+    params = estimator.get_params(deep=False)
+    for name in [k for k in vars(estimator) if k not in params]:
+        delattr(estimator, name)  # a previous fit's state
+    vars(estimator).update({k: v for k, v in vars(fitted).items() if k not in params})
     return estimator
 
 
