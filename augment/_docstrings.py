@@ -11,6 +11,7 @@ layer's ``_unit``) and the default training budget (``{steps}``, from
 
 import inspect
 import re
+import textwrap
 
 SHARED = {
     # ------------------------------------------------------------ parameters
@@ -41,7 +42,7 @@ rules : "auto", None or list of "auto" and rules, default={default}
 epochs : int or None, default={default}
     Passes over the data (``n_{rows} / batch_size`` optimiser steps each).
     None trains for about {steps:,} optimiser steps{bounds}: enough
-    for small data sets, bounded for large ones.""",
+    for small data sets, bounded for large ones.{private_epochs}""",
     "epochs_early_stopping": """\
 epochs : int or None, default={default}
     Passes over the data (``n_{rows} / batch_size`` optimiser steps each).
@@ -52,11 +53,11 @@ epochs : int or None, default={default}
     best epoch: the model stops before it learns its training {rows} by
     heart. An int trains on every row for exactly that many epochs.""",
     "batch_size": """\
-batch_size : int, default={default}
-    {Rows} per optimiser step.""",
+batch_size : int{or_none}, default={default}
+    {Rows} per optimiser step.{auto_batch_size}""",
     "learning_rate": """\
-learning_rate : float, default={default}
-    Adam's step size.""",
+learning_rate : float{or_none}, default={default}
+    Adam's step size.{auto_learning_rate}""",
     "image_input": """\
 image_shape : tuple of int or None, default=None
     For flat input ``(n_images, n_pixels)`` only: the shape of one image,
@@ -144,6 +145,12 @@ privacy_report_ : dict
     With ``dp_epsilon``: what spent which part (``mechanisms``: every release
     and the training, with noise multiplier, sample rate, steps, delta share
     and epsilon alone) and the accountant.""",
+    "training_settings_": """\
+training_settings_ : dict
+    What the fit trained with: ``batch_size`` (at most the number of
+    {rows}), ``epochs``, ``learning_rate`` and, for a model whose network
+    sizes default to None, those sizes; the parameters left at None
+    resolved, the others as set.""",
     "history_": """\
 history_ : list of dict
     One dict per epoch: ``epoch`` and the mean of every loss over it
@@ -192,6 +199,10 @@ _ENLARGE_AUTO = """
     classifier: to choose it with yours, use
     :class:`~augment.AugmentedClassifier`."""
 
+# every generator resolves its training settings at fit time
+for _kind in ("tabular_attributes", "image_attributes"):
+    SHARED[_kind] += "\n" + SHARED["training_settings_"]
+
 _PLACEHOLDER = re.compile(r"^( *)%\((\w+)\)s$", flags=re.MULTILINE)
 
 
@@ -205,6 +216,8 @@ def fill_doc(obj):
         for name, parameter in inspect.signature(function).parameters.items()
     }
     rows = getattr(obj, "_unit", "rows")
+    settings = getattr(obj, "_settings", {})
+    private = getattr(obj, "_private_settings", {})
     bounds = getattr(obj, "_default_epoch_bounds", (None, None))
     context = {
         "rows": rows,
@@ -215,6 +228,17 @@ def fill_doc(obj):
         "bounds": ""
         if bounds[1] is None
         else f" (between {bounds[0]} and {bounds[1]} epochs)",
+        "or_none": " or None" if "batch_size" in settings else "",
+        "private_epochs": ""
+        if "epochs" not in private
+        else _lines(
+            f"Under differential privacy, None is {private['epochs']} epochs "
+            "(see ``training_settings_``)."
+        ),
+        **{
+            f"auto_{name}": _auto_text(name, settings, private)
+            for name in ("batch_size", "learning_rate")
+        },
     }
 
     def replace(match):
@@ -230,6 +254,27 @@ def fill_doc(obj):
 
     obj.__doc__ = _PLACEHOLDER.sub(replace, obj.__doc__)
     return obj
+
+
+def _auto_text(name, settings, private):
+    """What None means for a parameter a model resolves at fit time."""
+    if name not in settings:
+        return ""
+    text = f"None: {_value(settings[name])}"
+    if name in private and private[name] != settings[name]:
+        text += f", or {_value(private[name])} under differential privacy"
+    return _lines(text + " (see ``training_settings_``).")
+
+
+def _lines(text):
+    """``text`` as further lines of an entry (indented by four spaces)."""
+    return "\n" + textwrap.fill(text, 72, initial_indent="    ", subsequent_indent="    ")
+
+
+def _value(value):
+    """A setting's value as the docs say it (a function of the number of
+    rows by its repr, e.g. "every row")."""
+    return repr(value) if callable(value) else f"``{value!r}``"
 
 
 def _show(default):

@@ -85,6 +85,8 @@ class BaseGenerator(BaseOverSampler):
             )
         labels = self._fit_target(x_format, y_info)
         self._privacy = self._privacy_budget(len(data))
+        # the same on every rank of a process group
+        self.training_settings_ = self._resolve_settings(parallel.minimum(len(data)))
         device = resolve_device(self.device)
         encoded = torch.as_tensor(self._fit_encoding(data, y_info), device=device)
         if labels is not None:
@@ -157,8 +159,8 @@ class BaseGenerator(BaseOverSampler):
         so that everything recorded in the budget stays within it; the
         training is recorded in the budget. ``loss(module, *rows)`` is the loss
         of one row."""
-        batch = min(self.batch_size, n_rows)
-        epochs, steps = self._epochs_for(n_rows), max(n_rows // batch, 1)
+        batch, epochs = (self.training_settings_[k] for k in ("batch_size", "epochs"))
+        steps = max(n_rows // batch, 1)
         rate = batch / n_rows
         noise = self._privacy.calibrate(
             sample_rate=rate,
@@ -196,20 +198,49 @@ class BaseGenerator(BaseOverSampler):
     def _n_classes(self):
         return len(self.classes_) if self.target_type_ == "classes" else 0
 
-    def _epochs_for(self, n_rows):
-        """The number of epochs: the ``epochs`` parameter, or a budget of
-        optimiser steps (enough for small tables, bounded for large ones)."""
-        if self.epochs is not None:
-            return self.epochs
-        steps_per_epoch = max(n_rows // self.batch_size, 1)
-        epochs = np.ceil(self._default_steps / steps_per_epoch)
+    # ------------------------------------------------- training settings
+    #: the parameters a model lets default to None and what None means:
+    #: ``{parameter: value}``, a value being a number, a tuple or a function of
+    #: the number of rows (``epochs`` None is always a budget of about
+    #: ``_default_steps`` optimiser steps, within ``_default_epoch_bounds``)
+    _settings = {}
+    #: what None means under differential privacy, where it differs (DP-SGD's
+    #: signal-to-noise trade-offs: large batches, few steps, a larger step
+    #: size, a smaller network); ``epochs`` here is a number of epochs
+    _private_settings = {}
+
+    def _resolve_settings(self, n_rows):
+        """``training_settings_``: the epochs, batch size, learning rate and
+        the model's own ``_settings`` this fit trains with. A parameter set
+        by the user is kept as set; one left at None takes the value of
+        ``_private_settings`` under differential privacy, else of
+        ``_settings``."""
+        chosen = dict(self._settings)
+        if getattr(self, "_privacy", None) is not None:
+            chosen.update(self._private_settings)
+        settings = {}
+        for name in ("batch_size", "epochs", "learning_rate", *self._settings):
+            value = getattr(self, name)
+            if value is None and name in chosen:
+                value = chosen[name]
+                value = value(n_rows) if callable(value) else value
+            settings[name] = tuple(value) if isinstance(value, list) else value
+        settings["batch_size"] = batch = min(settings["batch_size"], n_rows)
+        if settings["epochs"] is None:
+            settings["epochs"] = self._step_budget(n_rows, batch)
+        return settings
+
+    def _step_budget(self, n_rows, batch_size):
+        """The epochs of ``epochs=None``: about ``_default_steps`` optimiser
+        steps, within ``_default_epoch_bounds``."""
+        epochs = np.ceil(self._default_steps / max(n_rows // batch_size, 1))
         return int(np.clip(epochs, *self._default_epoch_bounds))
 
     def _run_epochs(self, step, n_rows, generator, held_out_loss=None, module=None):
         """The shared training loop (:func:`augment.nn.run_epochs`) with this
-        generator's epochs, batch size and progress bar. Under a process
-        group, every rank starts from rank 0's modules (and there is no early
-        stopping: the ranks would stop at different epochs).
+        fit's epochs, batch size and progress bar (``training_settings_``).
+        Under a process group, every rank starts from rank 0's modules (and
+        there is no early stopping: the ranks would stop at different epochs).
 
         ``held_out_loss(index, generator) -> float`` is the model's loss on
         rows ``index`` without training on them (models with a likelihood
@@ -223,6 +254,7 @@ class BaseGenerator(BaseOverSampler):
         outside the accounting) nor on tables too small to split.
         """
         parallel.broadcast_state(self._modules().values())
+        settings = self.training_settings_
         validate = None
         n_held = _held_out_rows(n_rows)
         early = (
@@ -250,12 +282,14 @@ class BaseGenerator(BaseOverSampler):
             def step(index):
                 return train_on(kept[index])
 
-        epochs = self._epochs_for(parallel.minimum(n_rows))
+            # the budget of steps, over the rows trained on
+            settings["epochs"] = self._step_budget(n_rows, settings["batch_size"])
+        epochs = settings["epochs"]
         return run_epochs(
             step,
             n_rows,
             epochs=epochs,
-            batch_size=self.batch_size,
+            batch_size=settings["batch_size"],
             generator=generator,
             verbose=self.verbose,
             desc=type(self).__name__,
@@ -263,7 +297,7 @@ class BaseGenerator(BaseOverSampler):
             sample_rate=(
                 None
                 if getattr(self, "_privacy", None) is None
-                else min(self.batch_size, n_rows) / n_rows
+                else settings["batch_size"] / n_rows
             ),
             validate=validate,
             patience=max(self._patience, epochs // 10),

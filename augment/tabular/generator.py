@@ -38,6 +38,9 @@ _TARGET = "__augment_target__"  # the column a continuous target joins the table
 
 #: the differential-privacy parameters, for the models that support them
 DP_CONSTRAINTS = {
+    # None: chosen for the fit (training_settings_), differently under DP
+    "batch_size": [None, Interval(numbers.Integral, 2, None, closed="left")],
+    "learning_rate": [None, Interval(numbers.Real, 0, None, closed="neither")],
     "dp_epsilon": [None, Interval(numbers.Real, 0, None, closed="neither")],
     "dp_delta": [None, Interval(numbers.Real, 0, 1, closed="neither")],
     "max_grad_norm": [Interval(numbers.Real, 0, None, closed="neither")],

@@ -10,6 +10,7 @@ from torch import nn
 from .._docstrings import fill_doc
 from .._validation import positive_ints
 from ..nn import gaussian_latent, init_parameters, mlp, update
+from ..nn.privacy import DP_SGD_SETTINGS
 from .generator import DP_CONSTRAINTS, TabularGenerator
 
 
@@ -39,8 +40,10 @@ class TabularVAE(TabularGenerator):
     %(rules)s
     latent_dim : int, default=16
         Size of the latent code.
-    hidden_dims : tuple of int, default=(128, 128)
-        Widths of the hidden layers of the encoder and of the decoder.
+    hidden_dims : tuple of int or None, default=None
+        Widths of the hidden layers of the encoder and of the decoder. None:
+        ``(128, 128)``, or ``(64, 64)`` under differential privacy (see
+        ``training_settings_``).
     %(epochs)s
     %(batch_size)s
     %(learning_rate)s
@@ -92,7 +95,7 @@ class TabularVAE(TabularGenerator):
         **TabularGenerator._parameter_constraints,
         **DP_CONSTRAINTS,
         "latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],
-        "hidden_dims": [positive_ints()],
+        "hidden_dims": [None, positive_ints()],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
         "reconstruction_weight": [Interval(numbers.Real, 0, None, closed="neither")],
     }
@@ -100,6 +103,8 @@ class TabularVAE(TabularGenerator):
     # measured on credit_data and breast cancer: as good as more steps
     _default_steps = 600
     _default_epoch_bounds = (30, 120)
+    _settings = {"batch_size": 256, "learning_rate": 5e-3, "hidden_dims": (128, 128)}
+    _private_settings = DP_SGD_SETTINGS | {"hidden_dims": (64, 64)}
 
     def __init__(
         self,
@@ -108,10 +113,10 @@ class TabularVAE(TabularGenerator):
         enlarge=None,
         rules="auto",
         latent_dim=16,
-        hidden_dims=(128, 128),
+        hidden_dims=None,
         epochs=None,
-        batch_size=256,
-        learning_rate=5e-3,
+        batch_size=None,
+        learning_rate=None,
         weight_decay=1e-5,
         reconstruction_weight=2.0,
         dp_epsilon=None,
@@ -144,7 +149,10 @@ class TabularVAE(TabularGenerator):
 
     def _build_modules(self, init):
         module = _ConditionalVAE(
-            self._layout(), self.conditioning_.width, self.latent_dim, self.hidden_dims
+            self._layout(),
+            self.conditioning_.width,
+            self.latent_dim,
+            self.training_settings_["hidden_dims"],
         )
         self.module_ = init_parameters(module, init)
 
@@ -154,7 +162,7 @@ class TabularVAE(TabularGenerator):
         module = self.module_ = self.module_.to(data.device)
         optimiser = torch.optim.Adam(
             module.parameters(),
-            lr=self.learning_rate,
+            lr=self.training_settings_["learning_rate"],
             weight_decay=self.weight_decay,
             fused=data.device.type in ("cpu", "cuda"),  # one kernel for all parameters
         )
