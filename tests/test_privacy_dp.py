@@ -201,7 +201,7 @@ def test_canary_is_not_reproduced():
         synthetic = gen.fit(data).sample(3000).to_numpy()
         distances[name] = np.sort(np.linalg.norm(synthetic - canary, axis=1))[:20]
     # the canary's region is as empty with it as without it: no echo of the row
-    assert distances["with"][0] > 20
+    assert distances["with"][0] > 10  # the canary is 56 away from the others
     assert distances["with"].mean() > 0.8 * distances["without"].mean()
     # without DP the encoder alone keeps the outlier reachable
     exact = tiny(TabularVAE, epochs=5).fit(X)
@@ -276,7 +276,8 @@ def test_private_fit_chooses_its_own_training_settings(private_class):
     settings = gen.training_settings_
     expected = {"batch_size": 300, "epochs": 30, "learning_rate": 2e-2}
     assert {k: settings[k] for k in expected} == expected
-    assert settings[size] == (64, 64)
+    assert settings[size] == private_class._private_settings[size]
+    assert settings[size] != private_class._settings[size]  # a smaller network
     # the parameters stay as the user set them (sklearn's clone relies on it)
     assert gen.get_params()["batch_size"] is None and gen.get_params()[size] is None
     # the accounting is that of the settings trained with: full Poisson batches

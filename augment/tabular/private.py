@@ -27,9 +27,9 @@ knowledge the user declares:
   under four noise standard deviations are zeroed; a surrogate table drawn
   column by column from the noisy counts (uniform within bins, rounded for
   integer columns) is what the :class:`TableEncoder` is fitted on, so its
-  mixtures, ranges, rounding steps and categories are private; the class prior
-  and the per-class value frequencies of the conditioning are the noisy
-  counts themselves. The encoder finds no point masses (values with a
+  mixtures (one mode per number), ranges, rounding steps and categories are
+  private; the class prior and the per-class value frequencies of the
+  conditioning are the noisy counts themselves. The encoder finds no point masses (values with a
   mode slot of their own, reproduced exactly): they would be exact values of
   the table, read outside the accounting.
 
@@ -59,6 +59,7 @@ _GRID = np.concatenate(
 _DECLARED_BINS = 32
 _SURROGATE_ROWS = 5000
 _THRESHOLD_DELTA = 0.1  # share of delta for releasing undeclared categories
+_MODES = 1  # mixture modes per number (measured: see the user guide's privacy page)
 
 
 @dataclass
@@ -234,8 +235,12 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
     surrogate = pd.DataFrame(surrogate)
     surrogate.columns = table.columns
     # no point masses: exact values of the table would be found outside the
-    # accounting (the surrogate's uniform draws within bins hold none anyway)
-    encoder = TableEncoder(max_points=0, random_state=seed).fit(surrogate)
+    # accounting (the surrogate's uniform draws within bins hold none anyway);
+    # one mode per number: a surrogate drawn from noisy histograms has no
+    # modes worth a slot, and every slot adds parameters to the private
+    # network, hence noise to each of its steps
+    encoder = TableEncoder(max_modes=_MODES, max_points=0, random_state=seed)
+    encoder = encoder.fit(surrogate)
     for spec in encoder.columns_:
         if spec.kind == "categorical":
             continue

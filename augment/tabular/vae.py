@@ -38,11 +38,12 @@ class TabularVAE(TabularGenerator):
     %(sampling_strategy)s
     %(enlarge)s
     %(rules)s
-    latent_dim : int, default=16
-        Size of the latent code.
+    latent_dim : int or None, default=None
+        Size of the latent code. None: 16, or 8 under differential privacy
+        (see ``training_settings_``).
     hidden_dims : tuple of int or None, default=None
         Widths of the hidden layers of the encoder and of the decoder. None:
-        ``(128, 128)``, or ``(64, 64)`` under differential privacy (see
+        ``(128, 128)``, or ``(32,)`` under differential privacy (see
         ``training_settings_``).
     %(epochs)s
     %(batch_size)s
@@ -94,7 +95,7 @@ class TabularVAE(TabularGenerator):
     _parameter_constraints = {
         **TabularGenerator._parameter_constraints,
         **DP_CONSTRAINTS,
-        "latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],
+        "latent_dim": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "hidden_dims": [None, positive_ints()],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
         "reconstruction_weight": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -103,8 +104,13 @@ class TabularVAE(TabularGenerator):
     # measured on credit_data and breast cancer: as good as more steps
     _default_steps = 600
     _default_epoch_bounds = (30, 120)
-    _settings = {"batch_size": 256, "learning_rate": 5e-3, "hidden_dims": (128, 128)}
-    _private_settings = DP_SGD_SETTINGS | {"hidden_dims": (64, 64)}
+    _settings = {
+        "batch_size": 256,
+        "learning_rate": 5e-3,
+        "latent_dim": 16,
+        "hidden_dims": (128, 128),
+    }
+    _private_settings = DP_SGD_SETTINGS | {"latent_dim": 8, "hidden_dims": (32,)}
 
     def __init__(
         self,
@@ -112,7 +118,7 @@ class TabularVAE(TabularGenerator):
         sampling_strategy="auto",
         enlarge=None,
         rules="auto",
-        latent_dim=16,
+        latent_dim=None,
         hidden_dims=None,
         epochs=None,
         batch_size=None,
@@ -151,7 +157,7 @@ class TabularVAE(TabularGenerator):
         module = _ConditionalVAE(
             self._layout(),
             self.conditioning_.width,
-            self.latent_dim,
+            self.training_settings_["latent_dim"],
             self.training_settings_["hidden_dims"],
         )
         self.module_ = init_parameters(module, init)
