@@ -268,7 +268,10 @@ def _auto_text(name, settings, private):
 
 def _lines(text):
     """``text`` as further lines of an entry (indented by four spaces)."""
-    return "\n" + textwrap.fill(text, 72, initial_indent="    ", subsequent_indent="    ")
+    indent = " " * 4
+    return "\n" + textwrap.fill(
+        text, 72, initial_indent=indent, subsequent_indent=indent
+    )
 
 
 def _value(value):

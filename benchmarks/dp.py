@@ -4,7 +4,8 @@ For every data set: complete rows only (the peers take no missing values), a
 stratified 70/30 split (random_state 0); each model is fitted on the 70% at
 epsilon 1, 3 and 10 (delta 1e-5 for ours), samples as many rows as the
 training set, and ``augment.evaluate(train, synthetic, target=label,
-holdout=test)`` gives the train-on-synthetic ratio (``tstr / trtr``, ROC AUC),
+holdout=test)`` gives the train-on-synthetic ratio (``tstr / trtr``, balanced
+accuracy of a HistGradientBoosting classifier, evaluate's default),
 the fidelity (SDMetrics' QualityReport, as computed by augment.evaluate) and
 the membership-inference AUC. The schema is public for every model, as in
 smartnoise-synth's own examples: the categorical domains (``dp_categories`` for
@@ -98,7 +99,7 @@ def schema(dataset):
     return categories, bounds
 
 
-def ours(train, label, epsilon, model, public):
+def ours(train, label, epsilon, model, public, params=None):
     from augment import TabularGAN, TabularVAE
 
     X = train.drop(columns=label)
@@ -111,6 +112,7 @@ def ours(train, label, epsilon, model, public):
         dp_categories=categories,
         dp_bounds=bounds or None,
         random_state=0,
+        **(params or {}),
     )
     gen.fit(X, train[label])
     X_new, y_new = gen.sample(len(train))
@@ -150,17 +152,18 @@ def peer(train, epsilon, name, out, bounds):
     synth.sample(len(train)).to_csv(out, index=False)
 
 
-def run(dataset, model, epsilon, peers_python, private_ranges):
+def run(dataset, model, epsilon, peers_python, private_ranges, params=None):
     from augment import evaluate
 
     train, test, label = split(dataset)
     categories, bounds = schema(dataset)
     wall = time.perf_counter()
-    spent = None
+    spent = settings = None
     if model.startswith("augment"):
         public = (categories, {} if private_ranges else bounds)
-        synthetic, gen = ours(train, label, epsilon, model, public)
+        synthetic, gen = ours(train, label, epsilon, model, public, params)
         spent = gen.privacy_spent_
+        settings = {k: str(v) for k, v in gen.training_settings_.items()}
     else:
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder) / "synthetic.csv"
@@ -188,6 +191,7 @@ def run(dataset, model, epsilon, peers_python, private_ranges):
         "model": model,
         "epsilon": epsilon,
         "spent": spent,
+        "settings": settings,
         "private_ranges": private_ranges,
         "rows": len(train),
         "fit_seconds": fit_seconds,
@@ -199,11 +203,17 @@ def run(dataset, model, epsilon, peers_python, private_ranges):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=["credit", "cps", "cancer"])
+    parser.add_argument(
+        "--datasets", nargs="+", default=["credit", "cps", "cancer", "wine", "wage1"]
+    )
     parser.add_argument("--epsilons", nargs="+", type=float, default=[1.0, 3.0, 10.0])
     parser.add_argument("--models", nargs="+", default=["augment-vae", *PEERS])
     parser.add_argument("--peers", default=None, help="python of smartnoise-synth")
     parser.add_argument("--private-ranges", action="store_true")
+    parser.add_argument(
+        "--params", type=json.loads, default=None, help="ours: JSON of parameters"
+    )
+    parser.add_argument("--label", default="", help="appended to our model's name")
     parser.add_argument("--peer", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(RESULTS / "dp.jsonl"))
     args = parser.parse_args()
@@ -219,8 +229,15 @@ def main():
             for model in models:
                 try:
                     result = run(
-                        dataset, model, epsilon, args.peers, args.private_ranges
+                        dataset,
+                        model,
+                        epsilon,
+                        args.peers,
+                        args.private_ranges,
+                        args.params,
                     )
+                    if model.startswith("augment"):
+                        result["model"] += args.label
                 except Exception as error:  # a peer that fails is reported as such
                     detail = getattr(error, "stderr", b"") or b""
                     result = {

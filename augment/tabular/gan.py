@@ -11,8 +11,8 @@ from torch import nn
 from .._docstrings import fill_doc
 from .._validation import positive_ints
 from ..nn import in_blocks, init_parameters, mlp, update
-from .conditioning import TrainingSampler
 from ..nn.privacy import DP_SGD_SETTINGS
+from .conditioning import TrainingSampler
 from .generator import DP_CONSTRAINTS, TabularGenerator
 
 
