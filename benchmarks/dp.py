@@ -27,6 +27,7 @@ Results are appended as JSON lines to ``benchmarks/results/dp.jsonl``.
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -179,6 +180,8 @@ def run(dataset, model, epsilon, peers_python, private_ranges, params=None):
                 ],
                 check=True,
                 capture_output=True,
+                # the peers' own packages, not ours (their Opacus is older)
+                env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
             )
             synthetic = pd.read_csv(out)[train.columns]
         synthetic = synthetic.astype(train.dtypes.to_dict(), errors="ignore")

@@ -318,8 +318,11 @@ def test_headers_naming_anything_outside_the_package(saved, tmp_path, edit, mess
 
 def test_weights_that_do_not_fit_the_model(saved, tmp_path):
     path, _ = saved
+    # the modules are built with the settings the fit trained with
     bad = rewrite(
-        path, tmp_path / "shape.augment", lambda h: h["params"].update(latent_dim=9)
+        path,
+        tmp_path / "shape.augment",
+        lambda h: h["state"]["training_settings_"].update(latent_dim=9),
     )
     with pytest.raises(ModelFileError, match=r"shape\.augment: the weights of module_"):
         augment.load(bad)
