@@ -54,9 +54,9 @@ class EveryRow:
 #: signal-to-noise trade-off: for a given budget, the noise of a step falls
 #: with the batch size and grows with the square root of the number of steps,
 #: so that few large-batch steps with a larger step size learn most, and every
-#: parameter of the private network adds noise. Chosen on breast cancer,
-#: wine, wage1, CPS1988 and credit_data at epsilon 1, 3 and 10
-#: (benchmarks/dp.py; see the user guide's privacy page).
+#: parameter of the private network adds noise. Chosen with TabularVAE on
+#: breast cancer, wine, wage1, CPS1988 and credit_data at epsilon 1 and 3,
+#: checked at 10 (benchmarks/dp.py's splits; see the user guide's privacy page).
 DP_SGD_SETTINGS = {"batch_size": EveryRow(), "epochs": 30, "learning_rate": 2e-2}
 
 
