@@ -63,7 +63,8 @@ def test_default_budget_stops_on_the_held_out_loss(cls, small_budget):
     gen = tiny(cls, epochs=None, learning_rate=2e-2).fit(X)
     history = pd.DataFrame(gen.history_)
     assert "held_out" in history
-    budget = gen._epochs_for(len(X) - 30)  # a tenth held out
+    budget = gen.training_settings_["epochs"]  # over the rows trained on
+    assert budget == gen._step_budget(len(X) - 30, gen.training_settings_["batch_size"])
     assert len(history) < budget
     patience = max(gen._patience, budget // 10)
     best = int(history["held_out"].idxmin())
@@ -85,4 +86,5 @@ def test_no_early_stopping_without_a_likelihood_or_below_64_rows(small_budget):
     assert all("held_out" not in h for h in gan.history_)
     small = tiny(TabularTransformer, epochs=None).fit(noise_table(60))
     assert all("held_out" not in h for h in small.history_)
-    assert len(small.history_) == small._epochs_for(60)
+    batch = small.training_settings_["batch_size"]
+    assert len(small.history_) == small._step_budget(60, batch)
