@@ -29,9 +29,9 @@ knowledge the user declares:
   integer columns) is what the :class:`TableEncoder` is fitted on, so its
   mixtures (one mode per number), ranges, rounding steps and categories are
   private; the class prior and the per-class value frequencies of the
-  conditioning are the noisy counts themselves. The encoder finds no point masses (values with a
-  mode slot of their own, reproduced exactly): they would be exact values of
-  the table, read outside the accounting.
+  conditioning are the noisy counts themselves. The encoder finds no point
+  masses (values with a mode slot of their own, reproduced exactly): they
+  would be exact values of the table, read outside the accounting.
 
 The number of rows is treated as public, as in Opacus' accounting. Class
 labels (the set of classes), column names and dtypes are the schema: public.
