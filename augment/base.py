@@ -247,20 +247,21 @@ class BaseGenerator(BaseOverSampler):
         give it). With ``epochs=None`` a share of the rows is then held out:
         ``step`` trains on the others, and training stops once the held-out
         loss has not improved for ``_patience`` epochs (or a tenth of the
-        budget, if more), keeping the weights of
-        ``module`` from its best epoch. The default budget of steps thus
-        bounds a run, and small tables are not memorised. Not under
+        budget, if more), keeping the weights of ``module`` from its best
+        epoch. The default budget of steps thus bounds a run, and small
+        tables are not memorised. Not under
         differential privacy (the held-out loss would read private rows
         outside the accounting) nor on tables too small to split.
         """
         parallel.broadcast_state(self._modules().values())
         settings = self.training_settings_
+        private = getattr(self, "_privacy", None) is not None
         validate = None
         n_held = _held_out_rows(n_rows)
         early = (
             held_out_loss is not None
             and self.epochs is None
-            and getattr(self, "_privacy", None) is None
+            and not private
             and n_held
             and not parallel.active()
         )
@@ -294,11 +295,7 @@ class BaseGenerator(BaseOverSampler):
             verbose=self.verbose,
             desc=type(self).__name__,
             # differential privacy's accounting assumes Poisson batches
-            sample_rate=(
-                None
-                if getattr(self, "_privacy", None) is None
-                else settings["batch_size"] / n_rows
-            ),
+            sample_rate=settings["batch_size"] / n_rows if private else None,
             validate=validate,
             patience=max(self._patience, epochs // 10),
             module=module,
