@@ -7,8 +7,12 @@ indistinguishable), fidelity, train-on-synthetic ratio (TSTR / TRTR) and
 ``dcr_share`` (0.5 = no memorisation), SDMetrics' quality score where
 ``sdmetrics`` is installed, and the columns a classifier tells apart best on
 their own (the single-column detection of the three worst columns): where
-the next loss of fidelity is. SDV models (``sdv-tvae`` ...) run with their
-defaults, for the fit-time goal (our fit at most a tenth of SDV TVAE's).
+the next loss of fidelity is, and the share of generated numbers at exactly
+their column's training minimum or maximum against the real share (the
+pile-up synthcity's TabDDPM shows, synthcity issue 345). SDV models
+(``sdv-tvae`` ...) run with their defaults, for the fit-time goal (our fit at
+most a tenth of SDV TVAE's). ``--params`` passes parameters to every model of
+this package.
 
 SDMetrics and SDV pin pandas<3, so the run that has them uses an environment
 of its own (``benchmarks/README.md``)::
@@ -39,7 +43,7 @@ MODELS = ["augment-vae", "augment-gan", "augment-diffusion", "augment-transforme
 class Ours:
     """An augment-learn generator with its defaults, the label as ``y``."""
 
-    def __init__(self, name, label, seed):
+    def __init__(self, name, label, seed, params):
         import augment
 
         cls = {
@@ -48,7 +52,7 @@ class Ours:
             "augment-diffusion": augment.TabularDiffusion,
             "augment-transformer": augment.TabularTransformer,
         }[name]
-        self.model, self.label = cls(random_state=seed), label
+        self.model, self.label = cls(random_state=seed, **params), label
 
     def fit(self, table):
         self.model.fit(table.drop(columns=self.label), table[self.label])
@@ -82,7 +86,34 @@ def worst_columns(train, synthetic, n=3):
     return {str(c): round(float(scores[c]), 3) for c in worst}
 
 
-def run_one(dataset, model_name, seed, max_rows):
+def edge_shares(train, synthetic):
+    """Mean over numeric columns of the share of rows at exactly the training
+    minimum or maximum, real and synthetic, and the column that piles up most."""
+    rows = []
+    for column in train.columns:
+        values = train[column]
+        if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(
+            values
+        ):
+            continue
+        if values.nunique() <= 2:
+            continue
+        ends = [values.min(), values.max()]
+        rows.append(
+            [column, *(v.isin(ends).mean() for v in (values, synthetic[column]))]
+        )
+    if not rows:
+        return {}
+    frame = pd.DataFrame(rows, columns=["column", "real", "synthetic"])
+    worst = frame.loc[(frame["synthetic"] - frame["real"]).idxmax()]
+    return {
+        "edge_share_real": float(frame["real"].mean()),
+        "edge_share_synthetic": float(frame["synthetic"].mean()),
+        "edge_worst": [str(worst["column"]), worst["real"], worst["synthetic"]],
+    }
+
+
+def run_one(dataset, model_name, seed, max_rows, params):
     from augment import evaluate
 
     train, holdout, label = split(dataset, max_rows)
@@ -90,7 +121,7 @@ def run_one(dataset, model_name, seed, max_rows):
     if model_name.startswith("sdv-"):
         model = SDV(model_name[4:], label, seed, None, types)
     else:
-        model = Ours(model_name, label, seed)
+        model = Ours(model_name, label, seed, params)
     result = {"dataset": dataset, "model": model_name, "seed": seed, "rows": len(train)}
     wall = time.perf_counter()
     model.fit(train)
@@ -107,13 +138,15 @@ def run_one(dataset, model_name, seed, max_rows):
     except ImportError:
         pass
     result["worst_columns"] = worst_columns(train, synthetic)
+    result.update(edge_shares(train, synthetic))
     return result
 
 
 def summarise(results):
     frame = pd.DataFrame(results)
     columns = ["fit_seconds", "detection", "sdmetrics_quality", "fidelity"]
-    columns = [c for c in [*columns, "tstr_ratio", "dcr_share"] if c in frame]
+    columns += ["tstr_ratio", "dcr_share", "edge_share_real", "edge_share_synthetic"]
+    columns = [c for c in columns if c in frame]
     table = frame.groupby(["dataset", "model"], sort=False)[columns].mean()
     print(table.round(3).to_markdown())
 
@@ -129,6 +162,12 @@ def main():
         type=json.loads,
         default={},
         help="TableEncoder parameters for every model, e.g. '{\"point_share\": 0.05}'",
+    )
+    parser.add_argument(
+        "--params",
+        type=json.loads,
+        default={},
+        help="parameters of every augment model, e.g. '{\"epochs\": 300}'",
     )
     parser.add_argument("--tag", default="", help="stored with every result")
     parser.add_argument("--out", default=str(RESULTS / "fidelity.jsonl"))
@@ -147,9 +186,12 @@ def main():
     for dataset in args.datasets:
         for model in args.models:
             for seed in args.seeds:
-                result = run_one(dataset, model, seed, args.max_rows)
+                result = run_one(dataset, model, seed, args.max_rows, args.params)
                 stamp = time.strftime("%Y-%m-%d %H:%M")
-                result.update(env, tag=args.tag, encoder=args.encoder, time=stamp)
+                result.update(
+                    env, tag=args.tag, encoder=args.encoder, params=args.params
+                )
+                result["time"] = stamp
                 print(json.dumps(result), flush=True)
                 results.append(result)
                 if args.out != "-":
