@@ -187,3 +187,34 @@ def test_fit_does_not_modify_input(table):
     before = table.copy()
     TableEncoder().fit(table)
     pd.testing.assert_frame_equal(table, before)
+
+
+def test_group_draws_follow_the_softmax_over_groups_of_unequal_widths():
+    import torch
+
+    from augment.tabular.layout import SpanLayout
+
+    # a wide group between narrow ones: the draws run over the groups' columns
+    # side by side, so each group's cumulative weights must start afresh
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "narrow": rng.choice(["a", "b"], 400),
+            "wide": rng.choice([f"v{i}" for i in range(30)], 400),
+            "number": rng.normal(size=400),
+            "three": rng.choice(["x", "y", "z"], 400),
+        }
+    )
+    layout = SpanLayout(TableEncoder().fit(frame).spans_)
+    assert layout.group_mask.sum(dim=1).unique().numel() > 2
+    n = 20000
+    raw = 3 * torch.randn((1, layout.width), generator=torch.Generator().manual_seed(1))
+    rows = layout.sample_groups(
+        raw.repeat(n, 1),
+        torch.Generator().manual_seed(0),
+        torch.zeros((n, layout.width)),
+    )
+    hot = layout.group_logits(rows) == 1  # (n, groups, width)
+    assert (hot.sum(dim=-1) == 1).all()  # one value per group
+    expected = torch.softmax(layout.group_logits(raw), dim=-1)[0]
+    assert (hot.float().mean(dim=0) - expected).abs().max() < 0.02

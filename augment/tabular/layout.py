@@ -3,8 +3,9 @@
 A model's raw output has one entry per model-space column. Scalars and one-hot
 groups need different activations and losses; instead of a Python loop over
 columns per batch, the groups are gathered into one padded
-``(batch, n_groups, max_width)`` tensor (padding at ``-inf``), on which softmax,
-cross-entropy and sampling run in a single call.
+``(batch, n_groups, max_width)`` tensor (padding at ``-inf``), on which softmax
+runs in a single call, or, where padding would cost most (cross-entropy and
+sampling), taken side by side with a column-to-group membership matrix.
 """
 
 import torch
@@ -82,18 +83,30 @@ class SpanLayout(nn.Module):
     def sample_groups(self, raw, generator, out):
         """Draw one entry per group from softmax(raw) into ``out``.
 
-        By inversion: one uniform per group against the cumulative
-        probabilities, cheaper than Gumbel-max's noise on every entry.
+        By inversion: one uniform per group against the cumulative weights,
+        cheaper than Gumbel-max's noise on every entry. It runs over the
+        groups' columns side by side rather than the padded tensor: with one
+        wide group (92 airports) among narrow ones, padding is most of it.
         """
-        probs = _over_groups(torch.softmax, self.group_logits(raw))
-        uniform = torch.rand(probs.shape[:2], generator=generator, device=raw.device)
-        # the number of cumulative probabilities below the uniform
-        cumulative = probs.cumsum(dim=-1)
-        choice = torch.searchsorted(cumulative, uniform[..., None]).squeeze(-1)
+        n, n_groups = raw.shape[0], self.group_mask.shape[0]
+        grouped = raw[:, self.group_columns]  # (batch, columns of groups)
+        index = self.column_group.expand(n, -1)
+        shift = torch.full_like(grouped[:, :n_groups], float("-inf"))
+        shift = shift.scatter_reduce_(1, index, grouped, "amax")  # group maxima
+        weights = (grouped - shift[:, self.column_group]).exp()
+        cumulative = weights.cumsum(dim=1)  # across the groups, in order
         widths = self.group_mask.sum(dim=1)
+        first = widths.cumsum(0) - widths  # each group's first column
+        before = cumulative[:, first] - weights[:, first]
+        total = cumulative[:, first + widths - 1] - before
+        uniform = torch.rand((n, n_groups), generator=generator, device=raw.device)
+        target = before + uniform * total
+        # the number of the group's cumulative weights below its target
+        below = (cumulative < target[:, self.column_group]).to(self.membership.dtype)
+        choice = (below @ self.membership).long()
         choice = torch.minimum(choice, widths - 1)  # rounding of the last sum
         # the one-hots written in place: zeros over the groups, a one per group
-        groups = torch.arange(choice.shape[1], device=raw.device)
+        groups = torch.arange(n_groups, device=raw.device)
         out[:, self.group_columns] = 0
         return out.scatter_(1, self.group_index[groups[None, :], choice], 1.0)
 
