@@ -74,11 +74,20 @@ class SpanLayout(nn.Module):
             return raw.new_zeros(())
         # log-sum-exp per group as a matrix product, shifted by each group's
         # own maximum (a constant for the gradient) so that nothing overflows
+        grouped = raw[:, self.group_columns]
         with torch.no_grad():
-            shift = self.group_logits(raw).amax(dim=-1)  # (batch, G)
-        grouped = raw[:, self.group_columns] - shift[:, self.column_group]
+            shift = self._group_max(grouped)
+        grouped = grouped - shift[:, self.column_group]
         log_norm = torch.log(grouped.exp() @ self.membership) + shift
         return (log_norm.sum() - raw.gather(1, hot).sum()) / raw.shape[0]
+
+    def _group_max(self, grouped):
+        """Each group's largest entry, ``(batch, G)``, from the groups' columns
+        side by side, ``(batch, columns of groups)``."""
+        n, n_groups = grouped.shape[0], self.group_mask.shape[0]
+        shift = grouped.new_full((n, n_groups), float("-inf"))
+        index = self.column_group.expand(n, -1)
+        return shift.scatter_reduce_(1, index, grouped, "amax")
 
     def sample_groups(self, raw, generator, out):
         """Draw one entry per group from softmax(raw) into ``out``.
@@ -90,10 +99,7 @@ class SpanLayout(nn.Module):
         """
         n, n_groups = raw.shape[0], self.group_mask.shape[0]
         grouped = raw[:, self.group_columns]  # (batch, columns of groups)
-        index = self.column_group.expand(n, -1)
-        shift = torch.full_like(grouped[:, :n_groups], float("-inf"))
-        shift = shift.scatter_reduce_(1, index, grouped, "amax")  # group maxima
-        weights = (grouped - shift[:, self.column_group]).exp()
+        weights = (grouped - self._group_max(grouped)[:, self.column_group]).exp()
         cumulative = weights.cumsum(dim=1)  # across the groups, in order
         widths = self.group_mask.sum(dim=1)
         first = widths.cumsum(0) - widths  # each group's first column
