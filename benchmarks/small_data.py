@@ -44,6 +44,7 @@ Every score is written as a JSON line to ``benchmarks/results/small_data.jsonl``
 """
 
 import argparse
+import ast
 import json
 import os
 import time
@@ -165,8 +166,14 @@ def predictor(name, categories, numeric, seed):
     return make_pipeline(encode, model)
 
 
-def score(model, train, test, label):
-    model.fit(train.drop(columns=label), train[label])
+def score(model, train, test, label, weight=None, n_real=None):
+    """Balanced accuracy on ``test``; with ``weight``, the rows after the
+    first ``n_real`` (the synthetic ones) weigh ``weight`` in the fit."""
+    params = {}
+    if weight is not None:
+        weights = np.where(np.arange(len(train)) < n_real, 1.0, weight)
+        params = {f"{model.steps[-1][0]}__sample_weight": weights}
+    model.fit(train.drop(columns=label), train[label], **params)
     return balanced_accuracy_score(test[label], model.predict(test.drop(columns=label)))
 
 
@@ -182,6 +189,20 @@ def generators():
         if isinstance(getattr(augment, name), type)
         and issubclass(getattr(augment, name), TabularGenerator)
     }
+
+
+def build(classes, spec, seed):
+    """A generator from ``NAME`` or ``NAME:key=value,key=value`` (values read
+    as Python literals where they parse, else as strings)."""
+    name, _, options = spec.partition(":")
+    params = {}
+    for option in filter(None, options.split(",")):
+        key, _, value = option.partition("=")
+        try:
+            params[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[key] = value
+    return classes[name](random_state=seed, **params)
 
 
 def smote_rows(part, label, categories, added, seed):
@@ -232,7 +253,7 @@ def run_cells(dataset, args, classes, log):
                 extra = smote_rows(part, label, categories, added, seed)
                 sets["SMOTE", mode] = pd.concat([part, extra], ignore_index=True)
             for method in args.generators:
-                generator = classes[method](random_state=seed)
+                generator = build(classes, method, seed)
                 start = time.perf_counter()
                 generator.fit(part.drop(columns=label), part[label])
                 seconds = time.perf_counter() - start
@@ -245,6 +266,13 @@ def run_cells(dataset, args, classes, log):
                 for name in args.predictors:
                     value = score(new(name, seed), rows, test, label)
                     log(cell, mode, name, method, value, **rows.attrs)
+                    if name == "knn" or method == "SMOTE":  # no sample_weight
+                        continue
+                    for weight in args.weights:
+                        value = score(
+                            new(name, seed), rows, test, label, weight, len(part)
+                        )
+                        log(cell, mode, name, f"{method}@w{weight}", value)
             if args.auto:
                 run_auto(part, test, label, cell, args, classes, new, log)
 
@@ -257,7 +285,7 @@ def run_auto(part, test, label, cell, args, classes, new, log):
     for method in args.auto:
         for name in args.predictors:
             model = AugmentedClassifier(
-                new(name, cell["seed"]), classes[method](random_state=cell["seed"])
+                new(name, cell["seed"]), build(classes, method, cell["seed"])
             )
             start = time.perf_counter()
             model.fit(X, y)
@@ -281,6 +309,16 @@ def run_auto(part, test, label, cell, args, classes, new, log):
                         model.cv_results_["mean_test_score"].tolist(),
                     )
                 ),
+                cv_split_scores=None
+                if model.cv_results_ is None
+                else {
+                    str(amount): [
+                        float(values[i])
+                        for key, values in model.cv_results_.items()
+                        if key.startswith("split")
+                    ]
+                    for i, amount in enumerate(model.cv_results_["amount"])
+                },
             )
 
 
@@ -375,7 +413,10 @@ def main(argv=None):
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument(
-        "--generators", nargs="*", default=None, help="none: real and SMOTE only"
+        "--generators",
+        nargs="*",
+        default=None,
+        help="none: real and SMOTE only; NAME:key=value,... sets parameters",
     )
     parser.add_argument("--modes", nargs="+", default=MODES, choices=MODES)
     parser.add_argument("--enlarge", type=float, default=2.0, help="enlarge factor")
@@ -385,6 +426,14 @@ def main(argv=None):
         default=[],
         metavar="GENERATOR",
         help="also AugmentedClassifier(predictor, generator) for these",
+    )
+    parser.add_argument(
+        "--weights",
+        nargs="*",
+        type=float,
+        default=[],
+        help="also score the generators' sets with their synthetic rows "
+        "weighted so (sample_weight; not k-NN)",
     )
     parser.add_argument("--test-rows", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
@@ -417,7 +466,8 @@ def main(argv=None):
     classes = generators()
     if args.generators is None:
         args.generators = list(classes)
-    unknown = set(args.generators + args.auto) - set(classes)
+    names = {spec.partition(":")[0] for spec in args.generators + args.auto}
+    unknown = names - set(classes)
     if unknown:
         parser.error(f"unknown generators {sorted(unknown)}; known: {list(classes)}")
 

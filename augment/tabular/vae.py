@@ -3,8 +3,9 @@
 import math
 import numbers
 
+import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from .._docstrings import fill_doc
@@ -26,9 +27,10 @@ class TabularVAE(TabularGenerator):
     every one-hot group. The condition vector holds the class and the values
     of a random subset of the row's discrete columns (a different subset for
     every row and step, from none to all), so that the decoder learns to
-    generate rows given any of them. Sampling decodes codes drawn from the
-    prior with the classes and values asked for: class counts and conditions
-    are exact, never rejection-sampled.
+    generate rows given any of them. Sampling decodes latent codes with the
+    classes and values asked for: class counts and conditions are exact,
+    never rejection-sampled. The codes come from the prior, or
+    (``latent_sampling``) from near the training rows of the class asked for.
 
     Under differential privacy (``dp_epsilon``), the whole network is
     trained by DP-SGD.
@@ -53,6 +55,16 @@ class TabularVAE(TabularGenerator):
     reconstruction_weight : float, default=2.0
         Weight of the reconstruction term against the KL divergence; above 1
         favours faithful rows over a smooth latent space.
+    latent_sampling : {"prior", "posterior", "interpolate"}, default="prior"
+        Where the latent codes of sampled rows come from. ``"prior"``: the
+        standard normal prior. ``"posterior"``: the posterior of a random
+        training row of the class asked for (its mean plus its noise).
+        ``"interpolate"``: a random point on the segment between the
+        posterior means of two random training rows of the class (SMOTE in
+        the latent space: new rows stay near the class's own rows). Both
+        keep the posterior means of the training rows (``latent_bank_``);
+        they are not allowed under differential privacy, which only the
+        prior keeps.
     %(dp_epsilon)s
     %(dp_delta)s
     %(max_grad_norm)s
@@ -68,6 +80,11 @@ class TabularVAE(TabularGenerator):
         The trained network.
     %(history_)s
         The losses: ``loss``, ``reconstruction``, ``kl``.
+    latent_bank_ : ndarray of shape (n_rows, 2 * latent_dim) or None
+        With ``latent_sampling`` other than ``"prior"``: the posterior mean
+        and log-variance of every training row, ordered by class.
+    latent_bank_counts_ : ndarray of shape (n_classes,) or None
+        Rows of each class in ``latent_bank_`` (one count without classes).
     %(tabular_attributes)s
     %(target_attributes)s
     %(privacy_attributes)s
@@ -99,6 +116,7 @@ class TabularVAE(TabularGenerator):
         "hidden_dims": [None, positive_ints()],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
         "reconstruction_weight": [Interval(numbers.Real, 0, None, closed="neither")],
+        "latent_sampling": [StrOptions({"prior", "posterior", "interpolate"})],
     }
 
     # measured on credit_data and breast cancer: as good as more steps
@@ -125,6 +143,7 @@ class TabularVAE(TabularGenerator):
         learning_rate=None,
         weight_decay=1e-5,
         reconstruction_weight=2.0,
+        latent_sampling="prior",
         dp_epsilon=None,
         dp_delta=None,
         max_grad_norm=1.0,
@@ -144,6 +163,7 @@ class TabularVAE(TabularGenerator):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.reconstruction_weight = reconstruction_weight
+        self.latent_sampling = latent_sampling
         self.dp_epsilon = dp_epsilon
         self.dp_delta = dp_delta
         self.max_grad_norm = max_grad_norm
@@ -161,6 +181,15 @@ class TabularVAE(TabularGenerator):
             self.training_settings_["hidden_dims"],
         )
         self.module_ = init_parameters(module, init)
+
+    def _fit(self, data, x_format, y_info):
+        if self.dp_epsilon is not None and self.latent_sampling != "prior":
+            raise ValueError(
+                f"latent_sampling={self.latent_sampling!r} keeps the posterior of "
+                "every training row, which differential privacy does not allow; "
+                'use latent_sampling="prior" with dp_epsilon.'
+            )
+        super()._fit(data, x_format, y_info)
 
     def _train(self, data, labels, generator):
         conditioning = self.conditioning_
@@ -218,15 +247,60 @@ class TabularVAE(TabularGenerator):
         module.train()
         history = self._run_epochs(step, len(data), generator)
         module.eval()
+        self.latent_bank_ = self.latent_bank_counts_ = None
+        if self.latent_sampling != "prior":
+            self._fit_latent_bank(data, codes, labels)
         return history
+
+    @torch.no_grad()
+    def _fit_latent_bank(self, data, codes, labels):
+        """The posterior (mean, log-variance) of every training row given its
+        class and no discrete values, ordered by class."""
+        shown = torch.zeros_like(codes, dtype=torch.bool)
+        condition = self.conditioning_.vector(codes, shown, labels)
+        posterior = self.module_.encoder(torch.cat([data, condition], dim=1))
+        if labels is None:
+            order, counts = torch.arange(len(data)), np.array([len(data)])
+        else:
+            order = torch.argsort(labels, stable=True).cpu()
+            counts = np.bincount(labels.cpu().numpy(), minlength=len(self.classes_))
+        self.latent_bank_ = posterior.cpu()[order].numpy()
+        self.latent_bank_counts_ = counts
 
     def _generate(self, labels, n_samples, generator, conditions=()):
         # the decoder is shown the asked values only, then they are written in
         conditioning = self.conditioning_
         codes, shown = conditioning.fixed(n_samples, conditions, generator.device)
         condition = conditioning.vector(codes, shown, labels)
-        rows = self.module_.eval().sample(condition, generator)
+        z = (
+            None
+            if self.latent_sampling == "prior"
+            else self._bank_codes(labels, n_samples, generator)
+        )
+        rows = self.module_.eval().sample(condition, generator, z)
         return conditioning.overwrite(rows, codes, shown)
+
+    def _bank_codes(self, labels, n_samples, generator):
+        """Latent codes near the training rows of each row's class."""
+        device = generator.device
+        bank = torch.as_tensor(self.latent_bank_, device=device)
+        counts = torch.as_tensor(self.latent_bank_counts_, device=device)
+        starts = counts.cumsum(0) - counts
+        if labels is None:
+            labels = torch.zeros(n_samples, dtype=torch.long, device=device)
+        size, start = counts[labels], starts[labels]
+
+        def pick():
+            u = torch.rand(n_samples, generator=generator, device=device)
+            return bank[start + (u * size).long().clamp(max=size - 1)].chunk(2, dim=1)
+
+        mean, log_var = pick()
+        if self.latent_sampling == "posterior":
+            noise = torch.randn(mean.shape, generator=generator, device=device)
+            return mean + noise * (0.5 * log_var).exp()
+        other, _ = pick()
+        share = torch.rand((n_samples, 1), generator=generator, device=device)
+        return mean + share * (other - mean)
 
 
 class _ConditionalVAE(nn.Module):
@@ -262,11 +336,12 @@ class _ConditionalVAE(nn.Module):
         reconstruction = gaussian + self.layout.cross_entropy(raw, hot)
         return reconstruction, kl
 
-    def sample(self, condition, generator):
+    def sample(self, condition, generator, z=None):
         n_samples, device = len(condition), generator.device
-        z = torch.randn(
-            (n_samples, self.latent_dim), generator=generator, device=device
-        )
+        if z is None:
+            z = torch.randn(
+                (n_samples, self.latent_dim), generator=generator, device=device
+            )
         raw = self.decoder(self._with(z, condition))
         out = torch.zeros_like(raw)
         scalars = self.layout.scalar_index
