@@ -44,11 +44,45 @@ def test_search_reports_every_amount_and_its_cost():
     assert times[0] == 0 and times[1] == times[2] > 0
     # in the training folds (40 rows, 30 of class 0): balance adds 20, x2 40
     assert results["n_synthetic"].tolist() == [0, 20, 40]
-    best = results["mean_test_score"].idxmax()
-    scores = results["mean_test_score"]
-    expected = 0 if scores[best] <= scores[0] else results["amount"][best]
-    assert fitted.amount_ == expected
+    # the chosen amount beats 0 in two of the three folds at least
+    splits = results.filter(like="split").to_numpy()
+    gains = splits - splits[0]
+    clears = (gains.mean(1) > 0) & ((gains > 0).sum(1) >= 2)
+    best = np.argmax(np.where(clears, results["mean_test_score"], -1))
+    assert fitted.amount_ == (results["amount"][best] if clears.any() else 0)
     assert fitted.search_seconds_ > 0
+
+
+def results(**amounts):
+    splits = np.array(list(amounts.values()))
+    return {
+        "amount": list(amounts),
+        "mean_test_score": splits.mean(axis=1),
+        **{f"split{k}_test_score": splits[:, k] for k in range(splits.shape[1])},
+    }
+
+
+@pytest.mark.parametrize(
+    "params, chosen",
+    [
+        # balance: the best mean (+0.2 over none), won in two folds of four;
+        # x2: +0.1, won in three
+        (dict(win_share=0), "balance"),
+        (dict(win_share=0.4), "balance"),
+        (dict(), 2.0),
+        (dict(win_share=0.75), 0),
+        (dict(margin=0.15), 0),
+        (dict(margin=0.15, win_share=0), "balance"),
+    ],
+)
+def test_an_amount_must_beat_none_in_most_folds(params, chosen):
+    found = results(
+        none=[0.5, 0.5, 0.5, 0.5],
+        balance=[1.0, 1.0, 0.4, 0.4],
+        double=[0.7, 0.7, 0.7, 0.3],
+    )
+    found["amount"] = [0, "balance", 2.0]
+    assert model(**params)._choose(found["amount"], found) == chosen
 
 
 def test_chosen_amount_is_what_the_final_classifier_learns():
