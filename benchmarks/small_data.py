@@ -502,6 +502,51 @@ def main(argv=None):
     print(f"\nwritten to {out}")
 
 
+def rule_study(frame, shares=(0.0, 0.5, 0.75)):
+    """AugmentedClassifier's choice by other ``win_share`` values, replayed
+    from the inner split scores of the "auto" cells: the test score of the
+    amount each would choose is that of the same generator's "balance" or
+    "enlarge" cell (``--enlarge 2``), or real-only for 0. Per share: cells,
+    share not below real-only, mean difference to it, share augmented."""
+    keys = ["dataset", "rows", "seed", "predictor"]
+    scores = frame.drop_duplicates([*keys, "mode", "method"])
+    real = scores[scores["method"] == "real"].set_index(keys)["balanced_accuracy"]
+    found = []
+    for _, cell in scores[scores["mode"] == "auto"].iterrows():
+        splits = cell.get("cv_split_scores")
+        generator = cell["method"].removesuffix("+auto")
+        index = tuple(cell[keys])
+        mine = scores[(scores["method"] == generator)].set_index([*keys, "mode"])
+        test = {"0": real.get(index)}
+        for amount, mode in (("balance", "balance"), ("2.0", "enlarge")):
+            test[amount] = mine["balanced_accuracy"].get((*index, mode))
+        for share in shares:
+            chosen = "0"
+            if isinstance(splits, dict):
+                gains = {k: np.subtract(v, splits["0"]) for k, v in splits.items()}
+                clear = {
+                    k: np.mean(g)
+                    for k, g in gains.items()
+                    if np.mean(g) > 0 and np.mean(g > 0) > share
+                }
+                chosen = max(clear, key=clear.get, default="0")
+            value = test.get(chosen)
+            if value is not None and test["0"] is not None:
+                found.append((generator, share, value - test["0"], chosen != "0"))
+    if not found:
+        return None
+    found = pd.DataFrame(found, columns=["method", "win_share", "vs_real", "aug"])
+    groups = found.groupby(["method", "win_share"])
+    return pd.DataFrame(
+        {
+            "cells": groups.size(),
+            "not below real": groups["vs_real"].apply(lambda d: (d >= -TIE).mean()),
+            "mean vs real": groups["vs_real"].mean(),
+            "augmented": groups["aug"].mean(),
+        }
+    )
+
+
 def print_summary(frame):
     table, by_size, by_predictor = summarise(frame)
     print("\n## Per method and mode (cells: table x size x seed x predictor)\n")
@@ -510,6 +555,10 @@ def print_summary(frame):
     print(by_size.round(3).to_string())
     print("\n## Mean balanced accuracy minus real-only, by predictor\n")
     print(by_predictor.round(3).to_string())
+    rules = rule_study(frame) if "cv_split_scores" in frame else None
+    if rules is not None:
+        print("\n## AugmentedClassifier replayed with other win_share values\n")
+        print(rules.round(3).to_string())
 
 
 if __name__ == "__main__":
