@@ -323,8 +323,9 @@ class BaseGenerator(BaseOverSampler):
         target (``y_info.kind == "continuous"``) is encoded with the rows."""
 
     @abstractmethod
-    def _decode(self, rows, seed, **options):
-        """Model-space rows (ndarray) to ``(data, continuous target or None)``."""
+    def _decode(self, rows, seed, labels=None, **options):
+        """Model-space rows (ndarray) to ``(data, continuous target or None)``;
+        ``labels`` is the class index of each row (None without classes)."""
 
     @abstractmethod
     def _concat(self, *parts):
@@ -531,7 +532,9 @@ class BaseGenerator(BaseOverSampler):
             )
             with torch.no_grad():
                 rows = self._generate(label_tensor, size, generator, **options)
-            data, target = self._decode(rows.cpu().numpy(), decode_seed, **options)
+            data, target = self._decode(
+                rows.cpu().numpy(), decode_seed, labels=block_labels, **options
+            )
             parts.append(_take(data, lo, hi))
             if target is not None:
                 targets.append(target[lo:hi])

@@ -79,7 +79,7 @@ class ImageGenerator(BaseGenerator):
         record_feature_names(self, n_pixels, self._input_format.columns)
         return self._input_format.encode(images)
 
-    def _decode(self, rows, seed, conditions=()):
+    def _decode(self, rows, seed, labels=None, conditions=()):
         return self._input_format.decode(rows), None
 
     def _concat(self, *parts):

@@ -161,12 +161,14 @@ class TabularGenerator(BaseGenerator):
         if self._privacy is not None:
             self._fit_rules(table, rules)
             return self._fit_private_encoding(self._free_columns(table), y_info)
-        fitted = table
+        fitted, labels = table, None
         if parallel.active() or not in_memory:
             # the rows are not all here: fit once, on a bounded sample of them
             fitted = fit_sample(table, self._max_fit_rows, self._seed)
+        elif y_info.kind == "classes":  # rules may read the class label
+            labels = y_info.values
         self._rules, self.encoder_ = parallel.once(
-            lambda: self._fit_table_encoding(fitted, rules)
+            lambda: self._fit_table_encoding(fitted, rules, labels)
         )
         self.rules_ = list(self._rules)
         if in_memory:
@@ -184,14 +186,15 @@ class TabularGenerator(BaseGenerator):
     #: rows are not all in one process
     _max_fit_rows = 100_000
 
-    def _fit_rules(self, table, rules):
+    def _fit_rules(self, table, rules, labels=None):
         free = table.drop(columns=[_TARGET], errors="ignore")
-        self._rules = Rules.fit(free, rules, random_state=self._seed)
+        self._rules = Rules.fit(free, rules, random_state=self._seed, labels=labels)
         self.rules_ = list(self._rules)
 
-    def _fit_table_encoding(self, table, rules):
-        """The rules and the encoder of the free columns, fitted on ``table``."""
-        self._fit_rules(table, rules)
+    def _fit_table_encoding(self, table, rules, labels=None):
+        """The rules and the encoder of the free columns, fitted on ``table``
+        (and the class labels of its rows, which rules may read)."""
+        self._fit_rules(table, rules, labels)
         encoder = TableEncoder(random_state=self._seed)
         return self._rules, encoder.fit(self._free_columns(table))
 
@@ -282,7 +285,7 @@ class TabularGenerator(BaseGenerator):
             n_samples, y, checked, random_state=random_state, start=start
         )
 
-    def _decode(self, rows, seed, conditions=()):
+    def _decode(self, rows, seed, labels=None, conditions=()):
         table = self.encoder_.inverse_transform(rows, random_state=seed)
         for condition in conditions:
             column = table[condition.column]
@@ -296,7 +299,9 @@ class TabularGenerator(BaseGenerator):
             )
         continuous = self.target_type_ == "continuous"
         target = table.pop(_TARGET).to_numpy() if continuous else None
-        return self._rules.derive(table), target
+        if labels is not None:
+            labels = self.classes_[labels]
+        return self._rules.derive(table, labels), target
 
     def sample_to(
         self,

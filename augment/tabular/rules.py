@@ -27,6 +27,7 @@ tables.
 
 import itertools
 import numbers
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,8 @@ from threadpoolctl import threadpool_limits
 
 from .encoder import column_kind
 
+#: the name of the class label among the columns a rule reads (Rules.fit's labels)
+LABEL = "(label)"
 _MAX_ROWS = 2000  # discovery looks at a subsample of this many rows
 _CHANCE = np.log(1e-6)  # largest log-probability of a rule holding by chance
 _MAX_DECIMALS = 10
@@ -588,17 +591,26 @@ class FunctionRule(Rule):
 
 
 class _MappingRule(Rule):
-    """A target looked up from the value of a discrete source column."""
+    """A target looked up from the values of one discrete source column, or
+    of several (``source`` a list of column names; each mapping key then a
+    list of their values)."""
 
     _kinds = {"sources": ("categorical",)}
 
     def __init__(self, target, source, mapping=None):
-        self.target, self.source = target, source
+        self.target = target
+        self.source = list(source) if isinstance(source, (list, tuple)) else source
+        if isinstance(self.source, list) and not 2 <= len(self.source) <= 3:
+            raise ValueError(
+                f"{type(self).__name__} for {target!r}: source must be a column "
+                f"or a list of two or three columns; got {self.source!r}."
+            )
         if mapping is None:
             self.mapping = None
         else:
             items = mapping.items() if isinstance(mapping, dict) else mapping
-            self.mapping = [(_plain(k), _plain(v)) for k, v in items]
+            key = self._key if isinstance(self.source, list) else _plain
+            self.mapping = [(key(k), _plain(v)) for k, v in items]
             keys = [k for k, _ in self.mapping]
             if len(set(map(repr, keys))) != len(keys):
                 raise ValueError(
@@ -606,29 +618,46 @@ class _MappingRule(Rule):
                     "value of the source column twice."
                 )
 
+    def _key(self, values):
+        values = tuple(_plain(v) for v in values)
+        if len(values) != len(self.source):
+            raise ValueError(
+                f"{type(self).__name__} for {self.target!r}: a mapping key "
+                f"{values!r} does not give one value for each of {self.source}."
+            )
+        return values
+
     @property
     def sources(self):
-        return (self.source,)
+        return tuple(self.source) if isinstance(self.source, list) else (self.source,)
 
     def _params(self):
-        mapping = None if self.mapping is None else [[k, v] for k, v in self.mapping]
+        mapping = None
+        if self.mapping is not None:
+            several = isinstance(self.source, list)
+            mapping = [[list(k) if several else k, v] for k, v in self.mapping]
         return {"target": self.target, "source": self.source, "mapping": mapping}
 
     def _lookup(self, table):
         """Each row's mapped value (object array) and whether it has one."""
-        keys = [k for k, _ in self.mapping]
+        several = isinstance(self.source, list)
+        keys = [k if several else (k,) for k, _ in self.mapping]
         values = np.array([v for _, v in self.mapping] + [None], dtype=object)
-        source = table[self.source].astype(object)
-        missing = source.isna().to_numpy()
-        known = [i for i, k in enumerate(keys) if k is not None]
-        found = pd.Index([keys[i] for i in known], dtype=object).get_indexer(
-            source.where(~missing, None)
+        rows, known, sizes = [], [], []
+        for j, column in enumerate(self.sources):
+            distinct = list(dict.fromkeys(key[j] for key in keys))
+            rows.append(_positions(table[column], distinct))
+            known.append(_positions(pd.Series([k[j] for k in keys], dtype=object), distinct))
+            sizes.append(len(distinct))
+        # one code per combination of values; rows with an unknown value match none
+        unknown = np.any([r < 0 for r in rows], axis=0)
+        row_codes = np.ravel_multi_index([np.maximum(r, 0) for r in rows], sizes)
+        key_codes = np.ravel_multi_index(known, sizes)
+        order = np.argsort(key_codes)
+        at = np.minimum(np.searchsorted(key_codes[order], row_codes), len(keys) - 1)
+        index = np.where(
+            ~unknown & (key_codes[order][at] == row_codes), order[at], len(keys)
         )
-        index = np.array(known + [len(keys)], dtype=np.int64)[found]
-        if None in keys:
-            index[missing] = keys.index(None)
-        else:
-            index[missing] = len(keys)
         return values[index], index < len(keys)
 
     def _broken(self, table):
@@ -645,9 +674,28 @@ class _MappingRule(Rule):
     def _learn(self, table):
         fitted = self._copy()
         if fitted.mapping is None:
-            pairs = table[[self.source, self.target]].drop_duplicates(self.source)
-            fitted.mapping = [(_plain(k), _plain(v)) for k, v in pairs.to_numpy()]
+            columns = [*self.sources, self.target]
+            pairs = table[columns].drop_duplicates(list(self.sources)).to_numpy()
+            key = fitted._key if isinstance(self.source, list) else _plain
+            fitted.mapping = [
+                (key(row[:-1] if len(row) > 2 else row[0]), _plain(row[-1]))
+                for row in pairs
+            ]
         return fitted
+
+
+def _positions(series, distinct):
+    """Where each value of ``series`` is in the list ``distinct`` (None for
+    missing), -1 where it is not."""
+    source = series.astype(object)
+    missing = source.isna().to_numpy()
+    present = [i for i, k in enumerate(distinct) if k is not None]
+    found = pd.Index([distinct[i] for i in present], dtype=object).get_indexer(
+        source.where(~missing, None)
+    )
+    index = np.array(present + [-1], dtype=np.int64)[found]
+    index[missing] = distinct.index(None) if None in distinct else -1
+    return index
 
 
 def _equal_objects(a, b):
@@ -657,29 +705,36 @@ def _equal_objects(a, b):
 
 
 class FunctionalDependency(_MappingRule):
-    """A discrete column that determines another column.
+    """Discrete columns that determine another column.
 
     Every value of ``source`` (missing included) goes with one value of
     ``target``: a code and its label, an aircraft and its carrier, a city and
-    its state. ``mapping`` is learnt from the training rows when not given.
+    its state; or every combination of the values of two or three sources
+    (``source`` a list): an origin and a destination and their distance.
+    ``mapping`` is learnt from the training rows when not given.
 
     Parameters
     ----------
     target : column name
         The determined column (discrete or numeric).
-    source : column name
-        The determining discrete column.
+    source : column name or list of 2 or 3 column names
+        The determining discrete column(s).
     mapping : dict or list of (source value, target value), default=None
+        With several sources, each source value is a list of their values.
     partial : bool or "auto", default="auto"
-        True when a missing ``source`` goes with several ``target`` values:
-        the model then still learns ``target``, and decoding overwrites it
-        where ``source`` is known. ``"auto"`` learns it from the data.
+        True when the model still learns ``target`` and decoding overwrites
+        it where the mapping knows the source value(s): when a missing
+        ``source`` goes with several ``target`` values, and always with
+        several sources (a combination the training rows lack keeps the
+        model's value). ``"auto"`` learns it from the data.
 
     Examples
     --------
     >>> from augment.tabular.rules import FunctionalDependency
     >>> FunctionalDependency("state", "city")
     FunctionalDependency(city determines state)
+    >>> FunctionalDependency("distance", ["origin", "dest"])
+    FunctionalDependency(origin and dest determine distance)
     """
 
     _kinds = {"sources": ("categorical",), "target": ("categorical", "numeric")}
@@ -702,9 +757,16 @@ class FunctionalDependency(_MappingRule):
             if len(set(map(str, targets))) == len(targets):
                 one_to_one = " (one to one)"
         size = "" if self.mapping is None else f", {len(self.mapping)} values"
+        if isinstance(self.source, list):
+            names = ", ".join(map(str, self.source[:-1])) + f" and {self.source[-1]}"
+            return f"{names} determine {self.target}{one_to_one}{size}"
         return f"{self.source} determines {self.target}{one_to_one}{size}"
 
     def _learn(self, table):
+        if isinstance(self.source, list):
+            fitted = super()._learn(table)  # missing as a value of each source
+            fitted.partial = True
+            return fitted
         fitted = self._copy()
         source = table[self.source]
         missing = source.isna()
@@ -737,10 +799,60 @@ class FunctionalDependency(_MappingRule):
             except (ValueError, TypeError):
                 pass
         # coarse targets first (then the later column of a one-to-one pair)
-        return sorted(found, key=lambda r: (len(r.mapping), -view.position(r.target)))
+        found.sort(key=lambda r: (len(r.mapping), -view.position(r.target)))
+        pairs = _pair_dependencies(view, {r.target for r in found})
+        return found + sorted(pairs, key=lambda r: len(r.mapping))
 
     def _preference(self, view):
         return (0, 0, 0)
+
+
+_MAX_PAIR_SOURCES = 40  # discrete columns (the fewest values first) paired up
+_PAIR_SUPPORT = 0.5  # share of rows in combinations seen at least twice
+
+
+def _pair_dependencies(view, determined):
+    """Functional dependencies on two discrete sources, for the columns no
+    single one determines: the target constant on every combination of the
+    sources' values (missing as a value), far beyond chance, and most rows
+    in combinations seen more than once (not a key)."""
+    sample, n = view.sample, len(view.sample)
+    sources = [c for c in view.ordered if view.kinds[c] == "categorical"]
+    sources = sorted(sources, key=lambda c: sample[c].nunique(dropna=False))
+    sources = sources[:_MAX_PAIR_SOURCES]
+    targets = [
+        c
+        for c in view.ordered
+        if view.kinds[c] in ("categorical", "numeric") and c not in determined
+    ]
+    if len(sources) < 2 or not targets:
+        return []
+    codes = {
+        c: pd.factorize(sample[c], use_na_sentinel=False)[0]
+        for c in {*sources, *targets}
+    }
+    T = np.column_stack([codes[c] for c in targets])
+    log_frequency = [np.log(np.bincount(T[:, j]) / n) for j in range(len(targets))]
+    found = []
+    for a, b in itertools.combinations(sources, 2):
+        pair = codes[a] * (codes[b].max() + 1) + codes[b]
+        order = np.argsort(pair, kind="stable")
+        starts = np.flatnonzero(np.diff(pair[order], prepend=-1))
+        sizes = np.diff(np.append(starts, n))
+        if sizes[sizes > 1].sum() < _PAIR_SUPPORT * n:
+            continue
+        grouped = T[order]
+        low = np.minimum.reduceat(grouped, starts)
+        constant = np.all(low == np.maximum.reduceat(grouped, starts), axis=0)
+        for j in np.flatnonzero(constant):
+            chance = np.sum((sizes - 1) * log_frequency[j][low[:, j]])
+            if targets[j] in (a, b) or chance > _CHANCE:
+                continue
+            try:
+                found.append(FunctionalDependency(targets[j], [a, b])._fit(view.table))
+            except (ValueError, TypeError):
+                pass
+    return found
 
 
 class DegenerateValue(_MappingRule):
@@ -1195,12 +1307,12 @@ def _spread(view, column):
 class _Graph:
     """Rules accepted so far: one rule per target, no cycle."""
 
-    def __init__(self):
+    def __init__(self, refuse=None):
         self.by_target, self.children = {}, {}
+        self.refuse = refuse or (lambda rule: None)  # rule -> why not, or None
 
     def add(self, rule, strict):
         """Accept ``rule``, or say why not: a ValueError when ``strict``, else False."""
-        problem = None
         if rule.target in self.by_target:
             problem = (
                 f"column {rule.target!r} would be derived twice, by "
@@ -1208,6 +1320,8 @@ class _Graph:
             )
         elif any(self._reaches(rule.target, s) for s in rule.sources):
             problem = f"the rule {rule} closes a cycle (its target feeds its sources)"
+        else:
+            problem = self.refuse(rule)
         if problem is not None:
             if strict:
                 raise ValueError(f"Rules contradict each other: {problem}.")
@@ -1265,7 +1379,7 @@ class Rules:
         self.rules, self.columns, self.dtypes = list(rules), list(columns), dtypes
 
     @classmethod
-    def fit(cls, table, rules="auto", *, random_state=0):
+    def fit(cls, table, rules="auto", *, random_state=0, labels=None):
         """Resolve ``rules`` on the training ``table``.
 
         Parameters
@@ -1276,6 +1390,10 @@ class Rules:
             the table (and take precedence over discovered ones).
         random_state : int
             Seeds discovery's subsample.
+        labels : array-like of shape (n_rows,), default=None
+            The class label of each row: found rules may read it (as the
+            discrete column :data:`LABEL`) but never write it, and
+            :meth:`derive` then needs the labels of the rows it derives.
 
         Raises
         ------
@@ -1289,13 +1407,18 @@ class Rules:
             the wrong type.
         """
         items = _check_spec(rules)
+        columns, dtypes = table.columns, table.dtypes.to_dict()
         graph = _Graph()
+        if labels is not None and LABEL not in table.columns:
+            discrete = {c for c in columns if column_kind(table[c]) == "categorical"}
+            table = table.assign(**{LABEL: pd.Categorical(np.asarray(labels))})
+            graph = _Graph(partial(_label_rule_problem, discrete=discrete))
         for rule in items:
             if isinstance(rule, Rule):
                 graph.add(rule._fit(table), strict=True)
         if "auto" in items:
             discover(table, random_state=random_state, graph=graph)
-        return cls(graph.in_order(), table.columns, table.dtypes.to_dict())
+        return cls(graph.in_order(), columns, dtypes)
 
     @property
     def targets(self):
@@ -1316,10 +1439,17 @@ class Rules:
         drop = [r.target for r in self.rules if r.drops_target]
         return free.drop(columns=drop)
 
-    def derive(self, free):
+    def derive(self, free, labels=None):
         """The whole table from its free columns, in the training column
-        order and dtypes."""
+        order and dtypes; ``labels`` (one class label a row) for rules that
+        read the label."""
         table = free
+        if any(LABEL in r.sources for r in self.rules):
+            if labels is None:
+                raise ValueError(
+                    "These rules read the class label: derive needs the labels."
+                )
+            table = table.assign(**{LABEL: np.asarray(labels)})
         for rule in self.rules:
             table = rule.derive(table, self.dtypes[rule.target])
         return table[self.columns]
@@ -1336,6 +1466,19 @@ class Rules:
 
     def __repr__(self):
         return f"Rules({self.rules})"
+
+
+def _label_rule_problem(rule, discrete):
+    """Why a rule may not be kept when rules read the class label: the label
+    is given, and the discrete columns stay the model's (to condition on)."""
+    if rule.target == LABEL:
+        return f"the rule {rule} would write the class label, which is given"
+    if LABEL in rule.sources and rule.target in discrete:
+        return (
+            f"the rule {rule} would derive the discrete column {rule.target!r} "
+            "from the class label (the model keeps it, for conditions on it)"
+        )
+    return None
 
 
 def _check_spec(rules):
