@@ -423,3 +423,65 @@ def test_single_precision_target_derived_as_stored():
     assert np.array_equal(derived[exact], stored[exact])  # bit for bit
     assert np.array_equal(derived.astype(np.float32), stored.astype(np.float32))
     assert not rule.check(table).any()
+
+
+def route_table(n=300, seed=0):
+    """Flights: the distance is a function of the origin and destination
+    together, of neither alone."""
+    rng = np.random.default_rng(seed)
+    origin = rng.choice(["EWR", "JFK", "LGA"], n)
+    dest = rng.choice(["ATL", "BOS", "ORD", "LAX", "MIA"], n)
+    distance = {"EWR": 0, "JFK": 10, "LGA": 20}
+    base = {"ATL": 750, "BOS": 190, "ORD": 720, "LAX": 2450, "MIA": 1090}
+    return pd.DataFrame(
+        {
+            "origin": origin,
+            "dest": dest,
+            "distance": [base[d] + distance[o] for o, d in zip(origin, dest)],
+            "delay": rng.normal(10, 5, n).round(1),
+        }
+    )
+
+
+def test_pair_of_discrete_columns_determines_a_number():
+    table = route_table()
+    (rule,) = discover(table)
+    assert str(rule) == "origin and dest determine distance (one to one), 15 values"
+    assert rule.partial is True and not rule.drops_target
+    plain = Rule.from_dict(json.loads(json.dumps(rule.to_dict())))
+    assert plain == rule
+    free = table.assign(distance=-1)
+    free.loc[0, "dest"] = "SFO"  # a combination never seen keeps the model's value
+    derived = plain.derive(free, table["distance"].dtype)["distance"]
+    assert derived[0] == -1 and (derived[1:] == table["distance"][1:]).all()
+    assert derived.dtype == table["distance"].dtype
+    # independent columns: no rule
+    rng = np.random.default_rng(1)
+    table["distance"] = rng.integers(0, 3, len(table))
+    assert discover(table) == []
+
+
+def test_rules_read_the_class_label(tmp_path):
+    from augment.io import load, save
+
+    table = route_table()
+    gen = tiny(TabularVAE).fit(table.drop(columns="origin"), table["origin"])
+    assert [str(r) for r in gen.rules_] == [
+        "(label) and dest determine distance (one to one), 15 values"
+    ]
+    routes = table.groupby(["origin", "dest"])["distance"].first()
+    X, y = gen.sample(40, y="JFK", conditions={"dest": "ORD"}, random_state=0)
+    assert (y == "JFK").all() and (X["dest"] == "ORD").all()
+    assert (X["distance"] == routes["JFK", "ORD"]).all()
+    X, y = gen.sample(60, random_state=1)
+    expected = routes[list(zip(y, X["dest"]))].to_numpy()
+    assert (X["distance"].to_numpy() == expected).all()
+    save(gen, tmp_path / "routes.augment")
+    again = load(tmp_path / "routes.augment")
+    assert again.rules_ == gen.rules_
+    pd.testing.assert_frame_equal(again.sample(60, random_state=1)[0], X)
+    # a discrete column the label determines stays the model's (conditions on it)
+    X = table.drop(columns="origin").assign(hub=table["origin"] == "JFK")
+    gen = tiny(TabularVAE).fit(X, table["origin"])
+    assert not any(r.target == "hub" for r in gen.rules_)
+    assert (gen.sample(20, conditions={"hub": True})[0]["hub"]).all()

@@ -647,7 +647,8 @@ class _MappingRule(Rule):
         for j, column in enumerate(self.sources):
             distinct = list(dict.fromkeys(key[j] for key in keys))
             rows.append(_positions(table[column], distinct))
-            known.append(_positions(pd.Series([k[j] for k in keys], dtype=object), distinct))
+            column_keys = pd.Series([k[j] for k in keys], dtype=object)
+            known.append(_positions(column_keys, distinct))
             sizes.append(len(distinct))
         # one code per combination of values; rows with an unknown value match none
         unknown = np.any([r < 0 for r in rows], axis=0)
