@@ -177,7 +177,8 @@ encoder_ : TableEncoder
     The fitted table encoder (of the free columns).
 rules_ : list of Rule
     The rules found and declared, in the order they are derived; readable
-    (``print(rule)``) and reusable as ``rules=``.
+    (``print(rule)``) and reusable as ``rules=``. With class labels, a rule
+    may read the label, as the column ``"(label)"``.
 conditioning_ : Conditioning
     The condition vectors' layout and the training frequencies of the
     discrete values within each class.
