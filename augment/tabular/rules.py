@@ -1471,13 +1471,14 @@ class Rules:
 
 def _label_rule_problem(rule, discrete):
     """Why a rule may not be kept when rules read the class label: the label
-    is given, and the discrete columns stay the model's (to condition on)."""
+    is given, and a column written from it stays the model's (a discrete one
+    to condition on; any, so that the model always has columns to learn)."""
     if rule.target == LABEL:
         return f"the rule {rule} would write the class label, which is given"
-    if LABEL in rule.sources and rule.target in discrete:
+    if LABEL in rule.sources and (rule.drops_target or rule.target in discrete):
         return (
-            f"the rule {rule} would derive the discrete column {rule.target!r} "
-            "from the class label (the model keeps it, for conditions on it)"
+            f"the rule {rule} would take column {rule.target!r} from the model "
+            "and derive it from the class label"
         )
     return None
 
