@@ -75,6 +75,19 @@ pixel_range : tuple of (low, high) or None, default=(0.0, 1.0)
 device : str or torch.device, default={default}
     ``"cpu"``, ``"auto"`` (CUDA when available) or a torch device. A model
     trained on a GPU samples (and pickles) on a machine without one.""",
+    "precision": """\
+precision : {{"auto", "float32", "bfloat16", "float16"}}, default={default}
+    The arithmetic of the forward passes, in training and in sampling.
+    ``"bfloat16"`` and ``"float16"`` run them under :func:`torch.autocast`
+    (mixed precision: matrix products in 16 bits; losses, normalisations and
+    the weights the optimiser updates in float32), which on GPUs with tensor
+    cores saves memory and time. ``"float16"`` adds a dynamic loss scale; it
+    is for CUDA only and not with differential privacy. ``"auto"`` is
+    ``"float32"`` on every device: the networks here are small, so that a
+    step is bound by kernel launches and data movement more than by
+    arithmetic, and 16-bit arithmetic gains little while it costs some
+    fidelity (see the user guide's scaling page): 16 bits are opt-in. A
+    fit computes the same rows in ``"auto"`` as in ``"float32"``.""",
     "random_state": """\
 random_state : int, RandomState instance or None, default={default}
     Seeds every random draw (through local generators, never the global

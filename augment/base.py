@@ -24,13 +24,14 @@ from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.utils import check_sampling_strategy
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ._docstrings import fill_doc
 from ._validation import check_count
 from .nn import parallel, resolve_device, run_epochs
+from .nn.precision import PRECISIONS, Precision, resolve_precision
 from .nn.privacy import PrivacyBudget, PrivateGradient, default_delta
 
 
@@ -48,6 +49,7 @@ class BaseGenerator(BaseOverSampler):
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "device": [str, torch.device],
+        "precision": [StrOptions(set(PRECISIONS))],
         "verbose": ["verbose"],
     }
 
@@ -83,11 +85,22 @@ class BaseGenerator(BaseOverSampler):
                 "under a torch.distributed process group (its accounting is for "
                 "one process); fit in a single process."
             )
+        device = resolve_device(self.device)
+        precision = self._precision(device)
+        if (
+            precision.name == "float16"
+            and getattr(self, "dp_epsilon", None) is not None
+        ):
+            raise ValueError(
+                "precision='float16' cannot be combined with dp_epsilon: DP-SGD's "
+                "per-row gradients are not loss-scaled and would underflow; use "
+                "precision='bfloat16' or 'float32'."
+            )
         labels = self._fit_target(x_format, y_info)
         self._privacy = self._privacy_budget(len(data))
         # the same on every rank of a process group
         self.training_settings_ = self._resolve_settings(parallel.minimum(len(data)))
-        device = resolve_device(self.device)
+        self.training_settings_["precision"] = precision.name
         encoded = torch.as_tensor(self._fit_encoding(data, y_info), device=device)
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.long, device=device)
@@ -299,7 +312,13 @@ class BaseGenerator(BaseOverSampler):
             validate=validate,
             patience=max(self._patience, epochs // 10),
             module=module,
+            precision=self._precision(generator.device),
         )
+
+    def _precision(self, device):
+        """The :class:`~augment.nn.precision.Precision` of the forward passes
+        on ``device`` (``precision`` resolved there)."""
+        return Precision(resolve_precision(self.precision, device), device)
 
     _default_steps = 750  # enough for small tables, bounded for large ones
     # early stopping waits this many epochs, or a tenth of the budget, for a
@@ -505,6 +524,7 @@ class BaseGenerator(BaseOverSampler):
         if stream is None:
             stream = self._stream()
         device = self._ready_device()
+        precision = self._precision(device)
         size, classes = self._block_size, self.target_type_ == "classes"
         probs = None
         if classes and labels is None:
@@ -530,8 +550,10 @@ class BaseGenerator(BaseOverSampler):
                 if block_labels is None
                 else torch.as_tensor(block_labels, dtype=torch.long, device=device)
             )
-            with torch.no_grad():
+            with torch.no_grad(), precision.autocast():
                 rows = self._generate(label_tensor, size, generator, **options)
+            if rows.dtype in (torch.bfloat16, torch.float16):  # numpy has no bf16
+                rows = rows.float()
             data, target = self._decode(
                 rows.cpu().numpy(), decode_seed, labels=block_labels, **options
             )

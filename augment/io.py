@@ -138,7 +138,9 @@ def load(path, *, device=None):
         Replaces the saved ``device`` parameter (say ``"cuda"`` to sample a
         CPU-trained model on a GPU). None keeps it, except that a CUDA device
         where CUDA is not available becomes ``"cpu"``, with a warning: a model
-        trained on a GPU loads and samples on a laptop.
+        trained on a GPU loads and samples on a laptop (and a
+        ``precision="float16"``, which is for CUDA only, becomes
+        ``"float32"`` there, with a warning).
 
     Returns
     -------
@@ -181,6 +183,12 @@ def load(path, *, device=None):
         from .nn.device import loadable_device
 
         params["device"] = loadable_device(params.get("device", "cpu"))
+    if "precision" in params:  # float16 is for CUDA only
+        from .nn.device import resolve_device
+        from .nn.precision import loadable_precision
+
+        where = resolve_device(params["device"])
+        params["precision"] = loadable_precision(params["precision"], where)
     generator = cls(**params)
     vars(generator).update(state)
     with torch.random.fork_rng(devices=[]):  # layers draw default weights

@@ -80,6 +80,7 @@ class ImageGAN(ImageGenerator):
         Adam's step size, for both networks.
     %(image_input)s
     %(device)s
+    %(precision)s
     %(random_state)s
     %(verbose)s
 
@@ -150,6 +151,7 @@ class ImageGAN(ImageGenerator):
         channels_last=None,
         pixel_range=(0.0, 1.0),
         device="cpu",
+        precision="auto",
         random_state=None,
         verbose=0,
     ):
@@ -169,6 +171,7 @@ class ImageGAN(ImageGenerator):
         self.channels_last = channels_last
         self.pixel_range = pixel_range
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 

@@ -53,6 +53,7 @@ class ImageVAE(ImageGenerator):
         Adam's step size.
     %(image_input)s
     %(device)s
+    %(precision)s
     %(random_state)s
     %(verbose)s
 
@@ -105,6 +106,7 @@ class ImageVAE(ImageGenerator):
         channels_last=None,
         pixel_range=(0.0, 1.0),
         device="cpu",
+        precision="auto",
         random_state=None,
         verbose=0,
     ):
@@ -120,6 +122,7 @@ class ImageVAE(ImageGenerator):
         self.channels_last = channels_last
         self.pixel_range = pixel_range
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 

@@ -137,14 +137,16 @@ class _SpectralNorm(nn.Module):
         self.register_buffer("u", torch.full((rows,), rows**-0.5))
 
     def forward(self, weight):
-        matrix = weight.flatten(1)
-        with torch.no_grad():
-            v = F.normalize(matrix.T @ self.u, dim=0)
-            if self.training:
-                self.u.copy_(F.normalize(matrix @ v, dim=0))
+        # in float32 under autocast too (a normalisation, as autocast keeps them)
+        with torch.autocast(weight.device.type, enabled=False):
+            matrix = weight.flatten(1)
+            with torch.no_grad():
                 v = F.normalize(matrix.T @ self.u, dim=0)
-            u = self.u.clone()  # the graph keeps this step's vector
-        return weight / torch.dot(u, matrix @ v)
+                if self.training:
+                    self.u.copy_(F.normalize(matrix @ v, dim=0))
+                    v = F.normalize(matrix.T @ self.u, dim=0)
+                u = self.u.clone()  # the graph keeps this step's vector
+            return weight / torch.dot(u, matrix @ v)
 
 
 def spectral_norm(module):

@@ -4,13 +4,23 @@ Under a ``torch.distributed`` process group (see :mod:`augment.nn.parallel`)
 each rank runs the loop over its own rows, every rank takes the same number
 of steps, :func:`update` averages the gradients over the ranks and the
 history holds the losses averaged over the ranks.
+
+Under a reduced ``precision`` (:mod:`augment.nn.precision`) every step runs
+under autocast and :func:`update` scales the loss where float16 needs it.
 """
+
+import contextlib
+import contextvars
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from . import parallel
+from .precision import FLOAT32
+
+#: the precision of the loop running now, for :func:`update`
+_PRECISION = contextvars.ContextVar("precision", default=FLOAT32)
 
 
 def run_epochs(
@@ -26,6 +36,7 @@ def run_epochs(
     validate=None,
     patience=10,
     module=None,
+    precision=FLOAT32,
 ):
     """Run ``step`` over shuffled mini-batches for a number of epochs.
 
@@ -61,6 +72,9 @@ def run_epochs(
         Epochs without a better held-out loss before training stops.
     module : torch.nn.Module or None, default=None
         The module whose best weights ``validate`` keeps.
+    precision : Precision, default=FLOAT32
+        Every ``step`` (and ``validate``) runs under its autocast, and
+        :func:`update` scales the losses where it needs (float16).
 
     Returns
     -------
@@ -84,12 +98,14 @@ def run_epochs(
                 index = order[b * batch_size : (b + 1) * batch_size]
             else:
                 index = _poisson(n_rows, sample_rate, generator)
-            losses = step(index)
-            for name, value in losses.items():
-                totals[name] = totals.get(name, 0.0) + value.detach()
+            with _in(precision):
+                losses = step(index)
+            for name, value in losses.items():  # summed in float32
+                totals[name] = totals.get(name, 0.0) + value.detach().float()
         record = _mean_over_ranks(totals, n_batches)
         if validate is not None:
-            record["held_out"] = float(validate())
+            with _in(precision):
+                record["held_out"] = float(validate())
         history.append({"epoch": epoch, **record})
         if verbose:
             bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()})
@@ -110,6 +126,17 @@ def run_epochs(
     return history
 
 
+@contextlib.contextmanager
+def _in(precision):
+    """Autocast of ``precision``, which the :func:`update` calls within use."""
+    token = _PRECISION.set(precision)
+    try:
+        with precision.autocast():
+            yield
+    finally:
+        _PRECISION.reset(token)
+
+
 def _mean_over_ranks(totals, n_batches):
     """Each loss's mean over the epoch's steps (and over the ranks)."""
     if not parallel.active():
@@ -127,11 +154,12 @@ def _poisson(n_rows, rate, generator):
 
 def update(optimiser, loss):
     """One optimiser step on ``loss`` (its gradients averaged over the ranks
-    of a process group first)."""
+    of a process group first), in the precision of the running loop."""
+    precision = _PRECISION.get()
     optimiser.zero_grad(set_to_none=True)
-    loss.backward()
+    precision.backward(optimiser, loss)
     if parallel.active():
         parallel.average_gradients(
             p for group in optimiser.param_groups for p in group["params"]
         )
-    optimiser.step()
+    precision.step(optimiser)

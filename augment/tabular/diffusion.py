@@ -69,6 +69,7 @@ class TabularDiffusion(TabularGenerator):
     learning_rate : float, default=2e-3
         Adam's step size, decayed linearly to zero over the training.
     %(device)s
+    %(precision)s
     %(random_state)s
     %(verbose)s
 
@@ -136,6 +137,7 @@ class TabularDiffusion(TabularGenerator):
         batch_size=256,
         learning_rate=2e-3,
         device="cpu",
+        precision="auto",
         random_state=None,
         verbose=0,
     ):
@@ -150,6 +152,7 @@ class TabularDiffusion(TabularGenerator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 
@@ -273,7 +276,8 @@ class _Denoiser(nn.Module):
         x = groups.clone()
         x[:, self.layout.scalar_index] = scalars
         inputs = [x, hidden, condition, _time_embedding(t, self.time_dim)]
-        return self.body(torch.cat(inputs, dim=1))
+        # float32 under autocast too: the losses and the sampler's steps
+        return self.body(torch.cat(inputs, dim=1)).float()
 
     def _visible(self, rows, hidden):
         """Model-space ``rows`` with the columns of hidden groups zeroed."""

@@ -82,6 +82,7 @@ class TabularGAN(TabularGenerator):
     %(dp_bounds)s
     %(dp_categories)s
     %(device)s
+    %(precision)s
     %(random_state)s
     %(verbose)s
 
@@ -156,6 +157,7 @@ class TabularGAN(TabularGenerator):
         dp_bounds=None,
         dp_categories=None,
         device="cpu",
+        precision="auto",
         random_state=None,
         verbose=0,
     ):
@@ -177,6 +179,7 @@ class TabularGAN(TabularGenerator):
         self.dp_bounds = dp_bounds
         self.dp_categories = dp_categories
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 
@@ -242,7 +245,7 @@ class TabularGAN(TabularGenerator):
             )
             update(optimisers["critic"], critic_loss)
             if classifier is not None:
-                loss = F.cross_entropy(classifier(real), labels[rows])
+                loss = F.cross_entropy(classifier(real).float(), labels[rows])
                 update(optimisers["classifier"], loss)
             # generator, on the same rows: fool the updated critic, honour the
             # shown conditions, match the moments of the real rows
@@ -253,7 +256,7 @@ class TabularGAN(TabularGenerator):
                 "moments": self.moment_weight * _moment_gap(fake, real, condition),
             }
             if classifier is not None:
-                recognised = F.cross_entropy(classifier(fake), labels[rows])
+                recognised = F.cross_entropy(classifier(fake).float(), labels[rows])
                 losses["classifier"] = self.classifier_weight * recognised
             generator_loss = sum(losses.values())
             update(optimisers["generator"], generator_loss)
@@ -408,7 +411,8 @@ class _Generator(nn.Module):
         """Raw outputs (before the activations) for the given conditions."""
         shape, device = (len(condition), self.noise_dim), condition.device
         noise = torch.randn(shape, generator=generator, device=device)
-        return self.body(torch.cat([noise, condition], dim=1))
+        # float32 under autocast too: the activations and the rows drawn
+        return self.body(torch.cat([noise, condition], dim=1)).float()
 
     def activate(self, raw, generator):
         """Training activations: tanh scalars, Gumbel-softmax groups."""
@@ -447,7 +451,7 @@ class _Critic(nn.Module):
             if self.training:  # dropout from the local generator
                 keep = torch.rand(h.shape, generator=generator, device=h.device)
                 h = h * (keep >= self.dropout) / (1 - self.dropout)
-        return self.out(h)
+        return self.out(h).float()  # float32 under autocast too: the scores
 
     def gradient_penalty(self, real, fake, condition, generator, weight=10.0):
         """WGAN-GP: the critic's gradient norm, per pack, pulled towards 1 on
@@ -473,4 +477,6 @@ def _moment_gap(fake, real, condition):
     """
     one = torch.ones((len(fake), 1), device=fake.device)
     fake, real = (torch.cat([rows, condition, one], dim=1) for rows in (fake, real))
-    return (((fake.T @ fake - real.T @ real) / len(fake)) ** 2).sum()
+    # in float32 under autocast too: a difference of two sums over the batch
+    with torch.autocast(fake.device.type, enabled=False):
+        return (((fake.T @ fake - real.T @ real) / len(fake)) ** 2).sum()

@@ -65,6 +65,7 @@ class TabularTransformer(TabularGenerator):
     %(batch_size)s
     %(learning_rate)s
     %(device)s
+    %(precision)s
     %(random_state)s
     %(verbose)s
 
@@ -124,6 +125,7 @@ class TabularTransformer(TabularGenerator):
         batch_size=256,
         learning_rate=5e-3,
         device="cpu",
+        precision="auto",
         random_state=None,
         verbose=0,
     ):
@@ -139,6 +141,7 @@ class TabularTransformer(TabularGenerator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 
@@ -593,7 +596,8 @@ class _AnyOrder(nn.Module):
                 if columns is not None
                 else logits[:, vocabulary]
             )
-        logits = logits.masked_fill(~valid, float("-inf"))
+        # float32 under autocast too: the likelihoods and the tokens drawn
+        logits = logits.float().masked_fill(~valid, float("-inf"))
         return torch.log_softmax(logits, dim=-1)
 
     def sample(self, labels, generator, conditions):

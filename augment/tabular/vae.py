@@ -71,6 +71,7 @@ class TabularVAE(TabularGenerator):
     %(dp_bounds)s
     %(dp_categories)s
     %(device)s
+    %(precision)s
     %(random_state)s
     %(verbose)s
 
@@ -150,6 +151,7 @@ class TabularVAE(TabularGenerator):
         dp_bounds=None,
         dp_categories=None,
         device="cpu",
+        precision="auto",
         random_state=None,
         verbose=0,
     ):
@@ -170,6 +172,7 @@ class TabularVAE(TabularGenerator):
         self.dp_bounds = dp_bounds
         self.dp_categories = dp_categories
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 
@@ -317,6 +320,10 @@ class _ConditionalVAE(nn.Module):
     def _with(self, x, condition):
         return torch.cat([x, condition], dim=1)
 
+    def _decode(self, z, condition):
+        # float32 under autocast too: the likelihoods and the rows drawn
+        return self.decoder(self._with(z, condition)).float()
+
     def _sigma(self):
         # bounded below so that the scalar likelihood cannot collapse onto a point
         return self.log_sigma.exp().clamp(0.01, 1.0)
@@ -326,9 +333,10 @@ class _ConditionalVAE(nn.Module):
 
         ``hot`` holds the column of the hot entry of each one-hot group of ``x``.
         """
-        mean, log_var = self.encoder(self._with(x, condition)).chunk(2, dim=1)
+        code = self.encoder(self._with(x, condition)).float()
+        mean, log_var = code.chunk(2, dim=1)
         z, kl = gaussian_latent(mean, log_var, generator)
-        raw = self.decoder(self._with(z, condition))
+        raw = self._decode(z, condition)
         scalars = self.layout.scalar_index
         sigma = self._sigma()[scalars]
         error = (x[:, scalars] - torch.tanh(raw[:, scalars])) ** 2
@@ -342,7 +350,7 @@ class _ConditionalVAE(nn.Module):
             z = torch.randn(
                 (n_samples, self.latent_dim), generator=generator, device=device
             )
-        raw = self.decoder(self._with(z, condition))
+        raw = self._decode(z, condition)
         out = torch.zeros_like(raw)
         scalars = self.layout.scalar_index
         noise = torch.randn(
