@@ -85,17 +85,14 @@ class BaseGenerator(BaseOverSampler):
                 "under a torch.distributed process group (its accounting is for "
                 "one process); fit in a single process."
             )
-        device = resolve_device(self.device)
-        precision = self._precision(device)
-        if (
-            precision.name == "float16"
-            and getattr(self, "dp_epsilon", None) is not None
-        ):
+        if self.precision == "float16" and getattr(self, "dp_epsilon", None):
             raise ValueError(
                 "precision='float16' cannot be combined with dp_epsilon: DP-SGD's "
                 "per-row gradients are not loss-scaled and would underflow; use "
                 "precision='bfloat16' or 'float32'."
             )
+        device = resolve_device(self.device)
+        precision = self._precision(device)
         labels = self._fit_target(x_format, y_info)
         self._privacy = self._privacy_budget(len(data))
         # the same on every rank of a process group
