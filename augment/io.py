@@ -184,11 +184,9 @@ def load(path, *, device=None):
 
         params["device"] = loadable_device(params.get("device", "cpu"))
     if "precision" in params:  # float16 is for CUDA only
-        from .nn.device import resolve_device
         from .nn.precision import loadable_precision
 
-        where = resolve_device(params["device"])
-        params["precision"] = loadable_precision(params["precision"], where)
+        params["precision"] = loadable_precision(params["precision"], params["device"])
     generator = cls(**params)
     vars(generator).update(state)
     with torch.random.fork_rng(devices=[]):  # layers draw default weights

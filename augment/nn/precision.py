@@ -53,7 +53,10 @@ def resolve_precision(precision, device):
 
 def loadable_precision(precision, device):
     """The precision a loaded model file keeps on ``device``: its own, or
-    float32 (with a warning) for float16 loaded on the CPU."""
+    float32 (with a warning) for float16 loaded on the CPU. ``device`` is
+    the loaded ``device`` parameter; it is not checked here (sampling does)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if precision == "float16" and torch.device(device).type == "cpu":
         warnings.warn(
             "The model was saved with precision='float16', which is for CUDA "
