@@ -2,6 +2,9 @@
 processes (gloo), each fitting on its own half of a table."""
 
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,11 +26,38 @@ from augment.nn import parallel
 SCRIPT = Path(__file__).parent / "scripts" / "torchrun_fit.py"
 
 
+#: seconds one launch may take: a few tens on a quiet machine, several times
+#: that next to other jobs (the pytest workers and benchmarks of a shared box)
+TIMEOUT = 900
+
+
 @pytest.fixture(scope="module")
 def torchrun(tmp_path_factory):
-    """Two ranks fit a GAN and a VAE; their summary and model files."""
-    out = tmp_path_factory.mktemp("torchrun")
-    root = Path(augment.__file__).parent.parent
+    """Two ranks fit a GAN and a VAE; their summary and model files.
+
+    One launch per test session: the pytest-xdist workers that run tests of
+    this module share it (a lock and a folder of the session's common
+    temporary root), rather than each starting two more processes on a busy
+    machine. ``--standalone`` binds the rendezvous store to port 0, so that
+    the OS hands every launch a free port at bind time (nothing to clash
+    with a concurrent launch), and the workers share that store. Each rank's
+    output goes to a log file; a failed or timed-out launch shows them all.
+    """
+    from filelock import FileLock  # a dependency of torch
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers' common parent
+        root = root.parent
+    out = root / "torchrun"
+    with FileLock(str(root / "torchrun.lock")):
+        if not (out / "summary.json").exists():
+            _launch(out)
+    return json.loads((out / "summary.json").read_text()), out
+
+
+def _launch(out):
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "logs").mkdir(parents=True)
     command = [
         sys.executable,
         "-m",
@@ -35,13 +65,47 @@ def torchrun(tmp_path_factory):
         "--standalone",
         "--nproc_per_node",
         "2",
+        "--log-dir",
+        str(out / "logs"),
+        "--redirects",
+        "3",  # every rank's stdout and stderr to its own file
         str(SCRIPT),
         str(out),
     ]
-    env = {"PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads((out / "summary.json").read_text()), out
+    env = {
+        "PYTHONPATH": str(Path(augment.__file__).parent.parent),
+        "OMP_NUM_THREADS": "1",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        **{k: os.environ[k] for k in ("HOME", "TMPDIR") if k in os.environ},
+    }
+    # a session of its own: on a timeout the launcher and its ranks are
+    # killed together, rather than ranks left running on a busy machine
+    launcher = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        _, agent = launcher.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(launcher.pid, signal.SIGKILL)
+        _, agent = launcher.communicate()
+        pytest.fail(f"torchrun took over {TIMEOUT} s\n{_logs(out, agent)}")
+    if launcher.returncode != 0 or not (out / "summary.json").exists():
+        pytest.fail(f"torchrun exited with {launcher.returncode}\n{_logs(out, agent)}")
+
+
+def _logs(out, agent):
+    """The launcher's stderr and every rank's log, the last lines of each."""
+    parts = [f"--- torchrun ---\n{agent[-3000:]}"]
+    for log in sorted((out / "logs").rglob("*.log")):
+        text = log.read_text(errors="replace")
+        if text.strip():
+            parts.append(f"--- {log.relative_to(out)} ---\n{text[-3000:]}")
+    return "\n".join(parts)
 
 
 def test_ranks_agree_after_every_step(torchrun):

@@ -181,7 +181,7 @@ class TabularDiffusion(TabularGenerator):
             optimiser, lambda i: max(1.0 - i / n_steps, 0.0)
         )
         codes = conditioning.codes_of(data)
-        hot = module.layout.group_logits(data).argmax(dim=-1)  # slot of each group
+        hot = module.layout.hot_slots(data)  # slot of each group
 
         def losses(index, generator):
             n = len(index)
