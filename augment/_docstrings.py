@@ -79,15 +79,17 @@ device : str or torch.device, default={default}
 precision : {{"auto", "float32", "bfloat16", "float16"}}, default={default}
     The arithmetic of the forward passes, in training and in sampling.
     ``"bfloat16"`` and ``"float16"`` run them under :func:`torch.autocast`
-    (mixed precision: matrix products in 16 bits; losses, normalisations and
-    the weights the optimiser updates in float32), which on GPUs with tensor
-    cores saves memory and time. ``"float16"`` adds a dynamic loss scale; it
-    is for CUDA only and not with differential privacy. ``"auto"`` is
-    ``"float32"`` on every device: the networks here are small, so that a
-    step is bound by kernel launches and data movement more than by
-    arithmetic, and 16-bit arithmetic gains little while it costs some
-    fidelity (see the user guide's scaling page): 16 bits are opt-in. A
-    fit computes the same rows in ``"auto"`` as in ``"float32"``.""",
+    (mixed precision: matrix products in 16 bits; the networks' outputs,
+    losses and the weights the optimiser updates in float32), which on GPUs
+    with tensor cores saves memory and time. ``"float16"`` adds a dynamic
+    loss scale; it is for CUDA only and not with differential privacy.
+    ``"auto"`` is ``"float32"`` on every device, so that it computes the
+    same rows as ``"float32"``: on the CPU, bfloat16 kept the fidelity
+    (within 0.011 on credit_data, wage1 and CPS1988) but saved no time
+    that stood out of the noise (the networks are small: a step is bound by
+    kernel launches and data movement more than by arithmetic), and on GPUs
+    it has not been measured yet (``benchmarks/gpu_check.py``); 16 bits are
+    therefore opt-in.""",
     "random_state": """\
 random_state : int, RandomState instance or None, default={default}
     Seeds every random draw (through local generators, never the global
