@@ -112,8 +112,7 @@ def ours(train, label, epsilon, model, public, params=None):
         dp_epsilon=epsilon,
         dp_categories=categories,
         dp_bounds=bounds or None,
-        random_state=0,
-        **(params or {}),
+        **{"random_state": 0, **(params or {})},
     )
     gen.fit(X, train[label])
     X_new, y_new = gen.sample(len(train))

@@ -268,6 +268,59 @@ def test_no_point_masses_are_found_under_dp():
         assert spec.kind == "categorical" or len(spec.points) == 0
 
 
+def test_numbers_are_encoded_by_their_noisy_distribution():
+    from augment.tabular.encoder import decode_numbers, encode_numbers
+
+    X, y = small_table(n=2000)
+    bounds = {"income": (0, 500)}  # a wide public range: the rows sit near 20
+    gen = tiny(
+        TabularVAE, dp_epsilon=3.0, dp_categories=CATEGORIES, dp_bounds=bounds
+    ).fit(X, y)
+    spec = {s.name: s for s in gen.encoder_.columns_}["income"]
+    assert np.all(np.diff(spec.warp_x) > 0) and np.all(np.diff(spec.warp_u) > 0)
+    assert spec.warp_u[0] == -1 and spec.warp_u[-1] == 1
+    x = X["income"].to_numpy()
+    _, scalar = encode_numbers(spec, x)
+    # the rows spread over the scalar range (a linear map of (0, 500) would
+    # hold them within 0.1 of each other)
+    assert scalar.std() > 0.3
+    # the map is the noisy cumulative distribution, not the exact one
+    exact = 2 * (x[:, None] <= spec.warp_x).mean(axis=0) - 1
+    assert not np.allclose(exact, spec.warp_u, atol=1e-3)
+    # numbers within the map's span come back within a bin of the public grid
+    inside = (x >= spec.warp_x[0]) & (x <= spec.warp_x[-1])
+    back = decode_numbers(spec, np.zeros(len(x), int), scalar)
+    assert inside.mean() > 0.9
+    assert np.abs(back - x)[inside].max() < 500 / 32
+
+
+def test_private_vae_starts_from_the_noisy_class_frequencies():
+    rng = np.random.default_rng(0)
+    n = 2000
+    y = pd.Series(rng.integers(0, 2, n))
+    city = np.where(
+        y == 1,
+        rng.choice(["Lyon", "Oslo", "Lima"], n, p=[0.9, 0.05, 0.05]),
+        rng.choice(["Lyon", "Oslo", "Lima"], n, p=[0.1, 0.45, 0.45]),
+    )
+    X = pd.DataFrame({"city": city, "x": rng.normal(0, 1, n)})
+    public = {"city": CATEGORIES["city"]}
+    gen = tiny(TabularVAE, dp_epsilon=1.0, dp_categories=public, epochs=2).fit(X, y)
+    # the class log-ratios are the conditioning's noisy frequencies, fixed
+    counts = gen.conditioning_.counts.double()[0, :3]  # (slot, class)
+    ratio = (counts / counts.sum(0)) / (counts.sum(1, keepdim=True) / counts.sum())
+    start = gen.encoder_.columns_[0].spans[0].start
+    logits = gen.module_.class_logits[:, start : start + 3].double()
+    torch.testing.assert_close(logits, ratio.log().T, rtol=1e-4, atol=1e-4)
+    # so that two epochs of DP-SGD already sample the class's own values
+    for label, share in ((1, 0.9), (0, 0.1)):
+        X_new, _ = gen.sample(2000, y=label, random_state=0)
+        assert abs((X_new["city"] == "Lyon").mean() - share) < 0.1
+    # without privacy the model learns them: no start
+    plain = tiny(TabularVAE, epochs=1).fit(X, y)
+    assert not plain.module_.class_logits.any()
+
+
 def test_private_fit_chooses_its_own_training_settings(private_class):
     X, y = small_table(n=300)
     size = "hidden_dims" if private_class is TabularVAE else "critic_dims"

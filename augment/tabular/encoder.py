@@ -76,6 +76,11 @@ class ColumnSpec:
     high: float = None
     step: float = None  # rounding step in column units (1 for integers), or None
     points: np.ndarray = None  # point masses, sorted: the first mode slots
+    # a monotone piecewise-linear map applied before the modes (values at
+    # ``warp_x`` become ``warp_u``), or None: under differential privacy, the
+    # noisy cumulative histogram
+    warp_x: np.ndarray = None
+    warp_u: np.ndarray = None
     tz: object = None
     # categorical
     categories: np.ndarray = None  # kept values, most frequent first
@@ -501,6 +506,8 @@ def encode_numbers(spec, x):
     """Mode slots and scalars of numbers ``x`` (no NaN): a point mass's own
     slot and 0, else its most likely mode (after the point slots) and the
     offset from that mode's mean in ``reach`` units, clipped to [-1, 1]."""
+    if spec.warp_x is not None:
+        x = np.interp(x, spec.warp_x, spec.warp_u)
     points = points_of(spec)
     if not len(points):
         at, is_point = np.zeros(len(x), int), np.zeros(len(x), bool)
@@ -528,6 +535,8 @@ def decode_numbers(spec, slot, offset):
     mode = np.clip(slot - len(points), 0, max(len(spec.means) - 1, 0))
     if len(spec.means):
         x = np.clip(offset, -1, 1) * spec.reach[mode] + spec.means[mode]
+        if spec.warp_x is not None:
+            x = np.interp(x, spec.warp_u, spec.warp_x)
         x = np.clip(x, spec.low, spec.high)
         if spec.step is not None:
             x = np.round(x / spec.step) * spec.step

@@ -288,7 +288,11 @@ class TabularGAN(TabularGenerator):
             self.noise_dim,
             settings["generator_dims"],
         )
-        self.module_ = module = init_parameters(module, init).to(device).train()
+        module = init_parameters(module, init)
+        moments = vars(self).pop("_private_moments")
+        with torch.no_grad():  # start at the noisy marginals (post-processing)
+            module.body[-1].bias.copy_(module.layout.marginal_outputs(moments[0]))
+        self.module_ = module = module.to(device).train()
         critic = _Critic(data.shape[1] + conditioning.width, settings["critic_dims"], 1)
         critic = init_parameters(critic, init).to(device).eval()
         optimisers = {

@@ -227,6 +227,7 @@ class TabularGenerator(BaseGenerator):
         if labels is not None:
             self.class_prior_ = private.class_counts / private.class_counts.sum()
         self._private_counts = private.slot_counts(self._n_classes)
+        self._private_moments = private.moments
         return self.encoder_.transform(private.table)
 
     def _fit_conditioning(self, data, labels):

@@ -130,6 +130,24 @@ class SpanLayout(nn.Module):
         out[:, self.group_columns] = 0
         return out.scatter_(1, self.group_index[groups[None, :], choice], 1.0)
 
+    def marginal_outputs(self, mean):
+        """Raw outputs that decode to the marginals ``mean`` (the model-space
+        column means of some table): the log-frequencies of every one-hot
+        group (centred) and ``atanh`` of the scalars' means, for models whose
+        scalars go through ``tanh``. A network's output bias starts there
+        when its statistics are known (noisy ones, under differential privacy).
+        """
+        mean = torch.as_tensor(mean, dtype=torch.float32)
+        out = torch.zeros(self.width)
+        scalars = self.scalar_index
+        out[scalars] = torch.atanh(mean[scalars].clamp(-0.95, 0.95))
+        logits = torch.log(mean[self.group_index].clamp_min(1e-3))  # (G, W)
+        logits = logits - (logits * self.group_mask).sum(1, keepdim=True) / (
+            self.group_mask.sum(1, keepdim=True)
+        )
+        out[self.group_index[self.group_mask]] = logits[self.group_mask]
+        return out
+
     def log_probs(self, raw):
         """Log-softmax of every group: ``(batch, G, W)``, ``-inf`` on padding."""
         return _over_groups(torch.log_softmax, self.group_logits(raw))

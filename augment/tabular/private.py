@@ -70,6 +70,7 @@ class PrivateEncoding:
     table: pd.DataFrame  # the training table, suppressed values missing
     class_counts: np.ndarray  # noisy and clipped, or None without classes
     counts: dict  # column -> (values or None, noisy (cells, classes) counts)
+    moments: np.ndarray  # (2, n_features_out): mean and std of the encoded surrogate
 
     def slot_counts(self, n_classes):
         """Noisy frequency of every slot of every categorical column within
@@ -189,7 +190,7 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
         class_counts = np.maximum(noisy, 0) + 0.5
     threshold = 1 + std * np.sqrt(cells) * norm.isf(reserved / max(len(thresholded), 1))
     n_rows = min(max(len(table), 200), _SURROGATE_ROWS)
-    surrogate, released = {}, {}
+    surrogate, released, shares = {}, {}, {}
     for name, (spec, domain, public, counts) in columns.items():
         noisy = counts + std * rng.standard_normal(counts.shape)
         total = noisy.sum(axis=1)
@@ -226,6 +227,7 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
             column = np.asarray(domain, dtype=object)[draw]
             column = np.concatenate([column, np.full(n_missing, None, object)])
         else:
+            shares[name] = (domain, np.maximum(total[:-1], 0) * keep)
             draw = _draw(weights, n_rows - n_missing, rng)
             column = rng.uniform(domain[draw], domain[draw + 1])
             if pd.api.types.is_integer_dtype(table[name].dtype):
@@ -246,15 +248,32 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
             continue
         if spec.name in bounds:  # public: decoding clips to the declared range
             spec.low, spec.high = bounds[spec.name]
-        # every mode reaches the whole range: real values the surrogate's
-        # modes do not cover are not clipped onto their edges
-        farthest = np.maximum(
-            np.abs(spec.means - spec.low), np.abs(spec.high - spec.means)
-        )
-        spec.reach = np.maximum(spec.reach, farthest)
+        _warp(spec, *shares[spec.name])
+    encoded = encoder.transform(surrogate)
+    moments = np.stack([encoded.mean(axis=0), encoded.std(axis=0)])
     return PrivateEncoding(
-        encoder, _encodable(table, encoder, bounds), class_counts, released
+        encoder, _encodable(table, encoder, bounds), class_counts, released, moments
     )
+
+
+def _warp(spec, edges, weights):
+    """Encode the number by its noisy cumulative distribution: the edges of
+    its histogram bins map to ``2 cdf - 1``, linearly between, and a single
+    mode covers [-1, 1]. Skewed columns so keep their resolution where their
+    rows are (post-processing of the counts). The map spans the bins kept,
+    from the first to the last (within the column's range): values beyond
+    them, too few to clear the noise, are encoded and decoded at their ends."""
+    kept = np.flatnonzero(weights > 0)
+    if len(kept):
+        edges, weights = edges[kept[0] : kept[-1] + 2], weights[kept[0] : kept[-1] + 1]
+    x = np.clip(edges, spec.low, spec.high)
+    weights = weights / max(weights.sum(), 1e-12) + 1e-6  # strictly increasing
+    cdf = np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum()
+    x, first = np.unique(x, return_index=True)
+    spec.warp_x, spec.warp_u = x, 2 * cdf[first] - 1
+    spec.warp_u[-1] = 1.0
+    spec.means, spec.stds = np.zeros(1), np.full(1, 0.5)
+    spec.weights, spec.reach = np.ones(1), np.ones(1)
 
 
 def _share(total, index):

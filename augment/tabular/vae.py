@@ -179,7 +179,7 @@ class TabularVAE(TabularGenerator):
     def _build_modules(self, init):
         module = _ConditionalVAE(
             self._layout(),
-            self.conditioning_.width,
+            self.conditioning_,
             self.training_settings_["latent_dim"],
             self.training_settings_["hidden_dims"],
         )
@@ -197,6 +197,9 @@ class TabularVAE(TabularGenerator):
     def _train(self, data, labels, generator):
         conditioning = self.conditioning_
         self._build_modules(self._init_generator())
+        moments = vars(self).pop("_private_moments", None)
+        if moments is not None:  # the noisy marginals (post-processing)
+            self.module_.start_at(moments, self.conditioning_)
         module = self.module_ = self.module_.to(data.device)
         optimiser = torch.optim.Adam(
             module.parameters(),
@@ -307,22 +310,46 @@ class TabularVAE(TabularGenerator):
 
 
 class _ConditionalVAE(nn.Module):
-    def __init__(self, layout, condition_width, latent_dim, hidden_dims):
+    def __init__(self, layout, conditioning, latent_dim, hidden_dims):
         super().__init__()
         self.layout, self.latent_dim = layout, latent_dim
-        width = layout.width
+        width, condition_width = layout.width, conditioning.width
+        self.n_classes = conditioning.n_classes
+        # added to the decoder's output for each class: zero, or under
+        # differential privacy the noisy log-ratios p(value | class) / p(value)
+        self.register_buffer("class_logits", torch.zeros((self.n_classes, width)))
         self.encoder = mlp(
             width + condition_width, hidden_dims, 2 * latent_dim, norm=False
         )
         self.decoder = mlp(latent_dim + condition_width, hidden_dims, width, norm=False)
         self.log_sigma = nn.Parameter(torch.full((width,), math.log(0.1)))
 
+    def start_at(self, moments, conditioning):
+        """Start at the marginals: the decoder's output bias decodes to the
+        model-space means ``moments[0]``, and each class adds the log-ratio
+        ``p(value | class) / p(value)`` of every discrete value, from the
+        conditioning's frequencies (noisy ones, under differential privacy)."""
+        with torch.no_grad():
+            self.decoder[-1].bias.copy_(self.layout.marginal_outputs(moments[0]))
+            if not self.n_classes:
+                return
+            counts = conditioning.counts.double()  # (discrete, width, classes)
+            p_class = counts / counts.sum(1, keepdim=True).clamp_min(1e-12)
+            p_all = counts.sum(2, keepdim=True) / counts.sum((1, 2), keepdim=True)
+            ratio = (p_class.clamp_min(1e-3) / p_all.clamp_min(1e-3)).log()
+            block = conditioning.block  # the discrete column of each entry
+            slot = torch.arange(len(block)) - conditioning.offsets[block]
+            self.class_logits[:, conditioning.columns] = ratio[block, slot].T.float()
+
     def _with(self, x, condition):
         return torch.cat([x, condition], dim=1)
 
     def _decode(self, z, condition):
         # float32 under autocast too: the likelihoods and the rows drawn
-        return self.decoder(self._with(z, condition)).float()
+        raw = self.decoder(self._with(z, condition)).float()
+        if self.n_classes:  # the class term, fixed (see start_at)
+            raw = raw + condition[:, -self.n_classes :].float() @ self.class_logits
+        return raw
 
     def _sigma(self):
         # bounded below so that the scalar likelihood cannot collapse onto a point
