@@ -2,9 +2,9 @@
 
 For every data set: complete rows only (the peers take no missing values), a
 stratified 70/30 split (random_state 0); each model is fitted on the 70% at
-epsilon 1, 3 and 10 (delta 1e-5 for ours), samples as many rows as the
-training set, and ``augment.evaluate(train, synthetic, target=label,
-holdout=test)`` gives the train-on-synthetic ratio (``tstr / trtr``, balanced
+epsilon 1, 3 and 10 (delta 1e-5 for ours; ours once per ``--seeds`` value),
+samples as many rows as the training set, and ``augment.evaluate(train,
+synthetic, target=label, holdout=test)`` gives the train-on-synthetic ratio (``tstr / trtr``, balanced
 accuracy of a HistGradientBoosting classifier, evaluate's default),
 the fidelity (SDMetrics' QualityReport, as computed by augment.evaluate) and
 the membership-inference AUC. The schema is public for every model, as in
@@ -216,6 +216,9 @@ def main():
         "--params", type=json.loads, default=None, help="ours: JSON of parameters"
     )
     parser.add_argument("--label", default="", help="appended to our model's name")
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=[0], help="ours: random_state values"
+    )
     parser.add_argument("--peer", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(RESULTS / "dp.jsonl"))
     args = parser.parse_args()
@@ -225,21 +228,25 @@ def main():
         peer(split(dataset)[0], float(epsilon), name, out, schema(dataset)[1])
         return
     models = [m for m in args.models if m.startswith("augment") or args.peers]
+    runs = [
+        (m, seed)
+        for m in models
+        for seed in (args.seeds if m.startswith("augment") else [None])
+    ]
     rows = []
     for epsilon in args.epsilons:  # the smallest epsilon first: the headline
         for dataset in args.datasets:
-            for model in models:
+            for model, seed in runs:
+                params = args.params
+                if seed is not None:
+                    params = {**(params or {}), "random_state": seed}
                 try:
                     result = run(
-                        dataset,
-                        model,
-                        epsilon,
-                        args.peers,
-                        args.private_ranges,
-                        args.params,
+                        dataset, model, epsilon, args.peers, args.private_ranges, params
                     )
                     if model.startswith("augment"):
                         result["model"] += args.label
+                        result["seed"] = seed
                 except Exception as error:  # a peer that fails is reported as such
                     detail = getattr(error, "stderr", b"") or b""
                     result = {
@@ -257,7 +264,7 @@ def main():
     frame = pd.DataFrame(rows)
     columns = ["tstr_ratio", "fidelity", "mia_auc", "fit_seconds"]
     columns = [c for c in columns if c in frame]
-    print(
+    print(  # ours: the mean over the seeds
         frame.pivot_table(index=["dataset", "epsilon"], columns="model", values=columns)
         .round(3)
         .to_string()

@@ -292,6 +292,17 @@ def test_numbers_are_encoded_by_their_noisy_distribution():
     back = decode_numbers(spec, np.zeros(len(x), int), scalar)
     assert inside.mean() > 0.9
     assert np.abs(back - x)[inside].max() < 500 / 32
+    # on a few rows no bins clear the noise: a linear map of the whole range,
+    # which clips nothing
+    X, y = small_table(n=100)
+    gen = tiny(
+        TabularVAE, dp_epsilon=1.0, dp_categories=CATEGORIES, dp_bounds=bounds
+    ).fit(X, y)
+    spec = {s.name: s for s in gen.encoder_.columns_}["income"]
+    assert spec.warp_x is None and len(spec.means) == 1
+    x = np.array([1.0, 20.0, 450.0])
+    mode, scalar = encode_numbers(spec, x)
+    np.testing.assert_allclose(decode_numbers(spec, mode, scalar), x, rtol=1e-6)
 
 
 def test_private_vae_starts_from_the_noisy_class_frequencies():

@@ -130,23 +130,18 @@ class SpanLayout(nn.Module):
         out[:, self.group_columns] = 0
         return out.scatter_(1, self.group_index[groups[None, :], choice], 1.0)
 
-    def marginal_outputs(self, mean):
-        """Raw outputs that decode to the marginals ``mean`` (the model-space
-        column means of some table): the log-frequencies of every one-hot
-        group (centred) and ``atanh`` of the scalars' means, for models whose
-        scalars go through ``tanh``. A network's output bias starts there
-        when its statistics are known (noisy ones, under differential privacy).
-        """
-        mean = torch.as_tensor(mean, dtype=torch.float32)
-        out = torch.zeros(self.width)
-        scalars = self.scalar_index
-        out[scalars] = torch.atanh(mean[scalars].clamp(-0.95, 0.95))
+    def start_groups(self, bias, mean):
+        """Set the entries of a network's output ``bias`` that feed the
+        one-hot groups to the log-frequencies ``log(mean)`` (centred per
+        group), so that its groups start at the marginals whose model-space
+        column means are ``mean`` (noisy ones, under differential privacy).
+        The scalars' entries are left as they are."""
+        mean = torch.as_tensor(mean, dtype=bias.dtype, device=bias.device)
+        mask = self.group_mask
         logits = torch.log(mean[self.group_index].clamp_min(1e-3))  # (G, W)
-        logits = logits - (logits * self.group_mask).sum(1, keepdim=True) / (
-            self.group_mask.sum(1, keepdim=True)
-        )
-        out[self.group_index[self.group_mask]] = logits[self.group_mask]
-        return out
+        centre = (logits * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True)
+        with torch.no_grad():
+            bias[self.group_index[mask]] = (logits - centre)[mask]
 
     def log_probs(self, raw):
         """Log-softmax of every group: ``(batch, G, W)``, ``-inf`` on padding."""

@@ -32,6 +32,14 @@ knowledge the user declares:
   conditioning are the noisy counts themselves. The encoder finds no point
   masses (values with a mode slot of their own, reproduced exactly): they
   would be exact values of the table, read outside the accounting.
+* a number whose histogram has at least ``_WARP_BINS`` bins that clear the
+  noise is encoded by its noisy cumulative distribution (``warp_x`` and
+  ``warp_u`` of its column spec: ``2 cdf - 1``, linear within bins, over the
+  kept bins from the first to the last), so that a skewed column (incomes,
+  wages) keeps its resolution where its rows are; otherwise by a linear map
+  of its whole range.
+* the model may start from the same release: ``moments`` (the model-space
+  means of the encoded surrogate) give the marginals of the one-hot groups.
 
 The number of rows is treated as public, as in Opacus' accounting. Class
 labels (the set of classes), column names and dtypes are the schema: public.
@@ -59,6 +67,7 @@ _GRID = np.concatenate(
 _DECLARED_BINS = 32
 _SURROGATE_ROWS = 5000
 _THRESHOLD_DELTA = 0.1  # share of delta for releasing undeclared categories
+_WARP_BINS = 3  # bins that clear the noise for a number to be encoded by them
 _MODES = 1  # mixture modes per number (measured: see the user guide's privacy page)
 
 
@@ -213,6 +222,8 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
             # grid: bins under a few noise deviations are dropped (post-processing)
             declared = name in bounds
             keep = total[:-1] > (3 if declared else 4) * marginal_std
+            if keep.sum() >= _WARP_BINS:  # a distribution to encode by
+                shares[name] = (domain, np.maximum(total[:-1], 0) * keep)
             if not keep.any() and declared:  # too little signal: the whole range
                 keep[:], total[:-1] = True, 1.0
             elif not keep.any():  # around the largest bin of the public grid
@@ -227,7 +238,6 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
             column = np.asarray(domain, dtype=object)[draw]
             column = np.concatenate([column, np.full(n_missing, None, object)])
         else:
-            shares[name] = (domain, np.maximum(total[:-1], 0) * keep)
             draw = _draw(weights, n_rows - n_missing, rng)
             column = rng.uniform(domain[draw], domain[draw + 1])
             if pd.api.types.is_integer_dtype(table[name].dtype):
@@ -248,7 +258,16 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
             continue
         if spec.name in bounds:  # public: decoding clips to the declared range
             spec.low, spec.high = bounds[spec.name]
-        _warp(spec, *shares[spec.name])
+        if spec.name in shares:
+            _warp(spec, *shares[spec.name])
+            continue
+        # too few bins clear the noise: a linear map whose mode reaches the
+        # whole range, so that real values the surrogate's mode does not
+        # cover are not clipped onto its edges
+        farthest = np.maximum(
+            np.abs(spec.means - spec.low), np.abs(spec.high - spec.means)
+        )
+        spec.reach = np.maximum(spec.reach, farthest)
     encoded = encoder.transform(surrogate)
     moments = np.stack([encoded.mean(axis=0), encoded.std(axis=0)])
     return PrivateEncoding(

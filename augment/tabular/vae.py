@@ -325,12 +325,12 @@ class _ConditionalVAE(nn.Module):
         self.log_sigma = nn.Parameter(torch.full((width,), math.log(0.1)))
 
     def start_at(self, moments, conditioning):
-        """Start at the marginals: the decoder's output bias decodes to the
+        """Start at the marginals: the decoder's one-hot groups start at the
         model-space means ``moments[0]``, and each class adds the log-ratio
         ``p(value | class) / p(value)`` of every discrete value, from the
         conditioning's frequencies (noisy ones, under differential privacy)."""
+        self.layout.start_groups(self.decoder[-1].bias, moments[0])
         with torch.no_grad():
-            self.decoder[-1].bias.copy_(self.layout.marginal_outputs(moments[0]))
             if not self.n_classes:
                 return
             counts = conditioning.counts.double()  # (discrete, width, classes)
