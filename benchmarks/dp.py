@@ -4,9 +4,9 @@ For every data set: complete rows only (the peers take no missing values), a
 stratified 70/30 split (random_state 0); each model is fitted on the 70% at
 epsilon 1, 3 and 10 (delta 1e-5 for ours; ours once per ``--seeds`` value),
 samples as many rows as the training set, and ``augment.evaluate(train,
-synthetic, target=label, holdout=test)`` gives the train-on-synthetic ratio (``tstr / trtr``, balanced
-accuracy of a HistGradientBoosting classifier, evaluate's default),
-the fidelity (SDMetrics' QualityReport, as computed by augment.evaluate) and
+synthetic, target=label, holdout=test)`` gives the train-on-synthetic ratio
+(``tstr / trtr``, balanced accuracy of a HistGradientBoosting classifier,
+evaluate's default), the fidelity (SDMetrics' QualityReport, as computed by augment.evaluate) and
 the membership-inference AUC. The schema is public for every model, as in
 smartnoise-synth's own examples: the categorical domains (``dp_categories`` for
 ours) and the numeric ranges (``dp_bounds`` for ours, the bounds of the
