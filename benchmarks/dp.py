@@ -6,14 +6,14 @@ epsilon 1, 3 and 10 (delta 1e-5 for ours; ours once per ``--seeds`` value),
 samples as many rows as the training set, and ``augment.evaluate(train,
 synthetic, target=label, holdout=test)`` gives the train-on-synthetic ratio
 (``tstr / trtr``, balanced accuracy of a HistGradientBoosting classifier,
-evaluate's default), the fidelity (SDMetrics' QualityReport, as computed by augment.evaluate) and
-the membership-inference AUC. The schema is public for every model, as in
-smartnoise-synth's own examples: the categorical domains (``dp_categories`` for
-ours) and the numeric ranges (``dp_bounds`` for ours, the bounds of the
-peers' bin and min-max transformers; smartnoise's private bounds search fails
-on the smaller tables), taken from the whole table. With ``--private-ranges``
-ours learns the numeric ranges privately instead (its noisy histograms on a
-public grid).
+evaluate's default), the fidelity (SDMetrics' QualityReport, as computed by
+augment.evaluate) and the membership-inference AUC. The schema is public for
+every model, as in smartnoise-synth's own examples: the categorical domains
+(``dp_categories`` for ours) and the numeric ranges (``dp_bounds`` for ours,
+the bounds of the peers' bin and min-max transformers; smartnoise's private
+bounds search fails on the smaller tables), taken from the whole table. With
+``--private-ranges`` ours learns the numeric ranges privately instead (its
+noisy histograms on a public grid).
 
 smartnoise-synth runs in its own environment (it pins old Opacus and pandas)::
 
