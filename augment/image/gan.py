@@ -13,6 +13,7 @@ from .._validation import SequenceOf
 from ..nn import (
     ConvDecoder,
     ConvEncoder,
+    frozen,
     in_blocks,
     init_parameters,
     spectral_norm,
@@ -231,14 +232,19 @@ class ImageGAN(ImageGenerator):
                 + F.relu(1 + critic(seen(fake.detach()), fake_label)).mean()
             )
             update(optimisers["critic"], critic_loss)
+            # the generator's terms: gradients through the critic and the
+            # classifier to the images, none for their own weights
+            with frozen(critic):
+                adversarial = -critic(seen(fake), fake_label).mean()
             losses = {
-                "adversarial": -critic(seen(fake), fake_label).mean(),
+                "adversarial": adversarial,
                 "diversity": self.diversity_weight * _mode_seeking(fake, noise),
             }
             if classifier is not None:
                 loss = F.cross_entropy(classifier(seen(real)), label)
                 update(optimisers["classifier"], loss)
-                recognised = F.cross_entropy(classifier(seen(fake)), fake_label)
+                with frozen(classifier):
+                    recognised = F.cross_entropy(classifier(seen(fake)), fake_label)
                 losses["classifier"] = self.classifier_weight * recognised
             generator_loss = sum(losses.values())
             update(optimisers["generator"], generator_loss)

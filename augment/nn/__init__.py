@@ -3,11 +3,12 @@
 from .blocks import gaussian_latent, in_blocks, init_parameters, mlp
 from .conv import ConvDecoder, ConvEncoder, spectral_norm
 from .device import resolve_device
-from .training import run_epochs, update
+from .training import frozen, run_epochs, update
 
 __all__ = [
     "ConvDecoder",
     "ConvEncoder",
+    "frozen",
     "gaussian_latent",
     "in_blocks",
     "init_parameters",

@@ -152,6 +152,31 @@ def _poisson(n_rows, rate, generator):
     return (drawn < rate).nonzero().squeeze(1)
 
 
+@contextlib.contextmanager
+def frozen(*modules):
+    """Record what runs inside without gradients for the parameters of
+    ``modules`` (None is skipped); gradients still flow through them to
+    their inputs. For a generator's loss through a critic or a classifier:
+    the weight gradients of their convolutions, a third of a pass and
+    thrown away at their next update, are then never computed. The graph
+    is recorded at the forward pass, so a backward pass after the block
+    keeps skipping them."""
+    parameters = [
+        p
+        for module in modules
+        if module is not None
+        for p in module.parameters()
+        if p.requires_grad
+    ]
+    for p in parameters:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in parameters:
+            p.requires_grad_(True)
+
+
 def update(optimiser, loss):
     """One optimiser step on ``loss`` (its gradients averaged over the ranks
     of a process group first), in the precision of the running loop."""
