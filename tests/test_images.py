@@ -368,3 +368,44 @@ def test_network_cost_grows_no_faster_than_the_pixels():
     encoder = ConvEncoder((1, 32, 32), 64)
     widths = [m.out_channels for m in encoder.body if isinstance(m, torch.nn.Conv2d)]
     assert widths == [8, 16, 32, 64] and encoder.out_grid == (4, 4)
+
+
+def test_frozen_passes_gradients_through_but_not_into_the_weights():
+    from augment.nn import ConvEncoder, frozen
+
+    critic = ConvEncoder((1, 8, 8), 8)
+    fixed = critic.body[0].bias.requires_grad_(False)  # frozen before: stays so
+    images = torch.randn(4, 1, 8, 8, requires_grad=True)
+    with frozen(critic, None):
+        score = critic(images).sum()
+    score.backward()  # after the block: the graph was recorded inside it
+    assert images.grad is not None and images.grad.abs().sum() > 0
+    assert all(p.grad is None for p in critic.parameters())
+    assert [p.requires_grad for p in critic.parameters()] == [
+        p is not fixed for p in critic.parameters()
+    ]
+    critic(images).sum().backward()  # outside: the weights learn again
+    assert critic.body[0].weight.grad is not None and fixed.grad is None
+
+
+def test_gan_generator_terms_add_no_gradients_to_critic_or_classifier(
+    digits, monkeypatch
+):
+    # a step updates the critic, the classifier, then the generator; the
+    # generator's backward pass through the other two must leave their
+    # gradients as their own updates left them
+    from augment.image import gan
+
+    after_update = []
+
+    def update(optimiser, loss):
+        gan_update(optimiser, loss)
+        params = [p for group in optimiser.param_groups for p in group["params"]]
+        after_update.append([(p, p.grad.clone()) for p in params])
+
+    gan_update = gan.update
+    monkeypatch.setattr(gan, "update", update)
+    tiny(ImageGAN, epochs=1).fit(*digits)
+    critic, classifier, generator = after_update
+    for p, grad in critic + classifier:
+        assert torch.equal(p.grad, grad)
