@@ -10,7 +10,7 @@ from torch import nn
 
 from .._docstrings import fill_doc
 from .._validation import positive_ints
-from ..nn import in_blocks, init_parameters, mlp, update
+from ..nn import frozen, in_blocks, init_parameters, mlp, update
 from ..nn.privacy import DP_SGD_SETTINGS
 from .conditioning import TrainingSampler
 from .generator import DP_CONSTRAINTS, TabularGenerator
@@ -249,14 +249,19 @@ class TabularGAN(TabularGenerator):
                 update(optimisers["classifier"], loss)
             # generator, on the same rows: fool the updated critic, honour the
             # shown conditions, match the moments of the real rows
+            # (through the critic and the classifier to the rows, no gradients
+            # for their own weights: their next update would discard them)
             log_probs = module.layout.log_probs(raw)
+            with frozen(critic, classifier):
+                adversarial = -critic(fake, condition, generator).mean()
+                if classifier is not None:
+                    recognised = F.cross_entropy(classifier(fake).float(), labels[rows])
             losses = {
-                "adversarial": -critic(fake, condition, generator).mean(),
+                "adversarial": adversarial,
                 "condition": conditioning.loss(log_probs, codes, shown),
                 "moments": self.moment_weight * _moment_gap(fake, real, condition),
             }
             if classifier is not None:
-                recognised = F.cross_entropy(classifier(fake).float(), labels[rows])
                 losses["classifier"] = self.classifier_weight * recognised
             generator_loss = sum(losses.values())
             update(optimisers["generator"], generator_loss)
