@@ -182,6 +182,7 @@ class TabularVAE(TabularGenerator):
             self.conditioning_,
             self.training_settings_["latent_dim"],
             self.training_settings_["hidden_dims"],
+            private=self.dp_epsilon is not None,
         )
         self.module_ = init_parameters(module, init)
 
@@ -310,14 +311,17 @@ class TabularVAE(TabularGenerator):
 
 
 class _ConditionalVAE(nn.Module):
-    def __init__(self, layout, conditioning, latent_dim, hidden_dims):
+    def __init__(self, layout, conditioning, latent_dim, hidden_dims, private=False):
         super().__init__()
         self.layout, self.latent_dim = layout, latent_dim
         width, condition_width = layout.width, conditioning.width
         self.n_classes = conditioning.n_classes
-        # added to the decoder's output for each class: zero, or under
-        # differential privacy the noisy log-ratios p(value | class) / p(value)
-        self.register_buffer("class_logits", torch.zeros((self.n_classes, width)))
+        # under differential privacy with classes, added to the decoder's
+        # output for each class: the noisy log-ratios p(value | class) /
+        # p(value); None otherwise (no work in the decoder, nothing in the file)
+        has_term = private and self.n_classes
+        term = torch.zeros((self.n_classes, width)) if has_term else None
+        self.register_buffer("class_logits", term)
         self.encoder = mlp(
             width + condition_width, hidden_dims, 2 * latent_dim, norm=False
         )
@@ -331,7 +335,7 @@ class _ConditionalVAE(nn.Module):
         conditioning's frequencies (noisy ones, under differential privacy)."""
         self.layout.start_groups(self.decoder[-1].bias, moments[0])
         with torch.no_grad():
-            if not self.n_classes:
+            if self.class_logits is None:
                 return
             counts = conditioning.counts.double()  # (discrete, width, classes)
             p_class = counts / counts.sum(1, keepdim=True).clamp_min(1e-12)
@@ -347,7 +351,7 @@ class _ConditionalVAE(nn.Module):
     def _decode(self, z, condition):
         # float32 under autocast too: the likelihoods and the rows drawn
         raw = self.decoder(self._with(z, condition)).float()
-        if self.n_classes:  # the class term, fixed (see start_at)
+        if self.class_logits is not None:  # the class term, fixed (see start_at)
             raw = raw + condition[:, -self.n_classes :].float() @ self.class_logits
         return raw
 
