@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
-from tabular import SDV, environment, load, quality, sdtypes, warm_up
+from tabular import SDV, environment, load, quality, report, sdtypes, warm_up
 
 RESULTS = Path(__file__).parent / "results"
 DATASETS = ["credit", "cps", "diamonds", "breast_cancer", "wine", "wage1", "flights"]
@@ -192,12 +192,8 @@ def main():
                     env, tag=args.tag, encoder=args.encoder, params=args.params
                 )
                 result["time"] = stamp
-                print(json.dumps(result), flush=True)
+                report(result, args.out)
                 results.append(result)
-                if args.out != "-":
-                    Path(args.out).parent.mkdir(exist_ok=True)
-                    with open(args.out, "a") as f:
-                        f.write(json.dumps(result) + "\n")
     summarise(results)
 
 

@@ -13,7 +13,6 @@ Results are appended as JSON lines to ``benchmarks/results/precision.jsonl``.
 """
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tabular import RESULTS, load  # noqa: E402
+from tabular import RESULTS, load, report  # noqa: E402
 
 import augment  # noqa: E402
 
@@ -84,9 +83,7 @@ def main():
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
             rows.append(record)
-            print(json.dumps(record), flush=True)
-            with open(RESULTS / "precision.jsonl", "a") as out:
-                out.write(json.dumps(record) + "\n")
+            report(record, RESULTS / "precision.jsonl")
     print(f"\n{'data':8} {'model':19} {'fit s f32':>9} {'bf16':>6} {'ratio':>5} "
           f"{'fid f32':>7} {'bf16':>6} {'det f32':>7} {'bf16':>6}")  # fmt: skip
     for r in rows:

@@ -367,6 +367,17 @@ def _fastest(draw, repeats=3):
     return min(times), result
 
 
+def report(result, out):
+    """Print ``result`` as a JSON line and append it to the file ``out``
+    (``"-"``: print only)."""
+    line = json.dumps(result)
+    print(line, flush=True)
+    if str(out) != "-":
+        Path(out).parent.mkdir(exist_ok=True)
+        with open(out, "a") as f:
+            f.write(line + "\n")
+
+
 def warm_up():
     """Pay torch's one-off costs before timing anything: the first optimiser
     built in a process imports about 800 modules (a second on this machine),
@@ -451,11 +462,8 @@ def main():
                 result.update(
                     env, epochs=args.epochs, time=time.strftime("%Y-%m-%d %H:%M")
                 )
-                print(json.dumps(result), flush=True)
+                report(result, args.out)
                 results.append(result)
-                Path(args.out).parent.mkdir(exist_ok=True)
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(result) + "\n")
     summarise(results)
 
 
