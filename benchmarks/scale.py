@@ -153,6 +153,14 @@ def run(command, env):
         raise RuntimeError(done.stderr[-3000:])
 
 
+def fit_command(data, epochs, out, model=None):
+    """The child's arguments for one fit of the Parquet ``data`` (``epochs``
+    0: the default), its figures to ``out``, the model saved to ``model``."""
+    command = ["--child", "fit", "--data", str(data), "--epochs", str(epochs)]
+    command += ["--out", str(out)]
+    return command + ([] if model is None else ["--model", str(model)])
+
+
 def read(prefix, n):
     return [json.loads(Path(f"{prefix}.{r}").read_text()) for r in range(n)]
 
@@ -199,20 +207,7 @@ def main():
         for n in args.rows:
             data = write_parts(flights(n), scratch / f"growth{n}")
             out = scratch / f"growth{n}.json"
-            run(
-                [
-                    *me,
-                    "--child",
-                    "fit",
-                    "--data",
-                    str(data),
-                    "--epochs",
-                    "0",
-                    "--out",
-                    str(out),
-                ],
-                env,
-            )
+            run([*me, *fit_command(data, 0, out)], env)
             growth.append(read(out, 1)[0])
             print("growth", growth[-1], flush=True)
         result["growth"] = growth
@@ -220,8 +215,7 @@ def main():
         if args.full:  # the whole table, from its Parquet files
             data = write_parts(flights(336_776), scratch / "full")
             out = scratch / "full.json"
-            command = ["--child", "fit", "--data", str(data), "--out", str(out)]
-            run([*me, *command, "--epochs", str(args.full)], env)
+            run([*me, *fit_command(data, args.full, out)], env)
             result["full"] = read(out, 1)[0]
             print("full", result["full"], flush=True)
         if args.growth_only:
@@ -233,22 +227,7 @@ def main():
         model = scratch / "model.augment"
         fit = {}
         out = scratch / "fit1.json"
-        run(
-            [
-                *me,
-                "--child",
-                "fit",
-                "--data",
-                str(data),
-                "--epochs",
-                str(args.epochs),
-                "--model",
-                str(model),
-                "--out",
-                str(out),
-            ],
-            env,
-        )
+        run([*me, *fit_command(data, args.epochs, out, model)], env)
         fit[1] = read(out, 1)
         out = scratch / "fit2.json"
         torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
@@ -258,14 +237,7 @@ def main():
                 "--nproc_per_node",
                 "2",
                 *me[1:],
-                "--child",
-                "fit",
-                "--data",
-                str(data),
-                "--epochs",
-                str(args.epochs),
-                "--out",
-                str(out),
+                *fit_command(data, args.epochs, out),
             ],
             env,
         )
