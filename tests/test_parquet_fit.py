@@ -1,5 +1,9 @@
 """Fitting from a Parquet dataset read batch by batch (ParquetTable)."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -96,3 +100,26 @@ def test_bad_input(parts, tmp_path_factory):
         ParquetTable(folder)
     with pytest.raises(ValueError, match="needs the table in memory"):
         TabularVAE(dp_epsilon=1.0).fit(ParquetTable(folder / "0.parquet"))
+
+
+def test_bounded_sample_in_the_same_order_in_every_process():
+    """The values the sample misses are added in the order first seen, not in a
+    set's order, which depends on the process's hash seed: ranks of a process
+    group (each its own process) must build the very same sample."""
+    script = (
+        "import pandas as pd\n"
+        "from augment.tabular.reservoir import fit_sample\n"
+        "X = pd.DataFrame({'city': [f'c{i}' for i in range(60)], 'n': range(60)})\n"
+        "print(fit_sample(X, max_rows=5, seed=0)['city'].tolist())\n"
+    )
+    orders = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in (1, 2, 3)
+    }
+    assert len(orders) == 1

@@ -51,15 +51,20 @@ class _Summary:
         if self.columns is None:
             self.columns = list(batch.columns)
             self.dtypes = [str(d) for d in batch.dtypes]
+            # values in the order first seen (dicts, not sets): a set of strings
+            # iterates in an order that depends on each process's hash seed, so
+            # ranks would add the missed values in different orders
             self.values = {
-                c: set()
+                c: {}
                 for c in batch.columns
                 if not pd.api.types.is_numeric_dtype(batch[c])
             }
         self.samples.append(batch.iloc[rows])
         for column, seen in self.values.items():
             if len(seen) < MAX_VALUES:
-                seen.update(batch[column].dropna().unique().tolist()[:MAX_VALUES])
+                seen.update(
+                    dict.fromkeys(batch[column].dropna().unique().tolist()[:MAX_VALUES])
+                )
         self.missing.update(c for c in batch.columns if batch[c].isna().any())
 
     def done(self):
