@@ -34,6 +34,16 @@ runs only::
 
     nice -n 19 python benchmarks/scale.py --rows 10000 40000 --full 2 --growth-only
 
+With ``--ray`` (the ``[ray]`` extra installed), the same fit and sampling
+also run through :mod:`augment.distributed` on a local Ray cluster of
+``--ray-cpus`` logical CPUs: ``fit(num_workers=1 | 2)`` and
+``sample(num_blocks=1 | 2)``, timed around each call, so that the figures
+include Ray's start of its workers and tasks (the cluster itself is started
+once, before)::
+
+    nice -n 19 python benchmarks/scale.py --rows 10000 --parallel-rows 40000 \
+        --epochs 3 --sample-rows 400000 --ray
+
 Results are appended to ``benchmarks/results/scale.jsonl``.
 """
 
@@ -183,6 +193,12 @@ def main():
         action="store_true",
         help="only the growth runs (and --full): no workers, no sampling",
     )
+    parser.add_argument(
+        "--ray",
+        action="store_true",
+        help="also fit and sample through augment.distributed on a local Ray cluster",
+    )
+    parser.add_argument("--ray-cpus", type=int, default=4)
     parser.add_argument("--child", choices=["fit", "sample"])
     parser.add_argument("--data")
     parser.add_argument("--model")
@@ -292,12 +308,68 @@ def main():
                 flush=True,
             )
         result["sample"] = sample
+        if args.ray:
+            result["ray"] = ray_runs(args, data, scratch)
     result["fit_ratio_2_to_1"] = max(r["fit_s"] for r in fit[2]) / fit[1][0]["fit_s"]
     result["sample_ratio_2_to_1"] = sample[2]["rows_per_s"] / sample[1]["rows_per_s"]
     print(
         json.dumps({k: result[k] for k in ("fit_ratio_2_to_1", "sample_ratio_2_to_1")})
     )
     _log(args, result)
+
+
+def ray_runs(args, data, scratch):
+    """Fit and sample through :mod:`augment.distributed` with 1 and 2 Ray
+    workers (tasks), on the same Parquet files, epochs and rows."""
+    import ray
+    import torch
+
+    from augment import TabularVAE, distributed
+
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"  # the workers inherit it
+    # more logical CPUs than cores: Ray Data's read tasks run beside the workers
+    ray.init(num_cpus=args.ray_cpus, include_dashboard=False, log_to_driver=False)
+    out = {"fit": {}, "sample": {}}
+    try:
+        for workers in (1, 2):
+            started = time.perf_counter()
+            gen = distributed.fit(
+                TabularVAE(epochs=args.epochs, random_state=0),
+                str(data),
+                target=LABEL,
+                num_workers=workers,
+            )
+            seconds = time.perf_counter() - started
+            rows = args.parallel_rows * args.epochs
+            out["fit"][workers] = {"wall_s": seconds, "rows_per_s": rows / seconds}
+            print(f"ray fit, {workers} worker(s): {seconds:.1f} s", flush=True)
+        for workers in (1, 2):
+            started = time.perf_counter()
+            distributed.sample(
+                gen,
+                args.sample_rows,
+                path=scratch / f"ray-sample{workers}",
+                num_blocks=workers,
+                random_state=7,
+            )
+            seconds = time.perf_counter() - started
+            out["sample"][workers] = {
+                "wall_s": seconds,
+                "rows_per_s": args.sample_rows / seconds,
+            }
+            print(
+                f"ray sample, {workers} task(s): "
+                f"{args.sample_rows / seconds:,.0f} rows/s",
+                flush=True,
+            )
+    finally:
+        ray.shutdown()
+    out["fit_ratio_2_to_1"] = out["fit"][2]["wall_s"] / out["fit"][1]["wall_s"]
+    out["sample_ratio_2_to_1"] = (
+        out["sample"][2]["rows_per_s"] / out["sample"][1]["rows_per_s"]
+    )
+    return out
 
 
 def _log(args, result):
