@@ -34,6 +34,10 @@ runs only::
 
     nice -n 19 python benchmarks/scale.py --rows 10000 40000 --full 2 --growth-only
 
+and the table of 2,000,000 rows (flights repeated with noise) for 1 epoch::
+
+    python benchmarks/scale.py --rows 10000 --full 1 --full-rows 2000000 --growth-only
+
 With ``--ray`` (the ``[ray]`` extra installed), the same fit and sampling
 also run through :mod:`augment.distributed` on a local Ray cluster of
 ``--ray-cpus`` logical CPUs: ``fit(num_workers=1 | 2)`` and
@@ -189,6 +193,12 @@ def main():
         help="also fit the whole flights table (336,776 rows) for EPOCHS epochs",
     )
     parser.add_argument(
+        "--full-rows",
+        type=int,
+        default=336_776,
+        help="rows of the --full fit: more than flights' repeat it with noise",
+    )
+    parser.add_argument(
         "--growth-only",
         action="store_true",
         help="only the growth runs (and --full): no workers, no sampling",
@@ -229,7 +239,7 @@ def main():
         result["growth"] = growth
 
         if args.full:  # the whole table, from its Parquet files
-            data = write_parts(flights(336_776), scratch / "full")
+            data = write_parts(flights(args.full_rows), scratch / "full")
             out = scratch / "full.json"
             run([*me, *fit_command(data, args.full, out)], env)
             result["full"] = read(out, 1)[0]
