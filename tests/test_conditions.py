@@ -154,3 +154,18 @@ def test_the_model_generates_the_other_columns_given_the_condition(generator_cla
     for value, low, high in [("x", -3, 5), ("y", 5, 13)]:
         v = gen.sample(300, conditions={"a": value})["v"]
         assert low < v.median() < high, (value, v.median())
+
+
+def test_codes_of_many_rows_in_blocks(fitted):
+    """Past 65,536 rows the slots are read block by block (memory): the same
+    slots as row by row."""
+    import torch
+
+    gen, X, _ = fitted
+    rows = torch.as_tensor(gen.encoder_.transform(X))
+    many = rows.repeat(-(-70_000 // len(rows)), 1)
+    codes = gen.conditioning_.codes_of(many)
+    assert codes.shape == (len(many), gen.conditioning_.n_discrete)
+    assert torch.equal(
+        codes, gen.conditioning_.codes_of(rows).repeat(len(many) // len(rows), 1)
+    )

@@ -114,6 +114,12 @@ class Conditioning(nn.Module):
     def codes_of(self, rows):
         """Slot of every discrete column of model-space ``rows`` (exact one-hots,
         as the encoder makes them): ``(n, n_discrete)``."""
+        # in blocks of rows: the one-hot columns of every row at once would copy
+        # most of a large table (and ``nonzero`` holds two indices per value)
+        chunk = 65_536
+        if len(rows) > chunk:
+            blocks = torch.split(rows, chunk)
+            return torch.cat([self.codes_of(block) for block in blocks])
         hot = rows[:, self.columns].nonzero()[:, 1]  # row by row, one per block
         return (hot - self.offsets[self.block[hot]]).view(len(rows), self.n_discrete)
 
