@@ -3,8 +3,9 @@
 For every data set and model, on the same stratified 70/30 split (tables over
 ``--max-rows`` rows first cut to a seeded sample of that many): fit seconds,
 ``augment.evaluate``'s detection (classifier two-sample test, 1 =
-indistinguishable), fidelity, train-on-synthetic ratio (TSTR / TRTR) and
-``dcr_share`` (0.5 = no memorisation), SDMetrics' quality score where
+indistinguishable), fidelity, train-on-synthetic ratio (TSTR / TRTR),
+``dcr_share`` (0.5 = no memorisation), the share of synthetic rows breaking a
+rule found on the real rows, fit CPU seconds, SDMetrics' quality score where
 ``sdmetrics`` is installed, and the columns a classifier tells apart best on
 their own (the single-column detection of the three worst columns): where
 the next loss of fidelity is, and the share of generated numbers at exactly
@@ -123,14 +124,22 @@ def run_one(dataset, model_name, seed, max_rows, params):
     else:
         model = Ours(model_name, label, seed, params)
     result = {"dataset": dataset, "model": model_name, "seed": seed, "rows": len(train)}
-    wall = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     model.fit(train)
     result["fit_seconds"] = time.perf_counter() - wall
+    result["fit_cpu_seconds"] = time.process_time() - cpu
     synthetic = model.sample(len(train))[train.columns]
 
     report = evaluate(train, synthetic, target=label, holdout=holdout, random_state=0)
     scores = report.scores.query("column.isna()").set_index("metric")["score"]
-    for name in ["detection", "fidelity", "tstr", "trtr", "dcr_share"]:
+    for name in [
+        "detection",
+        "fidelity",
+        "tstr",
+        "trtr",
+        "dcr_share",
+        "rule_violations",
+    ]:
         result[name] = float(scores.get(name, np.nan))
     result["tstr_ratio"] = result["tstr"] / result["trtr"]
     try:
@@ -144,8 +153,9 @@ def run_one(dataset, model_name, seed, max_rows, params):
 
 def summarise(results):
     frame = pd.DataFrame(results)
-    columns = ["fit_seconds", "detection", "sdmetrics_quality", "fidelity"]
-    columns += ["tstr_ratio", "dcr_share", "edge_share_real", "edge_share_synthetic"]
+    columns = ["fit_seconds", "fit_cpu_seconds", "detection", "sdmetrics_quality"]
+    columns += ["fidelity", "tstr_ratio", "dcr_share", "rule_violations"]
+    columns += ["edge_share_real", "edge_share_synthetic"]
     columns = [c for c in columns if c in frame]
     table = frame.groupby(["dataset", "model"], sort=False)[columns].mean()
     print(table.round(3).to_markdown())

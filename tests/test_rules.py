@@ -10,6 +10,7 @@ from conftest import tiny
 
 from augment import TabularTransformer, TabularVAE
 from augment.tabular.rules import (
+    ClockSum,
     DegenerateValue,
     FunctionalDependency,
     FunctionRule,
@@ -485,3 +486,144 @@ def test_rules_read_the_class_label(tmp_path):
     gen = tiny(TabularVAE).fit(X, table["origin"])
     assert not any(r.target == "hub" for r in gen.rules_)
     assert (gen.sample(20, conditions={"hub": True})[0]["hub"]).all()
+
+
+# ------------------------------------------------------------- clock times
+def clock_table(n=400, seed=0):
+    """Flights: clock times written HHMM (517 is 05:17), a departure the
+    scheduled time plus the delay in clock arithmetic (over midnight too), an
+    arrival the same where the delay is known and its own value (a diversion)
+    on a few rows where it is not."""
+    rng = np.random.default_rng(seed)
+    scheduled = rng.integers(5 * 60, 24 * 60, n)  # minutes since midnight
+    delay = np.round(rng.exponential(30, n) - 10).astype(float)
+    delay[::40] = np.nan  # cancelled
+    arrival = rng.integers(0, 24 * 60, n)
+    arr_delay = np.round(rng.normal(5, 20, n))
+    arr_time = (arrival + arr_delay) % 1440
+    arr_time = np.floor(arr_time / 60) * 100 + arr_time % 60
+    arr_delay[::25] = np.nan  # diverted: the arrival is there, the delay is not
+    departure = (scheduled + delay) % 1440
+    return pd.DataFrame(
+        {
+            "carrier": rng.choice(["AA", "B6", "UA"], n),
+            "sched_dep_time": (scheduled // 60) * 100 + scheduled % 60,
+            "dep_delay": delay,
+            "dep_time": np.floor(departure / 60) * 100 + departure % 60,
+            "sched_arr_time": (arrival // 60) * 100 + arrival % 60,
+            "arr_delay": arr_delay,
+            "arr_time": arr_time,
+        }
+    )
+
+
+CLOCK_RULES = [
+    "dep_time = sched_dep_time + dep_delay minutes (clock)",
+    "arr_time = sched_arr_time + arr_delay minutes (clock)",
+    "sched_dep_time is a clock time HHMM",
+    "sched_arr_time is a clock time HHMM",
+]
+
+
+def valid_clock(values):
+    x = values.dropna().to_numpy()
+    return bool(np.all((x >= 0) & (x <= 2400) & (x % 1 == 0) & (x % 100 <= 59)))
+
+
+def test_clock_times_and_clock_sums_are_found():
+    table = clock_table()
+    found = discover(table)
+    assert [str(r) for r in found] == CLOCK_RULES
+    dep, arr = found[:2]
+    assert dep.partial is False and dep.drops_target
+    assert arr.partial is True and not arr.drops_target  # diverted rows
+    # the sum wraps over midnight
+    assert (table["sched_dep_time"] + table["dep_delay"] > 2400).any()
+    # the model learns minutes since midnight in place of HHMM
+    rules = Rules.fit(table)
+    free = rules.split(table)
+    assert "dep_time" not in free.columns
+    assert free["sched_dep_time"].max() < 1440 and free["sched_dep_time"].min() >= 300
+    assert_frame_equal_values(rules.derive(free), table)
+    # a model's minutes that are not whole, or past the day, decode to valid times
+    free["sched_arr_time"] = np.linspace(-30, 1500.4, len(free))
+    free["arr_time"] = np.linspace(0.6, 1439.4, len(free))
+    derived = rules.derive(free)
+    for column in ["sched_dep_time", "dep_time", "sched_arr_time", "arr_time"]:
+        assert valid_clock(derived[column]), column
+    assert not any(r.check(derived).any() for r in rules)
+    plain = [Rule.from_dict(json.loads(json.dumps(r.to_dict()))) for r in found]
+    assert plain == found
+
+
+def assert_frame_equal_values(derived, table):
+    pd.testing.assert_frame_equal(derived, table, check_dtype=True)
+
+
+def test_clock_sum_midnight_and_declared():
+    table = pd.DataFrame(
+        {
+            "at": [2350, 2340, 1200, 5],
+            "wait": [20, 20, -5, 0],
+            "out": [10, 2400, 1155, 5],
+        }
+    )
+    rules = Rules.fit(table, [ClockSum("out", "at", "wait")])
+    (rule,) = rules
+    assert rule.midnight == 2400 and rule.partial is False
+    derived = rules.derive(rules.split(table))
+    assert derived["out"].tolist() == [10, 2400, 1155, 5]
+    broken = table.assign(out=[10, 2400, 1156, 5])  # 12:00 - 5 minutes is 11:55
+    with pytest.raises(ValueError, match="row 2"):
+        Rules.fit(broken, [ClockSum("out", "at", "wait")])
+    assert rule.check(broken).tolist() == [False, False, True, False]
+    with pytest.raises(TypeError, match="numeric"):
+        Rules.fit(table.assign(wait=list("abcd")), [ClockSum("out", "at", "wait")])
+
+
+def test_no_clock_by_chance():
+    rng = np.random.default_rng(0)
+    n = 500
+    table = pd.DataFrame(
+        {
+            "count": rng.integers(0, 2400, n),  # last two digits up to 99
+            "few": rng.choice([100, 130, 200, 245, 1015], n),  # valid, too few
+            "small": rng.integers(0, 60, n),  # below 100: minutes already
+            "rate": rng.integers(0, 2400, n) / 3,  # not whole
+            "delay": rng.integers(-10, 50, n),
+        }
+    )
+    assert discover(table) == []
+    # valid times on many distinct values are a clock, their sum with a
+    # column that does not add up is not
+    minutes = rng.integers(0, 1440, n)
+    table["time"] = (minutes // 60) * 100 + minutes % 60
+    table["later"] = ((minutes + 5) // 60 % 24) * 100 + (minutes + 5) % 60
+    table.loc[0, "later"] = 0 if table.loc[0, "later"] else 1
+    assert [str(r) for r in discover(table)] == [
+        "time is a clock time HHMM",
+        "later is a clock time HHMM",
+    ]
+
+
+def test_generators_keep_clock_times(generator_class, tmp_path):
+    from augment.io import load, save
+
+    table = clock_table(300)
+    X, y = table.drop(columns="carrier"), table["carrier"]
+    gen = tiny(generator_class).fit(X, y)
+    assert sorted(str(r) for r in gen.rules_) == sorted(CLOCK_RULES)
+    labels = np.array(["AA"] * 50 + ["UA"] * 30)
+    sample, classes = gen.sample(80, y=labels, random_state=0)
+    assert (np.asarray(classes) == labels).all()  # exact class counts
+    assert sample.dtypes.equals(X.dtypes)
+    for column in ["sched_dep_time", "dep_time", "sched_arr_time", "arr_time"]:
+        assert valid_clock(sample[column]), column
+    for rule in Rules.fit(X):
+        assert not rule.check(sample).any(), str(rule)
+    save(gen, tmp_path / "clock.augment")
+    again = load(tmp_path / "clock.augment")
+    assert again.rules_ == gen.rules_
+    pd.testing.assert_frame_equal(again.sample(80, y=labels, random_state=0)[0], sample)
+    with pytest.raises(ValueError, match="derived by the rule"):
+        gen.sample(10, conditions={"dep_time": 900})

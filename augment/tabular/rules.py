@@ -18,6 +18,12 @@ sources, so that the rules hold on every synthetic row by construction:
   learns the column; decoding writes the fixed value where the rule says so.
 * :class:`OrderRule`: ``low <= high`` (numbers or datetimes). The model learns
   the non-negative gap ``high - low`` in place of ``high``.
+* :class:`ClockSum`: ``target = clock + minutes`` in clock arithmetic on
+  times written ``HHMM`` (517 is 05:17), wrapping over midnight: a departure
+  is the scheduled time plus the delay. The target leaves the model.
+* :class:`ClockTime`: a column of clock times ``HHMM``. The model learns
+  minutes since midnight in its place, so that it never makes a time like
+  575.
 
 :func:`discover` finds rules on a bounded, seeded subsample with vectorised
 tests, then checks every candidate on all rows. :class:`Rules` merges found
@@ -1133,6 +1139,240 @@ def _tightest_lows(rules, view):
     return chosen
 
 
+# ================================================================ clock times
+_DAY_MINUTES = 1440
+_CLOCK_MAX = 2400  # 24:00, midnight written at the end of the day
+
+
+def _clock_minutes(values):
+    """Minutes since midnight of clock times written ``HHMM`` (517: 05:17)."""
+    return np.floor(values / 100) * 60 + np.mod(values, 100)
+
+
+def _clock_hhmm(minutes):
+    """Clock times ``HHMM`` of whole minutes since midnight (1440: 2400)."""
+    return np.floor(minutes / 60) * 100 + np.mod(minutes, 60)
+
+
+def is_clock(values):
+    """Whether numbers (float64, NaN for missing) are clock times ``HHMM``:
+    whole numbers from 0 to 2400 whose last two digits never exceed 59, on
+    far more distinct values than a chance would allow (each distinct value
+    has its last two digits below 60 with probability 0.6)."""
+    x = values[~np.isnan(values)]
+    if not len(x) or x.min() < 0 or x.max() > _CLOCK_MAX or x.max() < 100:
+        return False
+    if not np.array_equal(x, np.round(x)) or np.mod(x, 100).max() > 59:
+        return False
+    return len(np.unique(x)) * np.log(0.6) <= _CHANCE
+
+
+class _ClockRule(Rule):
+    """A clock column that the model learns as minutes since midnight (so
+    that it never makes an invalid time like 575); decoding writes ``HHMM``."""
+
+    _kinds = {"target": ("numeric",), "sources": ("numeric",)}
+
+    def split(self, table):
+        table = table.copy()
+        table[self.target] = _clock_minutes(_floats(table[self.target]))
+        return table
+
+    def _model_clock(self, table):
+        """The model's minutes of the target as ``HHMM`` (whole minutes in
+        the day, NaN where missing)."""
+        minutes = np.clip(np.round(_floats(table[self.target])), 0, _DAY_MINUTES)
+        return _clock_hhmm(minutes)
+
+    def _preference(self, view):
+        return (0, 0, 0)
+
+
+class ClockTime(_ClockRule):
+    """A numeric column of clock times written ``HHMM`` (517 is 05:17; the
+    last two digits never exceed 59), from 0 to 2400.
+
+    The model learns minutes since midnight in place of the column, so that
+    every synthetic value is a valid time; decoding writes ``HHMM`` again.
+    Found for whole-number columns with at least 28 distinct values, all
+    valid times (a chance below one in a million).
+
+    Parameters
+    ----------
+    column : column name
+
+    Examples
+    --------
+    >>> from augment.tabular.rules import ClockTime
+    >>> ClockTime("sched_arr_time")
+    ClockTime(sched_arr_time is a clock time HHMM)
+    """
+
+    drops_target = False
+
+    def __init__(self, column):
+        self.column = column
+
+    target = property(lambda self: self.column)
+    sources = ()
+
+    def _params(self):
+        return {"column": self.column}
+
+    def __str__(self):
+        return f"{self.column} is a clock time HHMM"
+
+    def _broken(self, table):
+        x = _floats(table[self.column])
+        with np.errstate(invalid="ignore"):
+            invalid = (x < 0) | (x > _CLOCK_MAX) | (x != np.round(x)) | (x % 100 > 59)
+        return invalid & ~np.isnan(x)
+
+    def _derive(self, table):
+        return self._model_clock(table)
+
+    @classmethod
+    def _candidates(cls, view):
+        return [
+            ClockTime(c)._fit(view.table)
+            for c in view.numeric
+            if view.rounding[c] == 0 and is_clock(_floats(view.table[c]))
+        ]
+
+
+class ClockSum(_ClockRule):
+    """A clock time plus a number of minutes, wrapping over midnight:
+    ``target = clock + minutes`` in clock arithmetic on times written
+    ``HHMM`` (a departure is the scheduled time plus the delay: 2350 + 20
+    minutes is 0010).
+
+    Where ``clock`` or ``minutes`` is missing but ``target`` is not (in the
+    training rows), the model still learns ``target`` (as minutes since
+    midnight) and decoding writes the sum wherever both are present.
+
+    Parameters
+    ----------
+    target : column name
+        The clock column the rule derives.
+    clock : column name
+        A clock column (``HHMM``).
+    minutes : column name
+        A whole number of minutes (negative, or over a day, allowed).
+    midnight : {0, 2400} or "auto", default="auto"
+        How the target writes midnight; ``"auto"`` learns it (2400 when the
+        training target holds 2400 more often than 0).
+    partial : bool or "auto", default="auto"
+        Whether the model still learns ``target`` (see above); ``"auto"``
+        learns it from the data.
+
+    Examples
+    --------
+    >>> from augment.tabular.rules import ClockSum
+    >>> ClockSum("dep_time", "sched_dep_time", "dep_delay")
+    ClockSum(dep_time = sched_dep_time + dep_delay minutes (clock))
+    """
+
+    def __init__(self, target, clock, minutes, midnight="auto", partial="auto"):
+        self.target, self.clock, self.minutes = target, clock, minutes
+        self.midnight, self.partial = midnight, partial
+
+    @property
+    def sources(self):
+        return (self.clock, self.minutes)
+
+    @property
+    def drops_target(self):
+        return self.partial is not True
+
+    def _params(self):
+        return {
+            "target": self.target,
+            "clock": self.clock,
+            "minutes": self.minutes,
+            "midnight": self.midnight,
+            "partial": self.partial,
+        }
+
+    def __str__(self):
+        return f"{self.target} = {self.clock} + {self.minutes} minutes (clock)"
+
+    def _value(self, table):
+        """The sum as ``HHMM`` (NaN where a source is missing)."""
+        total = _clock_minutes(_floats(table[self.clock])) + _floats(
+            table[self.minutes]
+        )
+        total = np.mod(total, _DAY_MINUTES)
+        if self.midnight == _CLOCK_MAX:
+            total = np.where(total == 0, _DAY_MINUTES, total)
+        return _clock_hhmm(total)
+
+    def _broken(self, table):
+        value, actual = self._value(table), _floats(table[self.target])
+        known = ~np.isnan(value)
+        with np.errstate(invalid="ignore"):
+            wrong = np.mod(_clock_minutes(actual), _DAY_MINUTES) != np.mod(
+                _clock_minutes(value), _DAY_MINUTES
+            )
+        # a sum where the target is missing, or (unless partial) a target
+        # that the sources cannot give
+        lost = ~known & ~np.isnan(actual) & (self.partial is not True)
+        return (known & wrong) | lost
+
+    def _learn(self, table):
+        fitted = self._copy()
+        actual = _floats(table[self.target])
+        if fitted.midnight == "auto":
+            ends = np.sum(actual == _CLOCK_MAX) > np.sum(actual == 0)
+            fitted.midnight = _CLOCK_MAX if ends else 0
+        if fitted.partial == "auto":
+            fitted.partial = bool(
+                np.any(np.isnan(self._value(table)) & ~np.isnan(actual))
+            )
+        return fitted
+
+    def _derive(self, table):
+        value = self._value(table)
+        if self.partial is True and self.target in table.columns:
+            value = np.where(np.isnan(value), self._model_clock(table), value)
+        return value
+
+    @classmethod
+    def _candidates(cls, view):
+        found = []
+        clocks = [
+            c
+            for c in view.numeric
+            if view.rounding[c] == 0 and is_clock(_floats(view.sample[c]))
+        ]
+        whole = [c for c in view.numeric if view.rounding[c] == 0]
+        if not clocks or len(whole) < 2:
+            return found
+        X = view.numeric_sample
+        D = np.column_stack([X[:, view.numeric.index(c)] for c in whole])
+        for target, clock in itertools.permutations(clocks, 2):
+            t = X[:, view.numeric.index(target)]
+            gap = np.mod(
+                _clock_minutes(t) - _clock_minutes(X[:, view.numeric.index(clock)]),
+                _DAY_MINUTES,
+            )
+            complete = ~np.isnan(gap)[:, None] & ~np.isnan(D)
+            with np.errstate(invalid="ignore"):
+                holds = (np.mod(D, _DAY_MINUTES) == gap[:, None]) | ~complete
+            # by chance, each row's target matches with its value's frequency
+            _, codes, counts = np.unique(t, return_inverse=True, return_counts=True)
+            log_p = np.log(counts / len(t))[codes]
+            for j in np.flatnonzero(holds.all(axis=0)):
+                minutes = whole[j]
+                chance = np.sum(np.where(complete[:, j], log_p, 0.0))
+                if minutes in (target, clock) or chance > _CHANCE:
+                    continue
+                try:
+                    found.append(ClockSum(target, clock, minutes)._fit(view.table))
+                except ValueError:
+                    pass
+        return found
+
+
 RULES = {
     cls.__name__: cls
     for cls in (
@@ -1141,6 +1381,8 @@ RULES = {
         FunctionalDependency,
         DegenerateValue,
         OrderRule,
+        ClockSum,
+        ClockTime,
     )
 }
 
@@ -1260,8 +1502,10 @@ def _full_groups(view, source, target):
 _KINDS_IN_ORDER = (
     LinearRule,
     FunctionRule,
+    ClockSum,
     FunctionalDependency,
     DegenerateValue,
+    ClockTime,
     OrderRule,
 )
 
@@ -1272,7 +1516,8 @@ def discover(table, *, max_rows=_MAX_ROWS, random_state=0, graph=None):
     Candidates come from a seeded subsample of at most ``max_rows`` rows and
     are checked on all rows. Linear and function rules come first (the
     clearer reading of a relation wins: no negative coefficient, the finer
-    column derived), then functional dependencies, fixed values and orders.
+    column derived), then clock sums, functional dependencies, fixed values,
+    clock columns and orders.
 
     Returns
     -------
@@ -1434,9 +1679,9 @@ class Rules:
         free = table
         for rule in self.rules:
             # every rule reads the original columns: the order does not matter
-            if isinstance(rule, OrderRule):
-                free = free.copy() if free is table else free
-                free[rule.high] = rule.split(table)[rule.high]
+            if not rule.drops_target and type(rule).split is not Rule.split:
+                free = free.copy() if free is table else free  # a gap, minutes
+                free[rule.target] = rule.split(table)[rule.target]
         drop = [r.target for r in self.rules if r.drops_target]
         return free.drop(columns=drop)
 
