@@ -38,6 +38,7 @@ from .mixture import fit_mixtures, merge_overlapping_modes, mode_log_likelihood
 
 _RARE = object()  # the slot shared by values outside the kept categories
 _MIN_POINT_ROWS = 10  # fewest rows a point mass holds
+_SINGLE_SLACK = 4  # double steps a stored single precision value may be off by
 _SECONDS_PER = {"day": 86400.0, "hour": 3600.0, "minute": 60.0, "second": 1.0}
 
 
@@ -75,6 +76,9 @@ class ColumnSpec:
     low: float = None
     high: float = None
     step: float = None  # rounding step in column units (1 for integers), or None
+    # values stored in single precision: decoded values are rounded to
+    # ``step`` and then to the nearest float32, as the training values are
+    single: bool = False
     points: np.ndarray = None  # point masses, sorted: the first mode slots
     # a monotone piecewise-linear map applied before the modes (values at
     # ``warp_x`` become ``warp_u``), or None: under differential privacy, the
@@ -285,7 +289,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
                 spec.stds = np.array([max(left.std(), 1e-3 * abs(left.mean()), 1e-9)])
             spec.reach = _mode_reach(spec, left)
             spec.low, spec.high = np.nanmin(column), np.nanmax(column)
-            spec.step = _rounding_step(column, spec)
+            spec.step, spec.single = _rounding_step(column, spec)
 
     # ------------------------------------------------------------ transform
     def transform(self, X):
@@ -540,6 +544,8 @@ def decode_numbers(spec, slot, offset):
         x = np.clip(x, spec.low, spec.high)
         if spec.step is not None:
             x = np.round(x / spec.step) * spec.step
+        if spec.single:
+            x = x.astype(np.float32).astype(np.float64)
     else:
         x = np.zeros(len(slot))
     if len(points):
@@ -567,7 +573,10 @@ def _mode_reach(spec, x):
 
 def _rounding_step(column, spec):
     """The coarsest precision every training value has: whole days for dates,
-    1 for integers, 0.01 for prices, None when there is no such grid."""
+    1 for integers, 0.01 for prices, None when there is no such grid; and
+    whether the values are single precision ones (3.0999999 for 3.1, each
+    possibly a few double steps off, as values that went through text are),
+    on that grid up to single precision."""
     observed = column[~np.isnan(column)]
     if spec.kind == "datetime":
         candidates = list(_SECONDS_PER.values())
@@ -576,8 +585,26 @@ def _rounding_step(column, spec):
     for step in candidates:
         scaled = observed / step
         if np.all(np.abs(scaled - np.round(scaled)) < 1e-6):
-            return step
-    return None
+            return step, False
+    if spec.kind == "datetime" or not is_single_precision(observed):
+        return None, False
+    for step in candidates:
+        scaled = observed / step
+        if np.all(
+            np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1, np.abs(scaled))
+        ):
+            return step, True
+    return None, True
+
+
+def is_single_precision(values):
+    """Whether numbers (no NaN) are all single precision values, each at most
+    ``_SINGLE_SLACK`` double steps off."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        single = values.astype(np.float32).astype(np.float64)
+    return bool(
+        np.all(np.abs(values - single) <= _SINGLE_SLACK * np.spacing(np.abs(values)))
+    )
 
 
 def _decode_numeric(spec, Z):

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from .encoder import column_kind
+from .encoder import column_kind, is_single_precision
 
 #: the name of the class label among the columns a rule reads (Rules.fit's labels)
 LABEL = "(label)"
@@ -47,7 +47,6 @@ _MAX_ROWS = 2000  # discovery looks at a subsample of this many rows
 _CHANCE = np.log(1e-6)  # largest log-probability of a rule holding by chance
 _MAX_DECIMALS = 10
 _RELATIVE = 1e-6  # float rounding of a column with no decimal grid
-_SINGLE_SLACK = 4  # double steps a stored single precision value may be off by
 _NS = {"day": 86_400 * 10**9, "hour": 3600 * 10**9, "minute": 60 * 10**9}
 _NS.update(second=10**9, microsecond=10**3, nanosecond=1)
 
@@ -85,11 +84,7 @@ def _learn_rounding(values):
     for decimals in range(_MAX_DECIMALS + 1):
         if np.array_equal(np.round(x, decimals), x):
             return decimals
-    with np.errstate(over="ignore", invalid="ignore"):
-        single = x.astype(np.float32).astype(np.float64)
-        if np.all(np.abs(x - single) <= _SINGLE_SLACK * np.spacing(np.abs(x))):
-            return "float32"
-    return None
+    return "float32" if is_single_precision(x) else None
 
 
 def _apply_rounding(values, rounding):
