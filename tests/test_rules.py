@@ -606,7 +606,7 @@ def test_no_clock_by_chance():
     ]
 
 
-def test_generators_keep_clock_times(generator_class, tmp_path):
+def test_generators_keep_clock_times(generator_class, tmp_path, capsys):
     from augment.io import load, save
 
     table = clock_table(300)
@@ -625,5 +625,11 @@ def test_generators_keep_clock_times(generator_class, tmp_path):
     again = load(tmp_path / "clock.augment")
     assert again.rules_ == gen.rules_
     pd.testing.assert_frame_equal(again.sample(80, y=labels, random_state=0)[0], sample)
+    if generator_class is TabularVAE:  # augment info names them
+        from augment.cli import main
+
+        assert main(["info", str(tmp_path / "clock.augment")]) == 0
+        out = capsys.readouterr().out
+        assert all(f"  {text}" in out for text in CLOCK_RULES), out
     with pytest.raises(ValueError, match="derived by the rule"):
         gen.sample(10, conditions={"dep_time": 900})
