@@ -12,7 +12,11 @@ Each column becomes a run of model-space columns ("spans"):
   a scalar in [-1, 1], its offset from that mode's mean in units of four
   standard deviations (more for a mode that holds outliers, so that they
   round-trip). Decoding clips to the training range and rounds to the
-  training precision (integers stay integers, dates stay whole days).
+  training precision (integers stay integers, dates stay whole days; single
+  precision values stay single precision ones). A column whose values repeat
+  (nine in ten values seen more than once: amounts heaped on round numbers)
+  decodes onto its training values by quantile, each about as often as in
+  training.
 * categorical columns (object, string, category, bool): a one-hot over the
   ``max_categories`` most frequent values. The rarer values of a very wide
   column (an id, a postcode) share one "rare" slot, decoded by drawing from
@@ -38,6 +42,8 @@ from .mixture import fit_mixtures, merge_overlapping_modes, mode_log_likelihood
 
 _RARE = object()  # the slot shared by values outside the kept categories
 _MIN_POINT_ROWS = 10  # fewest rows a point mass holds
+_SEEN_SHARE = 0.9  # share of a column's values that repeat for it to snap to them
+_MAX_SEEN = 10_000  # most distinct values a column snaps to
 _SINGLE_SLACK = 4  # double steps a stored single precision value may be off by
 _SECONDS_PER = {"day": 86400.0, "hour": 3600.0, "minute": 60.0, "second": 1.0}
 
@@ -79,6 +85,11 @@ class ColumnSpec:
     # values stored in single precision: decoded values are rounded to
     # ``step`` and then to the nearest float32, as the training values are
     single: bool = False
+    # a column whose values repeat (heaped on round numbers: loan amounts in
+    # hundreds, incomes in tens): its distinct training values, sorted, and
+    # the share of rows up to each; decoding snaps to them by quantile
+    seen: np.ndarray = None
+    seen_cdf: np.ndarray = None
     points: np.ndarray = None  # point masses, sorted: the first mode slots
     # a monotone piecewise-linear map applied before the modes (values at
     # ``warp_x`` become ``warp_u``), or None: under differential privacy, the
@@ -290,6 +301,8 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             spec.reach = _mode_reach(spec, left)
             spec.low, spec.high = np.nanmin(column), np.nanmax(column)
             spec.step, spec.single = _rounding_step(column, spec)
+            if spec.kind == "numeric" and self.max_points:
+                spec.seen, spec.seen_cdf = seen_values(column)
 
     # ------------------------------------------------------------ transform
     def transform(self, X):
@@ -546,11 +559,41 @@ def decode_numbers(spec, slot, offset):
             x = np.round(x / spec.step) * spec.step
         if spec.single:
             x = x.astype(np.float32).astype(np.float64)
+        if spec.seen is not None:
+            x = snap_to_seen(spec, x)
     else:
         x = np.zeros(len(slot))
     if len(points):
         x = np.where(slot < len(points), points[np.minimum(slot, len(points) - 1)], x)
     return x
+
+
+def seen_values(column):
+    """The distinct values of a numeric column whose values repeat (at
+    least ``_SEEN_SHARE`` of them occur more than once, on at most
+    ``_MAX_SEEN`` distinct values) and the share of values up to each; else
+    ``(None, None)``."""
+    x = column[~np.isnan(column)]
+    values, counts = np.unique(x, return_counts=True)
+    repeated = counts[counts > 1].sum()
+    if len(values) < 2 or len(values) > _MAX_SEEN or repeated < _SEEN_SHARE * len(x):
+        return None, None
+    return values, np.cumsum(counts) / len(x)
+
+
+def snap_to_seen(spec, x):
+    """Numbers ``x`` (no NaN) moved onto the column's seen values by
+    quantile: the training CDF, linear between the middles of each value's
+    share, gives ``x`` a rank, and the value holding that rank is returned.
+    A seen value stays itself, and each one comes out about as often as the
+    model puts mass around it: rows heap on the training values as the
+    training rows do, and a quantile-binned classifier cannot tell them by
+    the values in between."""
+    values, upper = spec.seen, spec.seen_cdf
+    middle = (np.concatenate([[0.0], upper[:-1]]) + upper) / 2
+    rank = np.interp(x, values, middle)
+    at = np.searchsorted(upper, rank, side="right")
+    return values[np.minimum(at, len(values) - 1)]
 
 
 def _most_likely_mode(spec, x):
