@@ -238,3 +238,29 @@ def test_single_precision_column_decodes_to_its_stored_values():
     assert np.array_equal(decoded, stored)  # single precision cents, bit for bit
     again = encoder.inverse_transform(encoder.transform(table))["wage"].to_numpy()
     assert np.array_equal(again.astype(np.float32), wage.astype(np.float32))
+
+
+def test_heaped_column_decodes_onto_its_values_as_often_as_in_training():
+    # loan amounts: nine in ten on hundreds, the rest on fifties and a few odd
+    rng = np.random.default_rng(0)
+    n = 3000
+    amount = np.round(rng.gamma(6, 200, n), -2)
+    amount[::10] += 50
+    amount[::97] += 7
+    table = pd.DataFrame({"amount": amount, "noise": rng.normal(0, 1, n)})
+    encoder = TableEncoder(random_state=0).fit(table)
+    amount_spec, noise_spec = encoder.columns_
+    assert amount_spec.seen is not None and noise_spec.seen is None  # no repeats
+    again = encoder.inverse_transform(encoder.transform(table))
+    assert again["amount"].equals(table["amount"])
+    # values the model puts between the training values land on them, with
+    # the training shares: as many hundreds, as many fifties
+    Z = encoder.transform(table)
+    Z[:, 0] = np.clip(Z[:, 0] + rng.normal(0, 0.02, n), -1, 1)  # jittered scalars
+    decoded = encoder.inverse_transform(Z)["amount"]
+    assert decoded.isin(set(amount)).all()
+    for grid in (100, 50):
+        assert abs((decoded % grid == 0).mean() - (amount % grid == 0).mean()) < 0.03
+    # a differentially private fit (no exact values read) does not snap
+    private = TableEncoder(max_points=0, random_state=0).fit(table)
+    assert private.columns_[0].seen is None

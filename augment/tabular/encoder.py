@@ -302,7 +302,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             spec.low, spec.high = np.nanmin(column), np.nanmax(column)
             spec.step, spec.single = _rounding_step(column, spec)
             if spec.kind == "numeric" and self.max_points:
-                spec.seen, spec.seen_cdf = seen_values(column)
+                spec.seen, spec.seen_cdf = seen_values(left)
 
     # ------------------------------------------------------------ transform
     def transform(self, X):
@@ -572,7 +572,8 @@ def seen_values(column):
     """The distinct values of a numeric column whose values repeat (at
     least ``_SEEN_SHARE`` of them occur more than once, on at most
     ``_MAX_SEEN`` distinct values) and the share of values up to each; else
-    ``(None, None)``."""
+    ``(None, None)``. ``column`` holds the values the modes model (no point
+    masses: those decode to themselves)."""
     x = column[~np.isnan(column)]
     values, counts = np.unique(x, return_counts=True)
     repeated = counts[counts > 1].sum()
