@@ -15,8 +15,8 @@ Each column becomes a run of model-space columns ("spans"):
   training precision (integers stay integers, dates stay whole days; single
   precision values stay single precision ones). A column whose values repeat
   (nine in ten values seen more than once: amounts heaped on round numbers)
-  decodes onto its training values by quantile, each about as often as in
-  training.
+  decodes onto its training values held by more than one row, by quantile,
+  each about as often as in training.
 * categorical columns (object, string, category, bool): a one-hot over the
   ``max_categories`` most frequent values. The rarer values of a very wide
   column (an id, a postcode) share one "rare" slot, decoded by drawing from
@@ -569,17 +569,22 @@ def decode_numbers(spec, slot, offset):
 
 
 def seen_values(column):
-    """The distinct values of a numeric column whose values repeat (at
-    least ``_SEEN_SHARE`` of them occur more than once, on at most
-    ``_MAX_SEEN`` distinct values) and the share of values up to each; else
-    ``(None, None)``. ``column`` holds the values the modes model (no point
+    """The values that occur more than once in a numeric column whose values
+    repeat (at least ``_SEEN_SHARE`` of them occur more than once, on at most
+    ``_MAX_SEEN`` distinct values) and the share of those rows up to each;
+    else ``(None, None)``. ``column`` holds the values the modes model (no point
     masses: those decode to themselves)."""
     x = column[~np.isnan(column)]
     values, counts = np.unique(x, return_counts=True)
-    repeated = counts[counts > 1].sum()
-    if len(values) < 2 or len(values) > _MAX_SEEN or repeated < _SEEN_SHARE * len(x):
+    repeated = counts > 1
+    if len(values) > _MAX_SEEN or counts[repeated].sum() < _SEEN_SHARE * len(x):
         return None, None
-    return values, np.cumsum(counts) / len(x)
+    # only values that several rows hold: a value of one row alone (one
+    # person's income) is neither kept in the model nor written out
+    values, counts = values[repeated], counts[repeated]
+    if len(values) < 2:
+        return None, None
+    return values, np.cumsum(counts) / counts.sum()
 
 
 def snap_to_seen(spec, x):
