@@ -39,7 +39,10 @@ knowledge the user declares:
   wages) keeps its resolution where its rows are; otherwise by a linear map
   of its whole range.
 * the model may start from the same release: ``moments`` (the model-space
-  means of the encoded surrogate) give the marginals of the one-hot groups.
+  means of the encoded surrogate) give the marginals of the one-hot groups,
+  and the spread of the scalars of numbers encoded by their noisy CDF (about
+  that of a uniform on [-1, 1]; NaN for the other scalars, whose surrogate
+  spread is that of the declared range when no bin cleared the noise).
 
 The number of rows is treated as public, as in Opacus' accounting. Class
 labels (the set of classes), column names and dtypes are the schema: public.
@@ -179,10 +182,13 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
         columns[name] = (spec, domain, public, counts.reshape(size, width))
 
     # one Gaussian mechanism over all the tables
-    n_tables = len(columns) + (labels is not None)
     thresholded = [n for n, c in columns.items() if not c[2]]
     reserved = _THRESHOLD_DELTA * budget.delta if thresholded else 0.0
     noise_multiplier = budget.gaussian_noise(PREPROCESSING_SHARE, reserved)
+    unused = _unused_histograms(
+        len(table), noise_multiplier, len(columns) + (labels is not None), bounds
+    )
+    n_tables = len(columns) - len(unused) + (labels is not None)
     std = noise_multiplier * np.sqrt(n_tables)
     budget.add(
         f"encoder and conditioning statistics: Gaussian noisy counts of "
@@ -196,12 +202,17 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
         noisy = np.bincount(label, minlength=n_classes) + std * rng.standard_normal(
             n_classes
         )
-        class_counts = np.maximum(noisy, 0) + 0.5
+        # a pseudo-count of one noise deviation: a class whose noisy count
+        # fell below zero may hold that many rows, and is still drawn
+        class_counts = np.maximum(noisy, 0) + max(std, 0.5)
     threshold = 1 + std * np.sqrt(cells) * norm.isf(reserved / max(len(thresholded), 1))
     n_rows = min(max(len(table), 200), _SURROGATE_ROWS)
     surrogate, released, shares = {}, {}, {}
     for name, (spec, domain, public, counts) in columns.items():
-        noisy = counts + std * rng.standard_normal(counts.shape)
+        if name in unused:  # not released: no bin (nor missing) clears the noise
+            noisy = np.zeros(counts.shape)
+        else:
+            noisy = counts + std * rng.standard_normal(counts.shape)
         total = noisy.sum(axis=1)
         marginal_std = std * np.sqrt(counts.shape[1])
         dtype_missing = _can_be_missing(table[name].dtype)
@@ -270,9 +281,25 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
         spec.reach = np.maximum(spec.reach, farthest)
     encoded = encoder.transform(surrogate)
     moments = np.stack([encoded.mean(axis=0), encoded.std(axis=0)])
+    for spec in encoder.columns_:  # a spread known only from a noisy CDF
+        if spec.kind != "categorical" and spec.warp_x is None:
+            moments[1, spec.spans[0].start] = np.nan
     return PrivateEncoding(
         encoder, _encodable(table, encoder, bounds), class_counts, released, moments
     )
+
+
+def _unused_histograms(n_rows, noise_multiplier, n_tables, bounds):
+    """The numbers with declared bounds whose histograms are not released:
+    all of them when even the best case, the rows in ``_WARP_BINS`` bins of
+    equal counts, would not clear the noise of a release of every table
+    (``n_rows / _WARP_BINS`` below three noise deviations). Their encoding is
+    then the linear map of the declared range, as when no bin clears the
+    noise, and the other tables (class and categorical counts) get less
+    noise. Decided from public figures only (the number of rows, the noise,
+    the schema), never from the counts."""
+    std = noise_multiplier * np.sqrt(n_tables)
+    return set(bounds) if n_rows / _WARP_BINS < 3 * std else set()
 
 
 def _warp(spec, edges, weights):
