@@ -234,7 +234,7 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
             declared = name in bounds
             keep = total[:-1] > (3 if declared else 4) * marginal_std
             if keep.sum() >= _WARP_BINS:  # a distribution to encode by
-                shares[name] = (domain, np.maximum(total[:-1], 0) * keep)
+                shares[name] = (domain, total[:-1], keep)
             if not keep.any() and declared:  # too little signal: the whole range
                 keep[:], total[:-1] = True, 1.0
             elif not keep.any():  # around the largest bin of the public grid
@@ -302,19 +302,25 @@ def _unused_histograms(n_rows, noise_multiplier, n_tables, bounds):
     return set(bounds) if n_rows / _WARP_BINS < 3 * std else set()
 
 
-def _warp(spec, edges, weights):
+def _warp(spec, edges, total, keep):
     """Encode the number by its noisy cumulative distribution: the edges of
     its histogram bins map to ``2 cdf - 1``, linearly between, and a single
     mode covers [-1, 1]. Skewed columns so keep their resolution where their
-    rows are (post-processing of the counts). The map spans the bins kept,
-    from the first to the last (within the column's range): values beyond
-    them, too few to clear the noise, are encoded and decoded at their ends."""
-    kept = np.flatnonzero(weights > 0)
-    if len(kept):
-        edges, weights = edges[kept[0] : kept[-1] + 2], weights[kept[0] : kept[-1] + 1]
+    rows are (post-processing of the counts). The kept bins weigh their noisy
+    counts; the bins beyond them on either side, too thin one by one to clear
+    the noise, weigh their noisy total (at least 0) as one segment out to the
+    end of the column's range (the declared bounds), so that the values there
+    are spread over it rather than piled up at the ends of the kept bins."""
+    kept = np.flatnonzero(keep)
+    first, last = kept[0], kept[-1]
+    weights = np.maximum(total[first : last + 1], 0) * keep[first : last + 1]
+    tails = [max(total[:first].sum(), 0), max(total[last + 1 :].sum(), 0)]
+    edges = np.concatenate([[spec.low], edges[first : last + 2], [spec.high]])
+    weights = np.concatenate([[tails[0]], weights, [tails[1]]])
     x = np.clip(edges, spec.low, spec.high)
     weights = weights / max(weights.sum(), 1e-12) + 1e-6  # strictly increasing
     cdf = np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum()
+    # a tail of no width (the range ends at a kept edge) adds nothing
     x, first = np.unique(x, return_index=True)
     spec.warp_x, spec.warp_u = x, 2 * cdf[first] - 1
     spec.warp_u[-1] = 1.0

@@ -313,7 +313,7 @@ class TabularVAE(TabularGenerator):
 class _ConditionalVAE(nn.Module):
     def __init__(self, layout, conditioning, latent_dim, hidden_dims, private=False):
         super().__init__()
-        self.layout, self.latent_dim = layout, latent_dim
+        self.layout, self.latent_dim, self.private = layout, latent_dim, private
         width, condition_width = layout.width, conditioning.width
         self.n_classes = conditioning.n_classes
         # under differential privacy with classes, added to the decoder's
@@ -395,5 +395,8 @@ class _ConditionalVAE(nn.Module):
             (n_samples, len(scalars)), generator=generator, device=device
         )
         values = torch.tanh(raw[:, scalars]) + noise * self._sigma()[scalars]
+        if self.private:  # reflected into [-1, 1]: no pile-ups at the ends of
+            # numbers encoded by their CDF, whose scale starts wide
+            values = 1 - (values + 1).remainder(4).sub(2).abs()
         out[:, scalars] = values.clamp(-1, 1)
         return self.layout.sample_groups(raw, generator, out)
