@@ -41,7 +41,7 @@ class TabularVAE(TabularGenerator):
     %(enlarge)s
     %(rules)s
     latent_dim : int or None, default=None
-        Size of the latent code. None: 16, or 4 under differential privacy
+        Size of the latent code. None: 16, or 2 under differential privacy
         (see ``training_settings_``).
     hidden_dims : tuple of int or None, default=None
         Widths of the hidden layers of the encoder and of the decoder. None:
@@ -129,7 +129,7 @@ class TabularVAE(TabularGenerator):
         "latent_dim": 16,
         "hidden_dims": (128, 128),
     }
-    _private_settings = DP_SGD_SETTINGS | {"latent_dim": 4, "hidden_dims": (32,)}
+    _private_settings = DP_SGD_SETTINGS | {"latent_dim": 2, "hidden_dims": (32,)}
 
     def __init__(
         self,
