@@ -413,3 +413,69 @@ def test_private_model_saves_and_loads(private_class, tmp_path):
         torch.as_tensor(loaded.conditioning_.counts),
         torch.as_tensor(gen.conditioning_.counts),
     )
+
+
+def wide_table(n, seed=0):
+    """Numbers with a wide public range and three classes."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {"income": rng.lognormal(3, 0.5, n), "age": rng.normal(40, 10, n).clip(18, 90)}
+    )
+    y = pd.Series(rng.choice(["a", "b", "c"], n, p=[0.45, 0.45, 0.1]))
+    return X, y, {"income": (0.0, 500.0), "age": (18.0, 90.0)}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tiny_tables_spend_their_noise_on_what_can_be_released(seed):
+    from augment.tabular.private import private_encoding
+
+    # 120 rows at epsilon 1: no bin of a number could clear the noise, so no
+    # number's histogram is released and the class counts get all of it
+    X, y, bounds = wide_table(120, seed)
+    labels = pd.factorize(y, sort=True)[0]
+    budget = PrivacyBudget(1.0, 1e-5)
+    found = private_encoding(
+        X, labels, 3, budget, bounds=bounds, categories={}, seed=seed
+    )
+    assert budget.mechanisms[0]["part"].startswith(
+        "encoder and conditioning statistics: Gaussian noisy counts of 1 tables"
+    )
+    std = budget.mechanisms[0]["noise_multiplier"]  # one table: sensitivity 1
+    assert all(s.warp_x is None for s in found.encoder.columns_)
+    # a class whose noisy count fell below zero keeps a pseudo-count of one
+    # noise deviation: it is still sampled
+    assert found.class_counts.min() >= std
+    # on many rows the numbers' histograms are released, and encode them
+    X, y, bounds = wide_table(3000, seed)
+    budget = PrivacyBudget(1.0, 1e-5)
+    labels = pd.factorize(y, sort=True)[0]
+    found = private_encoding(
+        X, labels, 3, budget, bounds=bounds, categories={}, seed=seed
+    )
+    assert "noisy counts of 3 tables" in budget.mechanisms[0]["part"]
+    assert all(s.warp_x is not None for s in found.encoder.columns_)
+
+
+def test_noisy_cdf_spans_the_declared_range_without_pile_ups():
+    from augment.tabular.encoder import decode_numbers, encode_numbers
+
+    X, y, bounds = wide_table(3000)
+    gen = tiny(TabularVAE, dp_epsilon=1.0, dp_bounds=bounds, epochs=1).fit(X, y)
+    spec = {s.name: s for s in gen.encoder_.columns_}["income"]
+    # the map reaches the declared ends: values beyond the kept bins are
+    # encoded inside (-1, 1) and decoded where they were, within a segment
+    assert (spec.warp_x[0], spec.warp_x[-1]) == bounds["income"]
+    x = np.array([150.0, 300.0, 499.0])
+    mode, scalar = encode_numbers(spec, x)
+    assert np.all(np.abs(scalar) < 1) and len(np.unique(scalar)) == 3
+    np.testing.assert_allclose(decode_numbers(spec, mode, scalar), x, rtol=1e-6)
+    # the scales of those scalars start at the noisy CDF's spread (at most a
+    # uniform's 0.58 on [-1, 1]), not at 0.1: one epoch could not get there
+    scalars = gen.module_.layout.scalar_index
+    sigma = gen.module_._sigma()[scalars]
+    assert torch.all(sigma > 0.25)
+    # sampled scalars are reflected into [-1, 1], not clipped onto its ends
+    X_new, _ = gen.sample(3000, random_state=0)
+    for column, (low, high) in bounds.items():
+        at_ends = np.isclose(X_new[column], low) | np.isclose(X_new[column], high)
+        assert at_ends.mean() < 0.005, column
