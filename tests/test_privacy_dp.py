@@ -469,11 +469,11 @@ def test_noisy_cdf_spans_the_declared_range_without_pile_ups():
     mode, scalar = encode_numbers(spec, x)
     assert np.all(np.abs(scalar) < 1) and len(np.unique(scalar)) == 3
     np.testing.assert_allclose(decode_numbers(spec, mode, scalar), x, rtol=1e-6)
-    # the scales of those scalars start at half the noisy CDF's spread (a
-    # uniform's is 0.58 on [-1, 1]), not at 0.1: one epoch could not get there
+    # the scales of those scalars start at the noisy CDF's spread (at most a
+    # uniform's 0.58 on [-1, 1]), not at 0.1: one epoch could not get there
     scalars = gen.module_.layout.scalar_index
     sigma = gen.module_._sigma()[scalars]
-    assert torch.all(sigma > 0.15)
+    assert torch.all(sigma > 0.25)
     # sampled scalars are reflected into [-1, 1], not clipped onto its ends
     X_new, _ = gen.sample(3000, random_state=0)
     for column, (low, high) in bounds.items():

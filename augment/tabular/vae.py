@@ -330,21 +330,20 @@ class _ConditionalVAE(nn.Module):
 
     def start_at(self, moments, conditioning):
         """Start at the marginals: the decoder's one-hot groups start at the
-        model-space means ``moments[0]``, the scale of a scalar at half its
-        spread ``moments[1]`` where known (finite), and each class adds the log-ratio
+        model-space means ``moments[0]``, the scale of a scalar at its spread
+        ``moments[1]`` where known (finite), and each class adds the log-ratio
         ``p(value | class) / p(value)`` of every discrete value, from the
         conditioning's frequencies (noisy ones, under differential privacy)."""
         self.layout.start_groups(self.decoder[-1].bias, moments[0])
         with torch.no_grad():
-            # the scalars' scale starts at half their known spread: the few
-            # steps of DP-SGD could not take it from 0.1 to a uniform's 0.58;
-            # the other half is left to the latent code and the class (the
-            # whole spread blurred the classes: measured on CPS1988)
+            # the scalars' scale starts at their known spread: the few steps
+            # of DP-SGD could not take it from 0.1 to a uniform's 0.58 (half
+            # the spread: no better train-on-synthetic ratio on CPS1988 with
+            # benchmarks/dp.py, lower fidelity)
             scalars = self.layout.scalar_index.cpu()
             spread = torch.as_tensor(moments[1], dtype=torch.float32)[scalars]
             known = spread.isfinite()
-            start = (0.5 * spread[known]).clamp(0.01, 1.0).log()
-            self.log_sigma[scalars[known]] = start
+            self.log_sigma[scalars[known]] = spread[known].clamp(0.01, 1.0).log()
             if self.class_logits is None:
                 return
             counts = conditioning.counts.double()  # (discrete, width, classes)
