@@ -419,10 +419,14 @@ def wide_table(n, seed=0):
     """Numbers with a wide public range and three classes."""
     rng = np.random.default_rng(seed)
     X = pd.DataFrame(
-        {"income": rng.lognormal(3, 0.5, n), "age": rng.normal(40, 10, n).clip(18, 90)}
+        {
+            "income": rng.lognormal(3, 0.5, n),
+            "age": rng.normal(40, 10, n).clip(18, 90),
+            "years": rng.poisson(8, n),  # integers: values repeat
+        }
     )
     y = pd.Series(rng.choice(["a", "b", "c"], n, p=[0.45, 0.45, 0.1]))
-    return X, y, {"income": (0.0, 500.0), "age": (18.0, 90.0)}
+    return X, y, {"income": (0.0, 500.0), "age": (18.0, 90.0), "years": (0, 60)}
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -452,7 +456,7 @@ def test_tiny_tables_spend_their_noise_on_what_can_be_released(seed):
     found = private_encoding(
         X, labels, 3, budget, bounds=bounds, categories={}, seed=seed
     )
-    assert "noisy counts of 3 tables" in budget.mechanisms[0]["part"]
+    assert "noisy counts of 4 tables" in budget.mechanisms[0]["part"]
     assert all(s.warp_x is not None for s in found.encoder.columns_)
 
 
@@ -469,6 +473,12 @@ def test_noisy_cdf_spans_the_declared_range_without_pile_ups():
     mode, scalar = encode_numbers(spec, x)
     assert np.all(np.abs(scalar) < 1) and len(np.unique(scalar)) == 3
     np.testing.assert_allclose(decode_numbers(spec, mode, scalar), x, rtol=1e-6)
+    # integers too, beyond the kept bins (and not snapped onto the
+    # surrogate's values, which stop there)
+    spec = {s.name: s for s in gen.encoder_.columns_}["years"]
+    assert spec.seen is None
+    x = np.array([30.0, 45.0])
+    np.testing.assert_array_equal(decode_numbers(spec, *encode_numbers(spec, x)), x)
     # the scales of those scalars start at the noisy CDF's spread (at most a
     # uniform's 0.58 on [-1, 1]), not at 0.1: one epoch could not get there
     scalars = gen.module_.layout.scalar_index
