@@ -291,6 +291,15 @@ def run_auto(part, test, label, cell, args, classes, new, log):
             model.fit(X, y)
             seconds = time.perf_counter() - start
             value = balanced_accuracy_score(test[label], model.predict(test))
+            results = model.cv_results_
+            names = (
+                []
+                if results is None
+                else [
+                    str(a) if a == 0 else f"{a}@w{w:g}"
+                    for a, w in zip(results["amount"], results["weight"])
+                ]
+            )
             log(
                 cell,
                 "auto",
@@ -299,25 +308,21 @@ def run_auto(part, test, label, cell, args, classes, new, log):
                 value,
                 fit_seconds=seconds,
                 amount=str(model.amount_),
+                weight=model.weight_,
                 search_seconds=model.search_seconds_,
                 # the inner scores, to study other selection rules afterwards
                 cv_mean_scores=None
-                if model.cv_results_ is None
-                else dict(
-                    zip(
-                        map(str, model.cv_results_["amount"]),
-                        model.cv_results_["mean_test_score"].tolist(),
-                    )
-                ),
+                if results is None
+                else dict(zip(names, results["mean_test_score"].tolist())),
                 cv_split_scores=None
-                if model.cv_results_ is None
+                if results is None
                 else {
-                    str(amount): [
+                    names[i]: [
                         float(values[i])
-                        for key, values in model.cv_results_.items()
+                        for key, values in results.items()
                         if key.startswith("split")
                     ]
-                    for i, amount in enumerate(model.cv_results_["amount"])
+                    for i in range(len(names))
                 },
             )
 

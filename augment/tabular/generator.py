@@ -84,7 +84,9 @@ class TabularGenerator(BaseGenerator):
         probe = make_pipeline(
             TableEncoder(random_state=0), LogisticRegression(max_iter=1000)
         )
-        search = AugmentedClassifier(probe, clone(self).set_params(enlarge=None))
+        search = AugmentedClassifier(
+            probe, clone(self).set_params(enlarge=None), synthetic_weights=[1.0]
+        )
         search.fit(data, y_info.values)
         self.enlarge_search_ = search.cv_results_
         amount = search.amount_
