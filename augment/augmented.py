@@ -171,7 +171,7 @@ class AugmentedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     True
     >>> list(model.cv_results_["amount"])
     [0, 'balance', 'balance']
-    >>> list(model.cv_results_["weight"])
+    >>> model.cv_results_["weight"].tolist()
     [nan, 1.0, 0.5]
     """
 

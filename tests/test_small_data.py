@@ -35,7 +35,7 @@ def model(estimator=None, **params):
 
 def test_search_reports_every_amount_and_its_cost():
     X, y = data()
-    fitted = model(amounts=[0, "balance", 2.0]).fit(X, y)
+    fitted = model(amounts=[0, "balance", 2.0], synthetic_weights=[1.0]).fit(X, y)
     results = pd.DataFrame(fitted.cv_results_)
     assert results["amount"].tolist() == [0, "balance", 2.0]
     assert {"split0_test_score", "split2_test_score", "rank_test_score"} <= set(results)
@@ -44,10 +44,13 @@ def test_search_reports_every_amount_and_its_cost():
     assert times[0] == 0 and times[1] == times[2] > 0
     # in the training folds (40 rows, 30 of class 0): balance adds 20, x2 40
     assert results["n_synthetic"].tolist() == [0, 20, 40]
-    # the chosen amount beats 0 in two of the three folds at least
+    # the chosen amount beats 0 in two of the three folds at least, by more
+    # than two standard errors
     splits = results.filter(like="split").to_numpy()
     gains = splits - splits[0]
-    clears = (gains.mean(1) > 0) & ((gains > 0).sum(1) >= 2)
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 for amount 0
+        t = gains.mean(1) / (gains.std(1, ddof=1) / np.sqrt(3))
+    clears = (gains.mean(1) > 0) & ((gains > 0).sum(1) >= 2) & (t > 2)
     best = np.argmax(np.where(clears, results["mean_test_score"], -1))
     assert fitted.amount_ == (results["amount"][best] if clears.any() else 0)
     assert fitted.search_seconds_ > 0
@@ -57,6 +60,7 @@ def results(**amounts):
     splits = np.array(list(amounts.values()))
     return {
         "amount": list(amounts),
+        "weight": np.ones(len(amounts)),
         "mean_test_score": splits.mean(axis=1),
         **{f"split{k}_test_score": splits[:, k] for k in range(splits.shape[1])},
     }
@@ -67,12 +71,14 @@ def results(**amounts):
     [
         # balance: the best mean (+0.2 over none), won in two folds of four;
         # x2: +0.1, won in three
-        (dict(win_share=0), "balance"),
-        (dict(win_share=0.4), "balance"),
-        (dict(), 2.0),
-        (dict(win_share=0.75), 0),
-        (dict(margin=0.15), 0),
-        (dict(margin=0.15, win_share=0), "balance"),
+        (dict(win_share=0, min_t=0), "balance"),
+        (dict(win_share=0.4, min_t=0), "balance"),
+        (dict(win_share=0.4), 0),  # t statistics 1.15 and 1
+        (dict(), 0),  # x2's gains (0.2, 0.2, 0.2, -0.2) are under 2 errors
+        (dict(min_t=0), 2.0),
+        (dict(win_share=0.75, min_t=0), 0),
+        (dict(margin=0.15, min_t=0), 0),
+        (dict(margin=0.15, win_share=0, min_t=0), "balance"),
     ],
 )
 def test_an_amount_must_beat_none_in_most_folds(params, chosen):
@@ -82,7 +88,33 @@ def test_an_amount_must_beat_none_in_most_folds(params, chosen):
         double=[0.7, 0.7, 0.7, 0.3],
     )
     found["amount"] = [0, "balance", 2.0]
-    assert model(**params)._choose(found["amount"], found) == chosen
+    assert model(**params)._choose(found)[0] == chosen
+
+
+@pytest.mark.parametrize("min_t, chosen", [(0, "balance"), (2, 0), (5, 0)])
+def test_the_gain_must_exceed_min_t_standard_errors(min_t, chosen):
+    # gains 0.1, 0.1, 0.1, 0.1, -0.2: mean 0.04, standard error 0.06 (t = 0.67)
+    found = results(
+        none=[0.5, 0.5, 0.5, 0.5, 0.5],
+        balance=[0.6, 0.6, 0.6, 0.6, 0.3],
+    )
+    found["amount"] = [0, "balance"]
+    assert model(min_t=min_t)._choose(found)[0] == chosen
+    # steady gains clear any threshold (no spread: an infinite t statistic)
+    steady = results(none=[0.5, 0.5, 0.5], balance=[0.6, 0.6, 0.6])
+    steady["amount"] = [0, "balance"]
+    assert model(min_t=min_t)._choose(steady)[0] == "balance"
+
+
+def test_the_weight_of_the_chosen_candidate_comes_with_it():
+    found = results(
+        none=[0.5, 0.5, 0.5],
+        full=[0.6, 0.6, 0.7],
+        half=[0.7, 0.7, 0.7],
+    )
+    found["amount"] = [0, "balance", "balance"]
+    found["weight"] = np.array([np.nan, 1.0, 0.5])
+    assert model()._choose(found) == ("balance", 0.5)
 
 
 def test_chosen_amount_is_what_the_final_classifier_learns():
@@ -95,11 +127,85 @@ def test_chosen_amount_is_what_the_final_classifier_learns():
     assert fitted.generator_.classes_.tolist() == [0, 1]
 
 
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_synthetic_rows_weigh_what_was_chosen(pipeline):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = data()
+    estimator = DummyClassifier()
+    if pipeline:  # the weights go to the final step
+        estimator = make_pipeline(StandardScaler(), estimator)
+    fitted = model(estimator, amounts=["balance"], synthetic_weights=[0.5]).fit(X, y)
+    assert fitted.weight_ == 0.5 and fitted.n_synthetic_ == 30
+    # 45 rows of class 0 against 15 real and 30 synthetic ones of class 1 at 0.5
+    final = fitted.estimator_[-1] if pipeline else fitted.estimator_
+    np.testing.assert_allclose(final.class_prior_, [0.6, 0.4])
+    results = pd.DataFrame(fitted.cv_results_)
+    assert results["amount"].tolist() == ["balance"]
+    assert results["weight"].tolist() == [0.5]
+
+
+def test_every_amount_is_tried_with_every_weight():
+    X, y = data()
+    fitted = model(synthetic_weights=[1.0, 0.25]).fit(X, y)
+    results = pd.DataFrame(fitted.cv_results_)
+    assert results["amount"].tolist() == [0, "balance", "balance", 2.0, 2.0]
+    np.testing.assert_array_equal(results["weight"], [np.nan, 1, 0.25, 1, 0.25])
+    # the rows of an amount are sampled once per fold, whatever their weight
+    assert results["n_synthetic"].tolist() == [0, 20, 20, 40, 40]
+    assert fitted.weight_ in (None, 1.0, 0.25)
+    assert (fitted.weight_ is None) == (fitted.amount_ == 0)
+
+
+def test_weights_through_metadata_routing():
+    from sklearn import config_context
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = data()
+    with config_context(enable_metadata_routing=True):
+        final = DummyClassifier().set_fit_request(sample_weight=True)
+        scale = StandardScaler().set_fit_request(sample_weight=False)
+        estimator = make_pipeline(scale, final)
+        fitted = model(estimator, amounts=["balance"], synthetic_weights=[0.5])
+        fitted.fit(X, y)
+    np.testing.assert_allclose(fitted.estimator_[-1].class_prior_, [0.6, 0.4])
+
+
+def test_weights_auto_and_estimators_without_sample_weight():
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = data()
+    assert model(amounts=[0]).fit(X, y).synthetic_weights_ == [1.0, 0.5]
+    knn = make_pipeline(StandardScaler(), KNeighborsClassifier())
+    assert model(knn, amounts=[0]).fit(X, y).synthetic_weights_ == [1.0]
+    assert model(knn, amounts=[0], synthetic_weights=[1]).fit(X, y)
+    with pytest.raises(ValueError, match="KNeighborsClassifier.fit does not"):
+        model(knn, synthetic_weights=[1.0, 0.5]).fit(X, y)
+
+
+@pytest.mark.parametrize("weights", [[0], [-1.0], [], ["half"], [True], [np.nan]])
+def test_bad_synthetic_weights(weights):
+    X, y = data()
+    with pytest.raises(ValueError, match="synthetic_weights must"):
+        model(synthetic_weights=weights).fit(X, y)
+
+
+@pytest.mark.parametrize("params", [dict(min_t=-1), dict(synthetic_weights="all")])
+def test_bad_rule_parameters(params):
+    X, y = data()
+    with pytest.raises(InvalidParameterError):
+        model(**params).fit(X, y)
+
+
 def test_no_augmentation_when_it_does_not_beat_real_rows_by_the_margin():
     X, y = data()
     fitted = model(DummyClassifier(), margin=1.0).fit(X, y)
     assert fitted.amount_ == 0 and fitted.generator_ is None
-    assert fitted.n_synthetic_ == 0
+    assert fitted.n_synthetic_ == 0 and fitted.weight_ is None
     np.testing.assert_allclose(fitted.estimator_.class_prior_, [0.75, 0.25])
 
 
