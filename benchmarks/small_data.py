@@ -224,6 +224,17 @@ def smote_rows(part, label, categories, added, seed):
     return X_res.iloc[len(X) :].assign(**{label: y_res[len(X) :].to_numpy()})
 
 
+def fidelity(oracle, rows, label):
+    """The share of synthetic ``rows`` that ``oracle``, a classifier trained
+    on the whole training split (far more rows than a cell's), assigns to
+    the class they were generated for: how many fall on their class's side
+    of the boundary."""
+    if not len(rows):
+        return None
+    predicted = oracle.predict(rows.drop(columns=label))
+    return float(np.mean(predicted == rows[label].to_numpy()))
+
+
 def generated_rows(generator, label, added):
     labels = np.repeat(added.index.to_numpy(), added.to_numpy())
     X, y = generator.sample(len(labels), y=labels)
@@ -235,6 +246,10 @@ def run_cells(dataset, args, classes, log):
     """Every score of one table: a record per (size, seed, mode, predictor, method)."""
     train, test, label, categories = prepare(dataset, args.test_rows)
     numeric = [c for c in train.columns if c not in categories and c != label]
+    oracle = None
+    if args.fidelity:  # gradient boosting on the whole training split
+        oracle = predictor("boosting", categories, numeric, 0)
+        oracle.fit(train.drop(columns=label), train[label])
 
     def new(name, seed):
         return predictor(name, categories, numeric, seed)
@@ -263,6 +278,8 @@ def run_cells(dataset, args, classes, log):
                     sets[method, mode] = pd.concat([part, extra], ignore_index=True)
                     sets[method, mode].attrs["fit_seconds"] = seconds
             for (method, mode), rows in sets.items():
+                if oracle is not None:
+                    rows.attrs["fidelity"] = fidelity(oracle, rows[len(part) :], label)
                 for name in args.predictors:
                     value = score(new(name, seed), rows, test, label)
                     log(cell, mode, name, method, value, **rows.attrs)
@@ -368,6 +385,8 @@ def summarise(frame):
             "mean vs SMOTE": groups["vs_smote"].mean(),
         }
     )
+    if "fidelity" in both:  # --fidelity: the mean class fidelity of the rows
+        table["class fidelity"] = groups["fidelity"].mean()
     by_size = both.pivot_table(
         "vs_real", index=["method", "mode"], columns="rows", aggfunc="mean"
     )
@@ -440,6 +459,12 @@ def main(argv=None):
         help="also score the generators' sets with their synthetic rows "
         "weighted so (sample_weight; not k-NN)",
     )
+    parser.add_argument(
+        "--fidelity",
+        action="store_true",
+        help="also log the class fidelity of every set's synthetic rows (the "
+        "share that boosting on the whole training split gives their label)",
+    )
     parser.add_argument("--test-rows", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(RESULTS / "small_data.jsonl"))
@@ -507,41 +532,58 @@ def main(argv=None):
     print(f"\nwritten to {out}")
 
 
-def rule_study(frame, shares=(0.0, 0.5, 0.75)):
-    """AugmentedClassifier's choice by other ``win_share`` values, replayed
-    from the inner split scores of the "auto" cells: the test score of the
-    amount each would choose is that of the same generator's "balance" or
-    "enlarge" cell (``--enlarge 2``), or real-only for 0. Per share: cells,
-    share not below real-only, mean difference to it, share augmented."""
+RULES = ((0.0, 0.0), (0.5, 0.0), (0.75, 0.0), (0.5, 1.0), (0.5, 2.0), (0.75, 2.0))
+
+
+def rule_study(frame, rules=RULES):
+    """AugmentedClassifier's choice by other rules ``(win_share, min_t)``,
+    replayed from the inner split scores of the "auto" cells: the test score
+    of the candidate each rule would choose is that of the same generator's
+    "balance" or "enlarge" cell (``--enlarge 2``; ``@w0.5`` cells of
+    ``--weights 0.5`` for the candidates of weight 0.5), or real-only for 0;
+    rules that would choose a candidate without such a cell are left out of
+    that cell. Per rule: cells, share not below real-only, mean difference to
+    it, share augmented."""
     keys = ["dataset", "rows", "seed", "predictor"]
     scores = frame.drop_duplicates([*keys, "mode", "method"])
     real = scores[scores["method"] == "real"].set_index(keys)["balanced_accuracy"]
+    table = scores.set_index(["method", *keys, "mode"])["balanced_accuracy"]
+    modes = {"balance": "balance", "2.0": "enlarge"}
     found = []
     for _, cell in scores[scores["mode"] == "auto"].iterrows():
         splits = cell.get("cv_split_scores")
         generator = cell["method"].removesuffix("+auto")
         index = tuple(cell[keys])
-        mine = scores[(scores["method"] == generator)].set_index([*keys, "mode"])
-        test = {"0": real.get(index)}
-        for amount, mode in (("balance", "balance"), ("2.0", "enlarge")):
-            test[amount] = mine["balanced_accuracy"].get((*index, mode))
-        for share in shares:
+        if index not in real.index:
+            continue
+        for share, min_t in rules:
             chosen = "0"
             if isinstance(splits, dict):
                 gains = {k: np.subtract(v, splits["0"]) for k, v in splits.items()}
                 clear = {
                     k: np.mean(g)
                     for k, g in gains.items()
-                    if np.mean(g) > 0 and np.mean(g > 0) > share
+                    if np.mean(g) > 0
+                    and np.mean(g > 0) > share
+                    and np.mean(g) > min_t * np.std(g, ddof=1) / np.sqrt(len(g))
                 }
                 chosen = max(clear, key=clear.get, default="0")
-            value = test.get(chosen)
-            if value is not None and test["0"] is not None:
-                found.append((generator, share, value - test["0"], chosen != "0"))
+            if chosen == "0":
+                value = real[index]
+            else:  # "balance", "2.0" (before weights), "balance@w0.5", ...
+                amount, _, weight = chosen.partition("@w")
+                method = generator if weight in ("", "1") else f"{generator}@w{weight}"
+                value = table.get((method, *index, modes[amount]))
+            if value is not None:
+                found.append(
+                    (generator, share, min_t, value - real[index], chosen != "0")
+                )
     if not found:
         return None
-    found = pd.DataFrame(found, columns=["method", "win_share", "vs_real", "aug"])
-    groups = found.groupby(["method", "win_share"])
+    found = pd.DataFrame(
+        found, columns=["method", "win_share", "min_t", "vs_real", "aug"]
+    )
+    groups = found.groupby(["method", "win_share", "min_t"])
     return pd.DataFrame(
         {
             "cells": groups.size(),
@@ -562,7 +604,7 @@ def print_summary(frame):
     print(by_predictor.round(3).to_string())
     rules = rule_study(frame) if "cv_split_scores" in frame else None
     if rules is not None:
-        print("\n## AugmentedClassifier replayed with other win_share values\n")
+        print("\n## AugmentedClassifier replayed with other rules\n")
         print(rules.round(3).to_string())
 
 
