@@ -1,4 +1,5 @@
-"""TabularVAE's latent sampling: from the prior or near the rows of the class."""
+"""TabularVAE: latent sampling (from the prior or near the rows of the class) and
+its default budget of training steps."""
 
 import numpy as np
 import pandas as pd
@@ -99,3 +100,16 @@ def test_unknown_latent_sampling():
     X, y = labelled()
     with pytest.raises(ValueError, match="latent_sampling"):
         tiny(TabularVAE, latent_sampling="nearest").fit(X, y)
+
+
+def test_the_default_budget_of_steps_holds_on_small_tables():
+    # capped at 120 epochs, a table of one batch trained for 120 steps only
+    # (too few: its synthetic minority rows fell outside their class)
+    gen = TabularVAE()
+    for n in (40, 200, 256, 700, 3000):
+        batch = min(256, n)
+        assert gen._step_budget(n, batch) * (n // batch) >= 600
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 2)), columns=["a", "b"])
+    gen = TabularVAE(latent_dim=2, hidden_dims=(8,), random_state=0)
+    gen.fit(X, np.arange(40) % 2)
+    assert gen.training_settings_["epochs"] == len(gen.history_) == 600
