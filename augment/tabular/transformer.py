@@ -104,6 +104,8 @@ class TabularTransformer(TabularGenerator):
         "width": [Interval(numbers.Integral, 1, None, closed="left")],
         "depth": [Interval(numbers.Integral, 1, None, closed="left")],
         "heads": [Interval(numbers.Integral, 1, None, closed="left")],
+        "smoothing": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
     _range_conditions = True
@@ -128,6 +130,8 @@ class TabularTransformer(TabularGenerator):
         precision="auto",
         random_state=None,
         verbose=0,
+        smoothing=0.0,
+        weight_decay=0.0,
     ):
         self.sampling_strategy = sampling_strategy
         self.enlarge = enlarge
@@ -144,6 +148,8 @@ class TabularTransformer(TabularGenerator):
         self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
+        self.smoothing = smoothing
+        self.weight_decay = weight_decay
 
     # ------------------------------------------------------------ training
     def _build_modules(self, init):
@@ -166,12 +172,21 @@ class TabularTransformer(TabularGenerator):
         self._build_modules(self._init_generator())
         module = self.module_ = self.module_.to(data.device)
         tokens = module.tokens.tokenise(data)
-        optimiser = torch.optim.Adam(
+        optimiser = torch.optim.AdamW(
             module.parameters(),
             lr=self.learning_rate,
+            weight_decay=self.weight_decay,
             fused=data.device.type in ("cpu", "cuda"),  # one kernel for all parameters
         )
         n_columns = tokens.shape[1]
+        smooth = self.smoothing
+        if smooth == "auto":  # a Gaussian of 1/sqrt(rows) in quantiles
+            ordered = module.tokens.rank.amax(1) + 1
+            smooth = ordered.clamp_min(1) / math.sqrt(len(data))
+        elif smooth:
+            smooth = torch.full((n_columns,), float(smooth), device=data.device)
+        else:
+            smooth = None
 
         def nll(index, generator):
             batch = tokens[index]
@@ -181,7 +196,11 @@ class TabularTransformer(TabularGenerator):
             rank = torch.rand(batch.shape, **_on(generator)).argsort(1).argsort(1)
             known = rank < shown
             log_probs = module.log_probs(batch, known, label)
-            picked = log_probs.gather(2, batch.unsqueeze(2)).squeeze(2)
+            if smooth is not None and module.training:
+                target = module.tokens.soft_targets(batch, smooth)
+                picked = (target * log_probs.clamp_min(-1e4)).sum(2)
+            else:
+                picked = log_probs.gather(2, batch.unsqueeze(2)).squeeze(2)
             # orderless NADE: the hidden columns' loss, scaled to a whole row
             hidden = -(picked * ~known).sum(1) * n_columns / (n_columns - shown[:, 0])
             return hidden.mean()
@@ -371,9 +390,33 @@ class _Tokens(nn.Module):
             valid[j, :size] = True
         self.register_buffer("vocabulary", index)
         self.register_buffer("valid", valid)
+        # the rank of every numeric token among its column's ordered tokens
+        # (-1 for categories, point masses and the missing token): the
+        # neighbours that the training targets are smoothed over
+        rank = torch.full((self.n_columns, self.max_size), -1.0)
+        for j, bins in self.fitted.items():
+            lo, hi, exact, _ = bins
+            points = points_of(specs[j])
+            centre = (lo + hi) / 2
+            is_point = exact & np.isin(np.round(centre, 9), np.round(points, 9))
+            ordered = np.flatnonzero(~is_point)
+            rank[j, torch.as_tensor(ordered)] = torch.arange(len(ordered)).float()
+        self.register_buffer("rank", rank, persistent=False)
 
     def index(self, name):
         return self.names.index(name)
+
+    def soft_targets(self, tokens, width):
+        """Training targets of ``tokens`` ``(n, n_columns)``: one-hot, but for
+        a number in an ordered bin spread over its neighbours with a Gaussian
+        of ``width`` ranks: ``(n, n_columns, max_size)``."""
+        true = self.rank.gather(1, tokens.T).T  # (n, n_columns)
+        distance = self.rank[None] - true[:, :, None]
+        kernel = torch.exp(-0.5 * (distance / width[None, :, None]) ** 2)
+        ordered = (self.rank[None] >= 0) & (true[:, :, None] >= 0)
+        one_hot = F.one_hot(tokens, self.max_size).bool()
+        kernel = torch.where(ordered, kernel, one_hot.float())
+        return kernel / kernel.sum(2, keepdim=True)
 
     def bins(self, j):
         return tuple(getattr(self, f"{n}{j}") for n in ("lo", "hi", "exact", "within"))
