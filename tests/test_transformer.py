@@ -4,7 +4,11 @@ and what any-order training buys (a later column drives an earlier one)."""
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+import torch.nn.functional as F
 from conftest import mixed_table, tiny
+from sklearn.datasets import load_wine
+from sklearn.model_selection import train_test_split
 
 from augment import TabularGAN, TabularTransformer, TabularVAE
 
@@ -184,3 +188,52 @@ def test_log_prob_needs_the_continuous_target(table):
     assert np.isfinite(gen.log_prob(table, y)).all()
     with pytest.raises(ValueError, match="y is required"):
         gen.log_prob(table)
+
+
+# ------------------------------------------------------------ small tables
+def test_a_tiny_table_is_learnt_not_memorised():
+    # wine: 124 training rows, 13 numbers of 32 quantile bins, 4 rows a bin.
+    # One-hot targets were memorised from the first step (early stopping kept
+    # the untrained model, no better than a uniform draw of every token).
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    X, X_test, y, y_test = train_test_split(
+        X, y, test_size=0.3, stratify=y, random_state=0
+    )
+    gen = TabularTransformer(random_state=0).fit(X, y)
+    held_out = [record["held_out"] for record in gen.history_]
+    assert np.argmin(held_out) > 5
+    tokens = gen.module_.tokens
+    rows = torch.as_tensor(gen.encoder_.transform(X_test))
+    _, within = tokens.tokenise(rows, within=True)
+    uniform = within.numpy() - np.log(tokens.sizes).sum()
+    log_prob = gen.log_prob(X_test, y_test)
+    seen = np.isfinite(log_prob)  # not beyond the training range
+    assert (log_prob - uniform)[seen].mean() > 1.5  # nats per row
+
+
+def test_smoothed_targets_spread_over_ordered_bins_only(fitted):
+    gen, X, _ = fitted
+    tokens = gen.module_.tokens
+    rows = torch.as_tensor(gen.encoder_.transform(X), dtype=torch.float32)
+    batch = tokens.tokenise(rows)
+    width = torch.full((tokens.n_columns,), 2.0)
+    target = tokens.soft_targets(batch, width)
+    assert torch.allclose(target.sum(2), torch.ones(batch.shape))
+    assert (target[~tokens.valid.expand_as(target)] == 0).all()
+    picked = target.gather(2, batch.unsqueeze(2)).squeeze(2)
+    ordered = tokens.rank.gather(1, batch.T).T >= 0
+    # categories, exact points and missing values keep a one-hot target
+    assert (picked[~ordered] == 1).all()
+    # an ordered bin keeps the most, and its neighbours get some
+    assert ((picked[ordered] < 1) & (picked[ordered] == target.amax(2)[ordered])).all()
+    assert (target[ordered.unsqueeze(2) & (tokens.rank < 0)] == 0).all()
+    # a width of 0 is refused by the parameter, a tiny one is one-hot
+    sharp = tokens.soft_targets(batch, torch.full_like(width, 1e-3))
+    assert torch.allclose(sharp, F.one_hot(batch, tokens.max_size).float())
+
+
+@pytest.mark.parametrize("smoothing", [0, 0.5, "auto"])
+def test_smoothing_choices_fit(smoothing):
+    X = dependent_table(200)
+    gen = tiny(TabularTransformer, smoothing=smoothing).fit(X)
+    assert gen.sample(5).shape == (5, 3)
