@@ -30,7 +30,10 @@ class TabularTransformer(TabularGenerator):
     and the tokens known so far, the others masked, and predicts a
     distribution for every unknown column. It is trained over random column
     orders (a random number of columns shown, the loss on the hidden ones),
-    so that it predicts any column from any subset of the others.
+    so that it predicts any column from any subset of the others. A number's
+    target is spread over the neighbouring bins of its column
+    (``smoothing``), so that a small table, where a handful of rows backs
+    each bin, is learnt rather than memorised.
 
     Sampling goes column by column, in a random order per row, all rows of a
     block at once: conditions come first, so that the model conditions on
