@@ -284,7 +284,10 @@ class TabularTransformer(TabularGenerator):
         for a number inside a bin, the log-density of its value within the
         bin (uniform: per unit of the column for continuous columns, per
         value of the training precision for rounded ones, such as integers).
-        Rows with a number outside the training range get ``-inf``; a
+        Rows with a number that no token covers get ``-inf``: outside the
+        training range, or, in a column learnt as exact values (at most
+        ``n_bins`` distinct ones, or point masses beside the bins), a value
+        that no training row holds, which the model never generates; a
         category never seen in training is an error, as for the encoder.
         Low values flag outliers.
 
