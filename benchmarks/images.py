@@ -87,7 +87,10 @@ Timing (``--timing [SIDES]``): the fit of every generator on 100 digits
 (10 per class) upscaled to 8x8, 16x16 and 32x32 and on 80 colour tiles,
 wall and CPU seconds; ``--params '{"ImageGAN": {"epochs": 100}}'`` runs
 fewer steps, and the CPU seconds of a default fit are extrapolated from the
-cost of a step (constant along a fit).
+cost of a step (constant along a fit). On the digits, also the share of
+100 generated images per class (``--metric-samples``) recognised as their
+class: shrunk back to 8x8 (area average) and labelled by the oracle CNN of
+the 8x8 digits (``--oracle-steps``); meaningful for full fits only.
 
 Run (about a minute for the real conditions; generator fits dominate)::
 
@@ -483,6 +486,9 @@ def timing(generators, args, record):
     X_col, y_col, _, _ = load("colour")
     col = per_class_subset(y_col, 10, 0)
     sets.append(("colour", 32, X_col[col]))
+    # the judge of the digits: the 8x8 oracle, on generated images shrunk
+    # back to 8x8 (the upscaled digits hold no more than the 8x8 ones)
+    oracle = train_classifier("cnn", X_pool, y_pool, 0, args.oracle_steps)
     rows = []
     for dataset, side, X in sets:
         y = y_pool[idx] if dataset == "digits" else y_col[col]
@@ -492,6 +498,12 @@ def timing(generators, args, record):
             gen.fit(X, y)
             cpu = time.process_time() - cpu
             steps = len(gen.history_) * max(len(y) // gen.batch_size, 1)
+            recognised = None
+            if dataset == "digits":
+                labels = np.repeat(np.unique(y), args.metric_samples)
+                X_gen, _ = sample(gen, labels)
+                small = nn.functional.adaptive_avg_pool2d(torch.as_tensor(X_gen), 8)
+                recognised = float(np.mean(predict(oracle, small) == labels))
             rows.append(
                 record(
                     "timing",
@@ -502,11 +514,13 @@ def timing(generators, args, record):
                     fit_cpu_seconds=cpu,
                     default_steps=cls._default_steps,
                     default_fit_cpu_seconds=cpu / steps * cls._default_steps,
+                    recognised=recognised,
                 )
             )
     frame = pd.DataFrame(rows).set_index(["dataset", "side", "generator"])
     columns = ["steps_run", "fit_seconds", "fit_cpu_seconds"]
-    print(show(frame[[*columns, "default_fit_cpu_seconds"]].round(1)))
+    columns += ["default_fit_cpu_seconds", "recognised"]
+    print(show(frame[columns].round(3)))
 
 
 def environment():

@@ -388,12 +388,10 @@ def test_frozen_passes_gradients_through_but_not_into_the_weights():
     assert critic.body[0].weight.grad is not None and fixed.grad is None
 
 
-def test_gan_generator_terms_add_no_gradients_to_critic_or_classifier(
-    digits, monkeypatch
-):
-    # a step updates the critic, the classifier, then the generator; the
-    # generator's backward pass through the other two must leave their
-    # gradients as their own updates left them
+def test_gan_generator_terms_add_no_gradients_to_the_critic(digits, monkeypatch):
+    # a step updates the critic (its score and its class head), then the
+    # generator; the generator's backward pass through the critic must leave
+    # the critic's gradients as its own update left them
     from augment.image import gan
 
     after_update = []
@@ -406,6 +404,27 @@ def test_gan_generator_terms_add_no_gradients_to_critic_or_classifier(
     gan_update = gan.update
     monkeypatch.setattr(gan, "update", update)
     tiny(ImageGAN, epochs=1).fit(*digits)
-    critic, classifier, generator = after_update
-    for p, grad in critic + classifier:
+    critic, generator = after_update  # no third network: the head is the critic's
+    assert any(p.shape == (3,) for p, _ in critic)  # the class head's bias
+    for p, grad in critic:
         assert torch.equal(p.grad, grad)
+
+
+@pytest.mark.parametrize("classifier_weight", [1.0, 0.0])
+def test_gan_classifies_on_the_critics_convolutions(
+    digits, monkeypatch, classifier_weight
+):
+    # the auxiliary classifier is a head on the critic's features (AC-GAN):
+    # a step runs the convolutions three times (the critic on real and on
+    # generated images, then through it for the generator), not five
+    from augment.nn import ConvEncoder
+
+    passes = []
+    forward = ConvEncoder.forward
+    monkeypatch.setattr(
+        ConvEncoder, "forward", lambda self, x: passes.append(len(x)) or forward(self, x)
+    )
+    gen = tiny(ImageGAN, epochs=2, classifier_weight=classifier_weight).fit(*digits)
+    assert len(passes) == 3 * 2
+    assert ("classifier" in gen.history_[0]) == bool(classifier_weight)
+
