@@ -419,12 +419,13 @@ def test_gan_classifies_on_the_critics_convolutions(
     # generated images, then through it for the generator), not five
     from augment.nn import ConvEncoder
 
-    passes = []
-    forward = ConvEncoder.forward
-    monkeypatch.setattr(
-        ConvEncoder, "forward", lambda self, x: passes.append(len(x)) or forward(self, x)
-    )
+    passes, forward = [], ConvEncoder.forward
+
+    def counted(self, images):
+        passes.append(len(images))
+        return forward(self, images)
+
+    monkeypatch.setattr(ConvEncoder, "forward", counted)
     gen = tiny(ImageGAN, epochs=2, classifier_weight=classifier_weight).fit(*digits)
     assert len(passes) == 3 * 2
     assert ("classifier" in gen.history_[0]) == bool(classifier_weight)
-
