@@ -6,7 +6,8 @@ A class docstring names a shared text with a placeholder on a line of its own,
 differs from class to class: the default from the class's own signature
 (``{default}``), what a row is (``{rows}``: "rows" or "images", set by a data
 layer's ``_unit``) and the default training budget (``{steps}``, from
-``_default_steps``).
+``_default_steps``, and ``{small_steps}``, from an image model's
+``_small_image_steps``).
 """
 
 import inspect
@@ -42,7 +43,7 @@ rules : "auto", None or list of "auto" and rules, default={default}
 epochs : int or None, default={default}
     Passes over the data (``n_{rows} / batch_size`` optimiser steps each).
     None trains for about {steps:,} optimiser steps{bounds}: enough
-    for small data sets, bounded for large ones.{private_epochs}""",
+    for small data sets, bounded for large ones.{small_steps}{private_epochs}""",
     "epochs_early_stopping": """\
 epochs : int or None, default={default}
     Passes over the data (``n_{rows} / batch_size`` optimiser steps each).
@@ -239,6 +240,7 @@ def fill_doc(obj):
         "rows": rows,
         "Rows": rows.capitalize(),
         "steps": getattr(obj, "_default_steps", 0),
+        "small_steps": _small_steps_text(getattr(obj, "_small_image_steps", None)),
         "auto": ', "auto"' if getattr(obj, "_enlarge_auto", False) else "",
         "auto_text": _ENLARGE_AUTO if getattr(obj, "_enlarge_auto", False) else "",
         "bounds": ""
@@ -280,6 +282,19 @@ def _auto_text(name, settings, private):
     if name in private and private[name] != settings[name]:
         text += f", or {_value(private[name])} under differential privacy"
     return _lines(text + " (see ``training_settings_``).")
+
+
+def _small_steps_text(small):
+    """What None means for small images, where an image model's budget
+    differs (``_small_image_steps``)."""
+    if small is None:
+        return ""
+    pixels, steps = small
+    side = int(pixels**0.5)
+    return _lines(
+        f"Images of at most {pixels} pixels a channel ({side}x{side}, say) "
+        f"train for about {steps:,} steps."
+    )
 
 
 def _lines(text):

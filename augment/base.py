@@ -95,10 +95,11 @@ class BaseGenerator(BaseOverSampler):
         precision = self._precision(device)
         labels = self._fit_target(x_format, y_info)
         self._privacy = self._privacy_budget(len(data))
-        # the same on every rank of a process group
+        encoded = torch.as_tensor(self._fit_encoding(data, y_info), device=device)
+        # after the encoding, which the budget may read (an image's size); the
+        # same on every rank of a process group
         self.training_settings_ = self._resolve_settings(parallel.minimum(len(data)))
         self.training_settings_["precision"] = precision.name
-        encoded = torch.as_tensor(self._fit_encoding(data, y_info), device=device)
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.long, device=device)
         self._fit_conditioning(encoded, labels)
@@ -241,10 +242,15 @@ class BaseGenerator(BaseOverSampler):
         return settings
 
     def _step_budget(self, n_rows, batch_size):
-        """The epochs of ``epochs=None``: about ``_default_steps`` optimiser
-        steps, within ``_default_epoch_bounds``."""
-        epochs = np.ceil(self._default_steps / max(n_rows // batch_size, 1))
+        """The epochs of ``epochs=None``: about :meth:`_budget_steps`
+        optimiser steps, within ``_default_epoch_bounds``."""
+        epochs = np.ceil(self._budget_steps() / max(n_rows // batch_size, 1))
         return int(np.clip(epochs, *self._default_epoch_bounds))
+
+    def _budget_steps(self):
+        """The optimiser steps of ``epochs=None``: ``_default_steps``, unless
+        a data layer sizes them from the fitted encoding."""
+        return self._default_steps
 
     def _run_epochs(self, step, n_rows, generator, held_out_loss=None, module=None):
         """The shared training loop (:func:`augment.nn.run_epochs`) with this

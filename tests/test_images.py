@@ -329,6 +329,31 @@ def test_gan_options_run(digits):
 
 
 # ------------------------------------------------------------- cost by size
+@pytest.mark.parametrize(
+    "shape, steps",
+    [((1, 8, 8), 2000), ((3, 8, 8), 2000), ((1, 16, 16), 1000), ((3, 32, 32), 1000)],
+)
+def test_gan_default_steps_by_image_size(shape, steps):
+    # 8x8 images need twice the steps of larger ones to be recognised as
+    # their class (docs/images.rst); the budget is per image, not per pixel
+    gen = ImageGAN()
+    gen.image_shape_ = shape
+    assert gen._step_budget(100, 64) == steps
+    assert gen._step_budget(640, 64) == steps // 10
+
+
+def test_default_budget_follows_the_fitted_image_size(monkeypatch):
+    # the budget of epochs=None is set once the images' size is known
+    monkeypatch.setattr(ImageGAN, "_default_steps", 2)
+    monkeypatch.setattr(ImageGAN, "_small_image_steps", (64, 3))
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 4)
+    for side, steps in [(8, 3), (9, 2)]:
+        X = rng.uniform(size=(8, side, side))
+        gen = tiny(ImageGAN, epochs=None).fit(X, y)
+        assert gen.training_settings_["epochs"] == len(gen.history_) == steps
+
+
 def _multiply_adds(module, images):
     """Multiply-adds of the convolutions of one forward pass, per image."""
     total = []

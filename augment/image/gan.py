@@ -136,8 +136,10 @@ class ImageGAN(ImageGenerator):
     }
 
     # 1,000 steps at a step size of 4e-4 recognise more of the images as
-    # their class than 2,000 at 2e-4, at half the cost (benchmarks/images.py)
+    # their class than 2,000 at 2e-4, at half the cost, from 16x16 on; 8x8
+    # images (cheap steps) need 2,000 for it (benchmarks/images.py)
     _default_steps = 1000
+    _small_image_steps = (64, 2000)
     _average_decay = 0.995  # of the weights sampled from: ~200 last steps
 
     def __init__(

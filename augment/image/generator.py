@@ -50,6 +50,16 @@ class ImageGenerator(BaseGenerator):
     # an epoch of a small image set is a single step: count steps, not epochs
     _default_epoch_bounds = (1, None)
     _block_size = 256  # images per block of the sampling stream
+    #: ``(pixels, steps)``: images of at most ``pixels`` pixels a channel
+    #: train for about ``steps`` optimiser steps under ``epochs=None``, larger
+    #: ones for ``_default_steps`` (None: every size the same)
+    _small_image_steps = None
+
+    def _budget_steps(self):
+        small = self._small_image_steps
+        if small is not None and np.prod(self.image_shape_[1:]) <= small[0]:
+            return small[1]
+        return self._default_steps
 
     def _check_X(self, X):
         return check_images(
