@@ -512,8 +512,8 @@ def timing(generators, args, record):
                     steps_run=steps,
                     fit_seconds=time.perf_counter() - wall,
                     fit_cpu_seconds=cpu,
-                    default_steps=cls._default_steps,
-                    default_fit_cpu_seconds=cpu / steps * cls._default_steps,
+                    default_steps=gen._budget_steps(),  # for this image size
+                    default_fit_cpu_seconds=cpu / steps * gen._budget_steps(),
                     recognised=recognised,
                 )
             )
