@@ -1155,11 +1155,18 @@ def is_clock(values):
     far more distinct values than a chance would allow (each distinct value
     has its last two digits below 60 with probability 0.6)."""
     x = values[~np.isnan(values)]
-    if not len(x) or x.min() < 0 or x.max() > _CLOCK_MAX or x.max() < 100:
-        return False
-    if not np.array_equal(x, np.round(x)) or np.mod(x, 100).max() > 59:
+    if not len(x) or x.max() < 100 or _not_clock(x).any():
         return False
     return len(np.unique(x)) * np.log(0.6) <= _CHANCE
+
+
+def _not_clock(values):
+    """Which numbers are not clock times ``HHMM`` (outside 0 to 2400, not
+    whole, or last two digits above 59); False where missing."""
+    with np.errstate(invalid="ignore"):
+        invalid = (values < 0) | (values > _CLOCK_MAX) | (values != np.round(values))
+        invalid |= values % 100 > 59
+    return invalid & ~np.isnan(values)
 
 
 class _ClockRule(Rule):
@@ -1218,10 +1225,7 @@ class ClockTime(_ClockRule):
         return f"{self.column} is a clock time HHMM"
 
     def _broken(self, table):
-        x = _floats(table[self.column])
-        with np.errstate(invalid="ignore"):
-            invalid = (x < 0) | (x > _CLOCK_MAX) | (x != np.round(x)) | (x % 100 > 59)
-        return invalid & ~np.isnan(x)
+        return _not_clock(_floats(table[self.column]))
 
     def _derive(self, table):
         return self._model_clock(table)
@@ -1344,12 +1348,10 @@ class ClockSum(_ClockRule):
             return found
         X = view.numeric_sample
         D = np.column_stack([X[:, view.numeric.index(c)] for c in whole])
+        minutes_of = {c: _clock_minutes(X[:, view.numeric.index(c)]) for c in clocks}
         for target, clock in itertools.permutations(clocks, 2):
             t = X[:, view.numeric.index(target)]
-            gap = np.mod(
-                _clock_minutes(t) - _clock_minutes(X[:, view.numeric.index(clock)]),
-                _DAY_MINUTES,
-            )
+            gap = np.mod(minutes_of[target] - minutes_of[clock], _DAY_MINUTES)
             complete = ~np.isnan(gap)[:, None] & ~np.isnan(D)
             with np.errstate(invalid="ignore"):
                 holds = (np.mod(D, _DAY_MINUTES) == gap[:, None]) | ~complete
