@@ -257,7 +257,9 @@ class AugmentedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.cv_results_ = None
         chosen = (0, np.nan)
         if splits is not None and amounts != [0]:
-            self.cv_results_ = self._search(X, y, splits, candidates, scorer)
+            self.cv_results_ = self._search(
+                X, y, splits, candidates, scorer, weight_key
+            )
             chosen = self._choose(self.cv_results_)
         self.search_seconds_ = time.perf_counter() - start
         self.amount_, self.generator_, self.n_synthetic_ = chosen[0], None, 0
@@ -294,9 +296,8 @@ class AugmentedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                 return None
         return splits
 
-    def _search(self, X, y, splits, candidates, scorer):
+    def _search(self, X, y, splits, candidates, scorer, weight_key):
         amounts = np.array([a for a, _ in candidates], dtype=object)
-        weight_key = _weight_key(self.estimator)
         scores = np.zeros((len(candidates), len(splits)))
         fit_times = np.zeros_like(scores)
         sizes = np.zeros_like(scores)

@@ -59,7 +59,7 @@ class ImageGenerator(BaseGenerator):
         small = self._small_image_steps
         if small is not None and np.prod(self.image_shape_[1:]) <= small[0]:
             return small[1]
-        return self._default_steps
+        return super()._budget_steps()
 
     def _check_X(self, X):
         return check_images(
