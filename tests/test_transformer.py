@@ -217,7 +217,8 @@ def test_smoothed_targets_spread_over_ordered_bins_only(fitted):
     rows = torch.as_tensor(gen.encoder_.transform(X), dtype=torch.float32)
     batch = tokens.tokenise(rows)
     width = torch.full((tokens.n_columns,), 2.0)
-    target = tokens.soft_targets(batch, width)
+    columns = torch.arange(tokens.n_columns)
+    target = tokens.soft_targets(width)[columns, batch]  # a batch's: a lookup
     assert torch.allclose(target.sum(2), torch.ones(batch.shape))
     assert (target[~tokens.valid.expand_as(target)] == 0).all()
     picked = target.gather(2, batch.unsqueeze(2)).squeeze(2)
@@ -228,7 +229,7 @@ def test_smoothed_targets_spread_over_ordered_bins_only(fitted):
     assert ((picked[ordered] < 1) & (picked[ordered] == target.amax(2)[ordered])).all()
     assert (target[ordered.unsqueeze(2) & (tokens.rank < 0)] == 0).all()
     # a width of 0 is refused by the parameter, a tiny one is one-hot
-    sharp = tokens.soft_targets(batch, torch.full_like(width, 1e-3))
+    sharp = tokens.soft_targets(torch.full_like(width, 1e-3))[columns, batch]
     assert torch.allclose(sharp, F.one_hot(batch, tokens.max_size).float())
 
 

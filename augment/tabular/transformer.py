@@ -197,6 +197,8 @@ class TabularTransformer(TabularGenerator):
         )
         n_columns = tokens.shape[1]
         spread = self._spread(len(data))
+        targets = None if spread is None else module.tokens.soft_targets(spread)
+        columns = torch.arange(n_columns, device=data.device)
 
         def nll(index, generator):
             batch = tokens[index]
@@ -206,8 +208,8 @@ class TabularTransformer(TabularGenerator):
             rank = torch.rand(batch.shape, **_on(generator)).argsort(1).argsort(1)
             known = rank < shown
             log_probs = module.log_probs(batch, known, label)
-            if spread is not None and module.training:  # the held-out loss: exact
-                target = module.tokens.soft_targets(batch, spread)
+            if targets is not None and module.training:  # the held-out loss: exact
+                target = targets[columns, batch]  # (rows, n_columns, max_size)
                 picked = (target * log_probs.clamp_min(-1e4)).sum(2)
             else:
                 picked = log_probs.gather(2, batch.unsqueeze(2)).squeeze(2)
@@ -429,17 +431,18 @@ class _Tokens(nn.Module):
     def index(self, name):
         return self.names.index(name)
 
-    def soft_targets(self, tokens, width):
-        """Training targets of ``tokens`` ``(n, n_columns)``: one-hot, but a
+    def soft_targets(self, width):
+        """The training target of every token of every column: one-hot, but a
         number's ordered token spread over its column's ordered tokens by a
-        Gaussian of ``width[j]`` ranks for column ``j``: ``(n, n_columns,
-        max_size)``."""
-        true = self.rank.gather(1, tokens.T).T  # (n, n_columns)
-        distance = self.rank[None] - true[:, :, None]
-        kernel = torch.exp(-0.5 * (distance / width[None, :, None]) ** 2)
-        ordered = (self.rank[None] >= 0) & (true[:, :, None] >= 0)
-        one_hot = F.one_hot(tokens, self.max_size).bool()
-        kernel = torch.where(ordered, kernel, one_hot.float())
+        Gaussian of ``width[j]`` ranks for column ``j``: ``(n_columns,
+        max_size, max_size)``, the target of column ``j``'s token ``t`` at
+        ``[j, t]``. A table, so that a batch's targets are one lookup."""
+        rank = self.rank
+        distance = rank[:, None, :] - rank[:, :, None]  # (column, token, over)
+        kernel = torch.exp(-0.5 * (distance / width[:, None, None]) ** 2)
+        ordered = (rank[:, None, :] >= 0) & (rank[:, :, None] >= 0)
+        one_hot = torch.eye(self.max_size, device=rank.device).expand_as(kernel)
+        kernel = torch.where(ordered, kernel, one_hot)
         return kernel / kernel.sum(2, keepdim=True)
 
     def bins(self, j):
