@@ -72,6 +72,17 @@ pixel_range : tuple of (low, high) or None, default=(0.0, 1.0)
     The values of pixels that are not uint8 (uint8 pixels are 0 to 255);
     values outside it are an error. None takes the training images' own
     minimum and maximum. Generated pixels stay within the range.""",
+    "filter_confidence": """\
+filter_confidence : float in (0, 1) or None, default={default}
+    With class labels: screen the generated images with a classifier that
+    learns the classes from the real images at fit time (a small CNN,
+    300 steps on shifted copies). Sampling keeps, image by image, the first
+    of up to 16 candidates of the class asked for that it assigns to that
+    class with at least this probability (the most confident candidate,
+    with a warning, if none is); class counts stay exact and the images
+    reproducible. None turns it off (and the classifier is not trained).
+    Read when sampling as well: set it to None after a fit to sample
+    without the filter.""",
     "device": """\
 device : str or torch.device, default={default}
     ``"cpu"``, ``"auto"`` (CUDA when available) or a torch device. A model
@@ -187,7 +198,12 @@ n_features_in_ : int
     Values per image (channels x height x width).
 feature_names_in_ : ndarray of str
     Column names, when fitted on a DataFrame of flat images with string
-    column names.""",
+    column names.
+filter_classifier_ : torch.nn.Module
+    The filter's classifier, when fitted with class labels and
+    ``filter_confidence``.
+filter_history_ : list of dict
+    Its training losses, per epoch.""",
     "tabular_attributes": """\
 encoder_ : TableEncoder
     The fitted table encoder (of the free columns).

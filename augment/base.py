@@ -554,7 +554,9 @@ class BaseGenerator(BaseOverSampler):
                 else torch.as_tensor(block_labels, dtype=torch.long, device=device)
             )
             with torch.no_grad(), precision.autocast():
-                rows = self._generate(label_tensor, size, generator, **options)
+                rows = self._generate_block(
+                    label_tensor, size, generator, slice(lo, hi), **options
+                )
             if rows.dtype in (torch.bfloat16, torch.float16):  # numpy has no bf16
                 rows = rows.float()
             data, target = self._decode(
@@ -568,6 +570,14 @@ class BaseGenerator(BaseOverSampler):
         if classes:
             return data, self.classes_[np.concatenate(indices)]
         return data, np.concatenate(targets) if targets else None
+
+    def _generate_block(self, labels, size, generator, kept, **options):
+        """The model-space rows of one block of the sampling stream:
+        :meth:`_generate`'s, unless a data layer screens them. ``kept`` (a
+        slice) holds the rows of the block that are returned; the others only
+        fill it. A row must still depend only on the block's seeds, its
+        position and its own label."""
+        return self._generate(labels, size, generator, **options)
 
     def _ready_device(self):
         device = resolve_device(self.device)

@@ -423,6 +423,17 @@ def run_size_seed(size, seed, data, generators, oracle, args, record):
     )
 
     def run_generator(gen, name, params, fit):
+        # with --confidence, the generator was fitted with the filter: its
+        # images with the filter off, then at every confidence asked for
+        for confidence in [None, *args.confidence] if args.confidence else [None]:
+            if args.confidence:
+                gen.set_params(filter_confidence=confidence)
+            tag = "" if confidence is None else f"~{confidence:g}"
+            run_variant(
+                gen, f"{name}{tag}", {**params, "filter_confidence": confidence}, fit
+            )
+
+    def run_variant(gen, name, params, fit):
         samples = {k: sample(gen, per_class_labels(y_real, k)) for k in args.multiples}
         for k, (X_gen, y_gen) in samples.items():
             X = np.concatenate([X_real, X_gen])
@@ -456,6 +467,8 @@ def run_size_seed(size, seed, data, generators, oracle, args, record):
 
     for name, cls in generators.items():
         params = {**args.params.get(name, {}), "random_state": seed, "verbose": 0}
+        if args.confidence:
+            params["filter_confidence"] = args.confidence[0]
         if args.gen_epochs:
             params["epochs"] = args.gen_epochs
         fit_on = {"": (X_real, y_real)}
@@ -493,34 +506,62 @@ def timing(generators, args, record):
     for dataset, side, X in sets:
         y = y_pool[idx] if dataset == "digits" else y_col[col]
         for name, cls in generators.items():
-            gen = cls(**{**args.params.get(name, {}), "random_state": 0})
+            params = {**args.params.get(name, {}), "random_state": 0}
+            if args.confidence:
+                params["filter_confidence"] = args.confidence[0]
+            gen = cls(**params)
             wall, cpu = time.perf_counter(), time.process_time()
             gen.fit(X, y)
             cpu = time.process_time() - cpu
+            wall = time.perf_counter() - wall
             steps = len(gen.history_) * max(len(y) // gen.batch_size, 1)
-            recognised = None
-            if dataset == "digits":
-                labels = np.repeat(np.unique(y), args.metric_samples)
-                X_gen, _ = sample(gen, labels)
-                small = nn.functional.adaptive_avg_pool2d(torch.as_tensor(X_gen), 8)
-                recognised = float(np.mean(predict(oracle, small) == labels))
-            rows.append(
-                record(
-                    "timing",
-                    {"dataset": dataset, "side": side, "n_real": len(y)},
-                    generator=name,
-                    steps_run=steps,
-                    fit_seconds=time.perf_counter() - wall,
-                    fit_cpu_seconds=cpu,
-                    default_steps=gen._budget_steps(),  # for this image size
-                    default_fit_cpu_seconds=cpu / steps * gen._budget_steps(),
-                    recognised=recognised,
+            filter_cpu = None
+            if args.confidence:  # what the filter's classifier cost: trained again
+                filter_cpu = time.process_time()
+                refit_filter(gen, X, y)
+                filter_cpu = time.process_time() - filter_cpu
+            for confidence in [None, *args.confidence]:
+                gen.set_params(filter_confidence=confidence)
+                recognised = sample_cpu = None
+                if dataset == "digits":
+                    labels = np.repeat(np.unique(y), args.metric_samples)
+                    sample_cpu = time.process_time()
+                    X_gen, _ = sample(gen, labels)
+                    sample_cpu = time.process_time() - sample_cpu
+                    small = nn.functional.adaptive_avg_pool2d(torch.as_tensor(X_gen), 8)
+                    recognised = float(np.mean(predict(oracle, small) == labels))
+                model_cpu = cpu - (filter_cpu or 0)
+                rows.append(
+                    record(
+                        "timing",
+                        {"dataset": dataset, "side": side, "n_real": len(y)},
+                        generator=name,
+                        filter_confidence=confidence,
+                        steps_run=steps,
+                        fit_seconds=wall,
+                        fit_cpu_seconds=cpu,
+                        filter_cpu_seconds=filter_cpu,
+                        default_steps=gen._budget_steps(),  # for this image size
+                        default_fit_cpu_seconds=model_cpu / steps * gen._budget_steps()
+                        + (filter_cpu or 0),
+                        sample_cpu_seconds=sample_cpu,
+                        recognised=recognised,
+                    )
                 )
-            )
-    frame = pd.DataFrame(rows).set_index(["dataset", "side", "generator"])
-    columns = ["steps_run", "fit_seconds", "fit_cpu_seconds"]
-    columns += ["default_fit_cpu_seconds", "recognised"]
+    frame = pd.DataFrame(rows).set_index(
+        ["dataset", "side", "generator", "filter_confidence"]
+    )
+    columns = ["steps_run", "fit_seconds", "fit_cpu_seconds", "filter_cpu_seconds"]
+    columns += ["default_fit_cpu_seconds", "sample_cpu_seconds", "recognised"]
     print(show(frame[columns].round(3)))
+
+
+def refit_filter(gen, X, y):
+    """Train the filter's classifier of a fitted ``gen`` again, as its fit
+    did (the same seeds: the same weights), to time it apart."""
+    images = torch.as_tensor(gen._input_format.encode(np.asarray(X, np.float32)))
+    labels = torch.as_tensor(gen._class_index(np.asarray(y)), dtype=torch.long)
+    gen._fit_conditioning(images, labels)
 
 
 def environment():
@@ -651,6 +692,15 @@ def main():
         default=0,
         help="k: also real+classic+<gen>+filter, the most recognised 1/k of "
         "k generated images per real image (0: off)",
+    )
+    parser.add_argument(
+        "--confidence",
+        nargs="*",
+        type=float,
+        default=[],
+        help="fit every generator with filter_confidence set to the first value "
+        "and report its images with the filter off (<gen>) and at each value "
+        "(<gen>~<value>), from the same fit",
     )
     parser.add_argument(
         "--fit-on-classic",

@@ -79,6 +79,7 @@ class ImageGAN(ImageGenerator):
     truncation : float or None, default=None
         Clip the sampling noise to ``[-truncation, truncation]``: fewer
         unusual images, less variety. None samples the full noise.
+    %(filter_confidence)s
     %(epochs)s
     %(batch_size)s
     learning_rate : float, default=4e-4
@@ -154,6 +155,7 @@ class ImageGAN(ImageGenerator):
         diversity_weight=0.2,
         classifier_weight=1.0,
         truncation=None,
+        filter_confidence=None,
         epochs=None,
         batch_size=64,
         learning_rate=4e-4,
@@ -174,6 +176,7 @@ class ImageGAN(ImageGenerator):
         self.diversity_weight = diversity_weight
         self.classifier_weight = classifier_weight
         self.truncation = truncation
+        self.filter_confidence = filter_confidence
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate

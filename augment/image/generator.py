@@ -7,17 +7,30 @@ caller's dtype (so that real images come back from ``fit_resample``
 untouched); the model space is float32 in [-1, 1]. An image model subclasses
 :class:`ImageGenerator` and implements only ``_train`` and ``_generate``,
 given ``image_shape_`` to size its networks.
+
+With class labels and ``filter_confidence``, the layer also screens what
+any model generates: a small classifier learns the classes from the real
+images at fit time, and sampling keeps, row by row, the first of up to
+``_filter_rounds`` candidates that it assigns to the class asked for with
+at least that probability.
 """
 
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
 import scipy.sparse
+import torch
+import torch.nn.functional as F
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval
+from torch import nn
 
 from .._validation import SequenceOf, record_feature_names
 from ..base import BaseGenerator
+from ..nn import ConvEncoder, init_parameters, run_epochs, update
+from .augmentation import augment
 
 _CHANNELS = (1, 3, 4)  # the channel counts told apart from a side without help
 
@@ -43,9 +56,17 @@ class ImageGenerator(BaseGenerator):
                 numbers.Real, lengths=(2,), increasing=True, description="low < high"
             ),
         ],
+        "filter_confidence": [None, Interval(numbers.Real, 0, 1, closed="neither")],
     }
 
     _unit = "images"  # what a row is, in the shared docstrings
+    # the filter's classifier: optimiser steps, batch, step size, channels of
+    # its coarsest grid; and the candidates a sampled image may take at most
+    _filter_steps = 300
+    _filter_batch_size = 64
+    _filter_learning_rate = 2e-3
+    _filter_width = 32
+    _filter_rounds = 16
 
     # an epoch of a small image set is a single step: count steps, not epochs
     _default_epoch_bounds = (1, None)
@@ -92,6 +113,113 @@ class ImageGenerator(BaseGenerator):
     def _decode(self, rows, seed, labels=None, conditions=()):
         return self._input_format.decode(rows), None
 
+    # ---------------------------------------------------------- the filter
+    def _fit_conditioning(self, data, labels):
+        """Train the filter's classifier on the real images (model space),
+        with class labels and ``filter_confidence`` set; :func:`augment.load`
+        (``data`` None) rebuilds it empty if the saved model had one."""
+        if data is None:
+            if hasattr(self, "filter_history_"):
+                self._build_filter()
+            return
+        for name in ("filter_classifier_", "filter_history_"):
+            if hasattr(self, name):
+                delattr(self, name)
+        if self.filter_confidence is None or labels is None:
+            return
+        # its own seeds: the model trains and samples as it would without it
+        seeds = np.random.SeedSequence([self._seed, 1]).generate_state(2)
+        with torch.random.fork_rng(devices=[]):  # layers draw default weights
+            self._build_filter(int(seeds[0]))
+        network = self.filter_classifier_.to(data.device).train()
+        generator = torch.Generator(device=data.device).manual_seed(int(seeds[1]))
+        optimiser = torch.optim.Adam(
+            network.parameters(), lr=self._filter_learning_rate
+        )
+
+        def step(index):  # on shifted images, as a classifier learns best
+            shifted = augment(data[index], ("translation",), generator)
+            loss = F.cross_entropy(network(shifted), labels[index])
+            update(optimiser, loss)
+            return {"loss": loss}
+
+        batch = min(self._filter_batch_size, len(data))
+        epochs = -(-self._filter_steps // max(len(data) // batch, 1))
+        self.filter_history_ = run_epochs(
+            step,
+            len(data),
+            epochs=epochs,
+            batch_size=batch,
+            generator=generator,
+            verbose=self.verbose,
+            desc=f"{type(self).__name__} filter",
+            precision=self._precision(data.device),
+        )
+        network.eval()
+
+    def _build_filter(self, seed=0):
+        network = _FilterClassifier(
+            self.image_shape_, self._n_classes, self._filter_width
+        )
+        init = torch.Generator().manual_seed(seed)
+        self.filter_classifier_ = init_parameters(network, init)
+
+    def _sample_rows(self, n_samples, labels, stream=None, **options):
+        self._short = []  # per block: the classes of the rows the filter missed
+        try:
+            sampled = super()._sample_rows(n_samples, labels, stream, **options)
+            short = np.concatenate([np.zeros(0, dtype=np.int64), *self._short])
+        finally:
+            del self._short
+        if len(short):
+            warnings.warn(
+                f"{type(self).__name__}: {len(short)} of {n_samples} images "
+                f"(classes {self.classes_[np.unique(short)].tolist()[:20]}) "
+                f"stayed below filter_confidence={self.filter_confidence:g} in "
+                f"{self._filter_rounds} candidates each; they are the most "
+                "confident of their candidates. Lower filter_confidence, or "
+                "train the generator longer.",
+                UserWarning,
+                stacklevel=4,
+            )
+        return sampled
+
+    def _generate_block(self, labels, size, generator, kept, **options):
+        rows = self._generate(labels, size, generator, **options)
+        if self.filter_confidence is None or labels is None:
+            return rows
+        classifier = getattr(self, "filter_classifier_", None)
+        if classifier is None:
+            raise ValueError(
+                f"filter_confidence={self.filter_confidence:g}, but this "
+                f"{type(self).__name__} was fitted without it: the filter's "
+                "classifier learns at fit time. Fit again with filter_confidence "
+                "set, or set it to None."
+            )
+        classifier.eval()
+        rows_kept = torch.arange(size, device=labels.device)[kept]
+
+        def confidence(candidates):
+            logits = classifier(candidates).float()
+            return logits.softmax(dim=1).gather(1, labels[:, None]).squeeze(1)
+
+        # a row keeps its first candidate confident enough, else its most
+        # confident one; it depends only on its own candidates, whatever the
+        # others' labels (rounds stop only once every kept row is done)
+        best = confidence(rows)
+        for _ in range(self._filter_rounds - 1):
+            done = best >= self.filter_confidence
+            if done[rows_kept].all():
+                break
+            candidates = self._generate(labels, size, generator, **options)
+            score = confidence(candidates)
+            better = ~done & (score > best)
+            rows = torch.where(better[:, None, None, None], candidates, rows)
+            best = torch.where(better, score, best)
+        short = rows_kept[best[rows_kept] < self.filter_confidence]
+        self._short.append(labels[short].cpu().numpy())
+        return rows
+
     def _concat(self, *parts):
         return np.concatenate(parts)
 
@@ -102,6 +230,21 @@ class ImageGenerator(BaseGenerator):
         tags.input_tags.categorical = False
         tags.input_tags.three_d_array = True
         return tags
+
+
+class _FilterClassifier(nn.Module):
+    """The filter's classifier: the convolutions of an encoder, their (at
+    most 4x4) feature map flattened into class logits."""
+
+    def __init__(self, shape, n_classes, width):
+        super().__init__()
+        self.encoder = ConvEncoder(shape, width)
+        grid = self.encoder.out_grid
+        features = self.encoder.out_channels * grid[0] * grid[1]
+        self.logits = nn.Linear(features, n_classes)
+
+    def forward(self, images):
+        return self.logits(self.encoder(images).flatten(1))
 
 
 def check_images(X, name, *, image_shape=None, channels_last=None, pixel_range=None):

@@ -47,6 +47,7 @@ class ImageVAE(ImageGenerator):
         beta-VAE's beta). Below 1 gives sharper images, which suit training
         classifiers better than the blurred ones of 1; near 0 the prior's
         samples stray from the training images.
+    %(filter_confidence)s
     %(epochs)s
     %(batch_size)s
     learning_rate : float, default=1e-3
@@ -99,6 +100,7 @@ class ImageVAE(ImageGenerator):
         latent_dim=16,
         width=64,
         kl_weight=0.3,
+        filter_confidence=None,
         epochs=None,
         batch_size=32,
         learning_rate=1e-3,
@@ -115,6 +117,7 @@ class ImageVAE(ImageGenerator):
         self.latent_dim = latent_dim
         self.width = width
         self.kl_weight = kl_weight
+        self.filter_confidence = filter_confidence
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
