@@ -54,6 +54,13 @@ Conditions, for every (size, seed):
   images the most recognised ``1/k`` of ``k`` times as many, class by class:
   those the CNN of ``real+classic`` (trained on the real images only) gives
   the highest probability of their class;
+- ``<gen>~c`` (``--confidence c [c ...]``): every generator is fitted with
+  ``filter_confidence`` set to the first value (which trains the filter's
+  classifier on the real images, with seeds of its own: the model is the
+  same as without it), and every condition above is run on its images with
+  the filter off (``<gen>``) and at each confidence (``<gen>~c``), from that
+  one fit; with ``--timing``, the share recognised of each, and the CPU
+  seconds of the filter's classifier, trained again apart;
 - ``<gen>@classic`` (``--fit-on-classic k``): every condition above again
   with a generator fitted on the real images and ``k - 1`` classically
   augmented copies of them (every copy shifted and rotated), so that it
@@ -498,7 +505,8 @@ def timing(generators, args, record):
     sets = [("digits", side, upscaled(X_pool[idx], side)) for side in args.timing]
     X_col, y_col, _, _ = load("colour")
     col = per_class_subset(y_col, 10, 0)
-    sets.append(("colour", 32, X_col[col]))
+    if not args.no_colour:
+        sets.append(("colour", 32, X_col[col]))
     # the judge of the digits: the 8x8 oracle, on generated images shrunk
     # back to 8x8 (the upscaled digits hold no more than the 8x8 ones)
     oracle = train_classifier("cnn", X_pool, y_pool, 0, args.oracle_steps)
@@ -662,6 +670,9 @@ def main():
         default=None,
         help="only time default fits on 100 digits upscaled to these sides "
         "(8 16 32 if none given) and on the colour set",
+    )
+    parser.add_argument(
+        "--no-colour", action="store_true", help="--timing: the digits only"
     )
     parser.add_argument("--sizes", nargs="+", type=int, default=[5, 10, 30])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
