@@ -197,7 +197,9 @@ def generators():
 def build(classes, spec, seed):
     """A generator from ``NAME`` or ``NAME:key=value,key=value`` (values read
     as Python literals where they parse, else as strings; a value may hold
-    commas, as ``hidden_dims=[64,64]``)."""
+    commas, as ``hidden_dims=[64,64]``). ``random_state`` is the cell's seed
+    unless the spec sets it (to measure how much the generator's own seed
+    moves the scores)."""
     name, _, options = spec.partition(":")
     params = {}
     for option in filter(None, re.split(r",(?=\w+=)", options)):
@@ -206,7 +208,7 @@ def build(classes, spec, seed):
             params[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             params[key] = value
-    return classes[name](random_state=seed, **params)
+    return classes[name](**{"random_state": seed, **params})
 
 
 def smote_rows(part, label, categories, added, seed):
