@@ -1370,6 +1370,224 @@ class ClockSum(_ClockRule):
         return found
 
 
+# ============================================================ near relations
+_NEAR = 0.05  # largest spread of a near relation's residual, in its target's spread
+_NEAR_MAX_COLUMNS = 40  # numeric columns (the first) a near relation is looked for in
+_NEAR_MIN_VALUES = 20  # distinct values a column needs (not a count or a code)
+_NEAR_MISSING = 0.01  # largest share of zero or missing values of a column
+
+
+def _middle_spread(values):
+    """The width of the middle 90% of ``values``: robust to a few outliers."""
+    low, high = np.quantile(values, [0.05, 0.95], axis=0)
+    return high - low
+
+
+class ProductRule(Rule):
+    """A numeric column close to a product of powers of at most three others.
+
+    ``target ~ coefficient * a ** p * b ** q * c ** r`` (powers above 0, on
+    columns never negative): a diamond's weight and its three dimensions
+    (``carat ~ 0.0061 * x * y * z``), an area and a radius. The relation is
+    close, not exact (the shapes of diamonds differ), so the target is not
+    derived: the model learns the *residual* ``target - product`` in place of
+    the target, and decoding writes ``product + residual``, rounded as the
+    target is, with the residual kept within its training range. The rows
+    then keep the relation as closely as the training rows do, where a model
+    of the raw columns blurs it (a classifier tells such rows apart).
+
+    Found where the residual's middle 90% is at most 1/20 of the target's
+    in log space (zeros and missing values aside: they do not count).
+
+    Parameters
+    ----------
+    target : column name
+    terms : dict or list of (column, power)
+        One to three numeric source columns and their powers (above 0).
+    coefficient : float or "auto", default="auto"
+        ``"auto"``: the median of ``target / product`` on the training rows
+        where both are positive.
+    low, high : float or "auto", default="auto"
+        The training range of the residual; ``"auto"`` learns it.
+    rounding : int, "float32", None or "auto", default="auto"
+        As in :class:`LinearRule`.
+
+    Examples
+    --------
+    >>> from augment.tabular.rules import ProductRule
+    >>> ProductRule("carat", {"x": 1, "y": 1, "z": 1})
+    ProductRule(carat ~ x * y * z)
+    """
+
+    _kinds = {"target": ("numeric",), "sources": ("numeric",)}
+    drops_target = False
+
+    def __init__(
+        self,
+        target,
+        terms,
+        coefficient="auto",
+        low="auto",
+        high="auto",
+        rounding="auto",
+    ):
+        self.target = target
+        self.terms = [(c, float(k)) for c, k in dict(terms).items()]
+        self.coefficient, self.low, self.high = coefficient, low, high
+        self.rounding = rounding
+        if not 1 <= len(self.terms) <= 3 or any(k <= 0 for _, k in self.terms):
+            raise ValueError(
+                f"ProductRule for {target!r} takes 1 to 3 terms with powers "
+                f"above 0; got {dict(self.terms)}."
+            )
+
+    @property
+    def sources(self):
+        return tuple(c for c, _ in self.terms)
+
+    def _params(self):
+        return {
+            "target": self.target,
+            "terms": [[c, k] for c, k in self.terms],
+            "coefficient": self.coefficient,
+            "low": self.low,
+            "high": self.high,
+            "rounding": self.rounding,
+        }
+
+    def __str__(self):
+        factors = [c if k == 1 else f"{c} ** {k:g}" for c, k in self.terms]
+        scale = "" if self.coefficient == "auto" else f"{self.coefficient:.4g} * "
+        return f"{self.target} ~ {scale}{' * '.join(factors)}"
+
+    def _product(self, table):
+        """``coefficient * a ** p * ...`` (sources below 0 count as 0)."""
+        scale = 1.0 if self.coefficient == "auto" else self.coefficient
+        total = np.full(len(table), scale)
+        for column, power in self.terms:
+            total = total * np.power(np.clip(_floats(table[column]), 0, None), power)
+        return total
+
+    def _residual(self, table):
+        return _floats(table[self.target]) - self._product(table)
+
+    def _learn(self, table):
+        fitted = self._copy()
+        target = _floats(table[self.target])
+        lost = np.isnan(self._product(table)) & ~np.isnan(target)
+        if lost.any():
+            row = table.index[np.argmax(lost)]
+            raise ValueError(
+                f"The rule {self} cannot be kept: a source is missing where "
+                f"{self.target!r} is not, first on row {row!r}."
+            )
+        if fitted.coefficient == "auto":
+            product = self._product(table)
+            with np.errstate(all="ignore"):
+                ratio = target / product
+            ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+            if not len(ratio):
+                raise ValueError(f"The rule {self}: no row has a positive product.")
+            fitted.coefficient = float(_round_significant(np.median(ratio), 4))
+        if fitted.rounding == "auto":
+            fitted.rounding = _learn_rounding(target)
+        residual = fitted._residual(table)
+        if fitted.low == "auto":
+            fitted.low = float(np.nanmin(residual))
+        if fitted.high == "auto":
+            fitted.high = float(np.nanmax(residual))
+        return fitted
+
+    def _slack(self):
+        """Half a rounding step: a derived value is rounded as the target is."""
+        return 0.5 * 10.0**-self.rounding if isinstance(self.rounding, int) else 0.0
+
+    def _broken(self, table):
+        residual = self._residual(table)
+        with np.errstate(invalid="ignore"):
+            outside = (residual < self.low - self._slack()) | (
+                residual > self.high + self._slack()
+            )
+        # a target the sources cannot give (a source missing where it is not)
+        lost = np.isnan(self._product(table)) & ~np.isnan(_floats(table[self.target]))
+        return outside | lost
+
+    def split(self, table):
+        table = table.copy()
+        table[self.target] = self._residual(table)
+        return table
+
+    def _derive(self, table):
+        residual = np.clip(_floats(table[self.target]), self.low, self.high)
+        value = _apply_rounding(self._product(table) + residual, self.rounding)
+        return np.fmax(value, 0.0)  # never below 0, as in training
+
+    @classmethod
+    def _candidates(cls, view):
+        X = view.numeric_sample
+        distinct = view.sample[view.numeric].nunique().to_numpy()
+        with np.errstate(all="ignore"):
+            usable = (np.nanmin(X, axis=0) >= 0) & (distinct >= _NEAR_MIN_VALUES)
+            usable &= np.mean(~(X > 0), axis=0) <= _NEAR_MISSING
+        columns = np.flatnonzero(usable)[:_NEAR_MAX_COLUMNS]
+        if len(columns) < 2:
+            return []
+        with np.errstate(all="ignore"):
+            logs = np.log(X[:, columns])
+        logs = logs[np.isfinite(logs).all(axis=1)]  # rows all positive
+        if len(logs) < 50:
+            return []
+        spread = _middle_spread(logs)
+        Z = (logs - logs.mean(axis=0)) / np.where(spread > 0, spread, 1)
+        gram = Z.T @ Z
+        found = []
+        for j in range(len(columns)):
+            others = np.delete(np.arange(len(columns)), j)
+            block = gram[np.ix_(others, others)]
+            ridge = 1e-9 * np.trace(block) / len(others) * np.eye(len(others))
+            coef = np.linalg.solve(block + ridge, gram[others, j])
+            if _middle_spread(Z[:, j] - Z[:, others] @ coef) > _NEAR:
+                continue  # not even all the others together come close
+            best = others[np.argsort(-np.abs(coef))[:6]]
+            fit = _closest_product(view, logs, columns, j, best)
+            if fit is not None:
+                found.append(fit)
+        return [rule for _, rule in sorted(found, key=lambda f: f[0])]
+
+    def _preference(self, view):
+        return (0, 0, 0)
+
+
+def _closest_product(view, logs, columns, j, candidates):
+    """The closest product of ``candidates`` (1 to 3; powers above 0, with
+    two significant digits) to column ``j`` in log space, the fewest
+    sources among those within 1.5 times the closest, fitted on all rows:
+    ``(closeness, rule)``, or None."""
+    y = logs[:, j]
+    fits = []
+    for size in (1, 2, 3):
+        for subset in itertools.combinations(sorted(candidates), size):
+            design = np.column_stack([logs[:, list(subset)], np.ones(len(y))])
+            coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+            powers = _round_significant(coef[:-1], 2)
+            if np.any(powers <= 0):
+                continue
+            residual = y - logs[:, list(subset)] @ powers
+            closeness = _middle_spread(residual) / _middle_spread(y)
+            if closeness <= _NEAR:
+                fits.append((size, closeness, subset, powers))
+    if not fits:
+        return None
+    best = min(f[1] for f in fits)
+    _, closeness, subset, powers = min(f for f in fits if f[1] <= 1.5 * best)
+    names = [view.numeric[columns[i]] for i in subset]
+    rule = ProductRule(view.numeric[columns[j]], dict(zip(names, powers)))
+    try:
+        return closeness, rule._fit(view.table)
+    except ValueError:
+        return None
+
+
 RULES = {
     cls.__name__: cls
     for cls in (
@@ -1380,6 +1598,7 @@ RULES = {
         OrderRule,
         ClockSum,
         ClockTime,
+        ProductRule,
     )
 }
 
@@ -1504,6 +1723,7 @@ _KINDS_IN_ORDER = (
     DegenerateValue,
     ClockTime,
     OrderRule,
+    ProductRule,
 )
 
 
