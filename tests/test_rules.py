@@ -16,6 +16,7 @@ from augment.tabular.rules import (
     FunctionRule,
     LinearRule,
     OrderRule,
+    ProductRule,
     Rule,
     Rules,
     discover,
@@ -633,3 +634,68 @@ def test_generators_keep_clock_times(generator_class, tmp_path, capsys):
         assert all(f"  {text}" in out for text in CLOCK_RULES), out
     with pytest.raises(ValueError, match="derived by the rule"):
         gen.sample(10, conditions={"dep_time": 900})
+
+
+# ---------------------------------------------------------- near relations
+def box_table(n=300, seed=0):
+    """Boxes: a weight close to 0.6 times the volume (to 2%, printed with
+    two decimals), a zero height on one row, and an unrelated price."""
+    rng = np.random.default_rng(seed)
+    length, width, height = (np.round(rng.uniform(1, 6, n), 2) for _ in range(3))
+    height[0] = 0.0
+    noise = np.exp(rng.normal(0, 0.01, n))
+    return pd.DataFrame(
+        {
+            "length": length,
+            "width": width,
+            "height": height,
+            "weight": np.round(0.6 * length * width * height * noise, 2),
+            "price": np.round(rng.lognormal(3, 1, n), 2),
+            "kind": rng.choice(["crate", "carton"], n),
+        }
+    )
+
+
+def test_a_near_product_is_found_and_split_off_exactly():
+    table = box_table()
+    (rule,) = discover(table)
+    assert isinstance(rule, ProductRule) and rule.target == "weight"
+    assert set(rule.sources) == {"length", "width", "height"}
+    assert [k for _, k in rule.terms] == [1, 1, 1]
+    assert rule.coefficient == pytest.approx(0.6, rel=0.01)
+    rules = Rules.fit(table)
+    free = rules.split(table)
+    assert free["weight"].abs().max() < 0.05 * table["weight"].max()  # residuals
+    pd.testing.assert_frame_equal(rules.derive(free), table, check_exact=True)
+    # decoding keeps the residual within its training range
+    free["weight"] = np.linspace(-100, 100, len(free))
+    assert not rule.check(rules.derive(free)).any()
+    assert Rule.from_dict(json.loads(json.dumps(rule.to_dict()))) == rule
+
+
+def test_no_near_product_without_one():
+    table = box_table().drop(columns="weight")
+    assert discover(table) == []
+    rng = np.random.default_rng(1)  # shuffled: close to no product
+    shuffled = box_table().assign(weight=lambda t: rng.permutation(t["weight"]))
+    assert discover(shuffled) == []
+    with pytest.raises(ValueError, match="powers above 0"):
+        ProductRule("weight", {"length": -1})
+
+
+@pytest.mark.parametrize("generator_class", [TabularVAE, TabularTransformer])
+def test_generators_keep_a_near_product(generator_class, tmp_path):
+    from augment.io import load, save
+
+    table = box_table()
+    gen = tiny(generator_class).fit(table.drop(columns="kind"), table["kind"])
+    (rule,) = gen.rules_
+    sample, _ = gen.sample(200, random_state=0)
+    assert sample.dtypes.equals(table.drop(columns="kind").dtypes)
+    assert not rule.check(sample).any()
+    save(gen, tmp_path / "boxes.augment")
+    again = load(tmp_path / "boxes.augment")
+    assert again.rules_ == gen.rules_
+    pd.testing.assert_frame_equal(again.sample(200, random_state=0)[0], sample)
+    with pytest.raises(ValueError, match="derived by the rule"):
+        gen.sample(10, conditions={"weight": (1.0, 2.0)})

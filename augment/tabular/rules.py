@@ -24,6 +24,10 @@ sources, so that the rules hold on every synthetic row by construction:
 * :class:`ClockTime`: a column of clock times ``HHMM``. The model learns
   minutes since midnight in its place, so that it never makes a time like
   575.
+* :class:`ProductRule`: ``carat ~ 0.0071 * x ** 1.7 * z ** 1.3``, a column
+  *close to* a product of powers of others (not exactly: diamonds differ in
+  shape). The model learns the residual ``target - product`` in place of the
+  target, so that the rows keep the relation as closely as the training rows.
 
 :func:`discover` finds rules on a bounded, seeded subsample with vectorised
 tests, then checks every candidate on all rows. :class:`Rules` merges found
