@@ -1545,8 +1545,11 @@ class ProductRule(Rule):
         Z = (logs - logs.mean(axis=0)) / np.where(spread > 0, spread, 1)
         gram = Z.T @ Z
         found = []
-        for j in range(len(columns)):
-            others = np.delete(np.arange(len(columns)), j)
+        varying = np.flatnonzero(spread > 0)  # not a column mostly of one value
+        for j in varying:
+            others = varying[varying != j]
+            if not len(others):
+                continue
             block = gram[np.ix_(others, others)]
             ridge = 1e-9 * np.trace(block) / len(others) * np.eye(len(others))
             coef = np.linalg.solve(block + ridge, gram[others, j])
