@@ -24,7 +24,7 @@ sources, so that the rules hold on every synthetic row by construction:
 * :class:`ClockTime`: a column of clock times ``HHMM``. The model learns
   minutes since midnight in its place, so that it never makes a time like
   575.
-* :class:`ProductRule`: ``carat ~ 0.0071 * x ** 1.7 * z ** 1.3``, a column
+* :class:`ProductRule`: ``carat ~ 1.8e-05 * depth ** 1.3 * x ** 3``, a column
   *close to* a product of powers of others (not exactly: diamonds differ in
   shape). The model learns the residual ``target - product`` in place of the
   target, so that the rows keep the relation as closely as the training rows.
@@ -1566,10 +1566,10 @@ class ProductRule(Rule):
 
 
 def _closest_product(view, logs, columns, j, candidates):
-    """The closest product of ``candidates`` (1 to 3; powers above 0, with
-    two significant digits) to column ``j`` in log space, the fewest
-    sources among those within 1.5 times the closest, fitted on all rows:
-    ``(closeness, rule)``, or None."""
+    """A product of ``candidates`` (1 to 3; powers above 0, with two
+    significant digits) close to column ``j`` in log space: of those within
+    1.5 times the closest, the fewest sources, then the first columns;
+    fitted on all rows: ``(closeness, rule)``, or None."""
     y = logs[:, j]
     fits = []
     for size in (1, 2, 3):
@@ -1585,8 +1585,11 @@ def _closest_product(view, logs, columns, j, candidates):
                 fits.append((size, closeness, subset, powers))
     if not fits:
         return None
+    # the fewest sources, then the first columns: not the closest, which
+    # changes with the subsample among near-equal fits
     best = min(f[1] for f in fits)
-    _, closeness, subset, powers = min(f for f in fits if f[1] <= 1.5 * best)
+    near = [f for f in fits if f[1] <= 1.5 * best]
+    _, closeness, subset, powers = min(near, key=lambda f: (f[0], f[2]))
     names = [view.numeric[columns[i]] for i in subset]
     rule = ProductRule(view.numeric[columns[j]], dict(zip(names, powers)))
     try:
