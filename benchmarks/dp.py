@@ -101,13 +101,17 @@ def schema(dataset):
 
 
 def ours(train, label, epsilon, model, public, params=None):
-    from augment import TabularGAN, TabularVAE
+    from augment import TabularGAN, TabularTransformer, TabularVAE
 
     X = train.drop(columns=label)
     categories, bounds = public
     categories = {c: v for c, v in categories.items() if c in X}
     bounds = {c: v for c, v in bounds.items() if c in X}
-    cls = {"augment-vae": TabularVAE, "augment-gan": TabularGAN}[model]
+    cls = {
+        "augment-vae": TabularVAE,
+        "augment-gan": TabularGAN,
+        "augment-transformer": TabularTransformer,
+    }[model]
     gen = cls(
         dp_epsilon=epsilon,
         dp_categories=categories,

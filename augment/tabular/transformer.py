@@ -12,9 +12,10 @@ from torch import nn
 
 from .._docstrings import fill_doc
 from ..nn import in_blocks, init_parameters, mlp, parallel, update
+from ..nn.privacy import DP_SGD_SETTINGS
 from .conditioning import RangeCondition
 from .encoder import decode_numbers, encode_numbers, points_of, to_float, typical
-from .generator import _TARGET, TabularGenerator
+from .generator import _TARGET, DP_CONSTRAINTS, TabularGenerator
 
 
 @fill_doc
@@ -117,9 +118,10 @@ class TabularTransformer(TabularGenerator):
 
     _parameter_constraints = {
         **TabularGenerator._parameter_constraints,
+        **DP_CONSTRAINTS,
         "network": [StrOptions({"mlp", "transformer"})],
         "n_bins": [Interval(numbers.Integral, 2, None, closed="left")],
-        "width": [Interval(numbers.Integral, 1, None, closed="left")],
+        "width": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "depth": [Interval(numbers.Integral, 1, None, closed="left")],
         "heads": [Interval(numbers.Integral, 1, None, closed="left")],
         "smoothing": [
@@ -131,6 +133,8 @@ class TabularTransformer(TabularGenerator):
     _range_conditions = True
     _default_steps = 800
     _default_epoch_bounds = (30, 300)
+    _settings = {"batch_size": 256, "learning_rate": 5e-3, "width": 256}
+    _private_settings = DP_SGD_SETTINGS | {"width": 32}
 
     def __init__(
         self,
@@ -141,12 +145,17 @@ class TabularTransformer(TabularGenerator):
         network="mlp",
         n_bins=32,
         smoothing="auto",
-        width=256,
+        width=None,
         depth=2,
         heads=4,
         epochs=None,
-        batch_size=256,
-        learning_rate=5e-3,
+        batch_size=None,
+        learning_rate=None,
+        dp_epsilon=None,
+        dp_delta=None,
+        max_grad_norm=1.0,
+        dp_bounds=None,
+        dp_categories=None,
         device="cpu",
         precision="auto",
         random_state=None,
@@ -164,6 +173,11 @@ class TabularTransformer(TabularGenerator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.dp_epsilon = dp_epsilon
+        self.dp_delta = dp_delta
+        self.max_grad_norm = max_grad_norm
+        self.dp_bounds = dp_bounds
+        self.dp_categories = dp_categories
         self.device = device
         self.precision = precision
         self.random_state = random_state
@@ -173,26 +187,40 @@ class TabularTransformer(TabularGenerator):
     def _build_modules(self, init):
         specs, bins = self.encoder_.columns_, self._token_bins
         tokens_of = _Tokens(specs, None, self.n_bins, fitted=bins)
+        # model files from before ``width`` defaulted to None hold no width
+        # in their settings, but in their parameters
+        width = self.training_settings_.get("width", self.width)
         module = _AnyOrder(
-            tokens_of, self._n_classes, self.network, self.width, self.depth, self.heads
+            tokens_of,
+            self._n_classes,
+            self.network,
+            width,
+            self.depth,
+            self.heads,
+            # DP-SGD's per-row gradients (vmap) have no batching rule for
+            # scaled_dot_product_attention's CPU kernels
+            private=self.dp_epsilon is not None,
         )
         self.module_ = init_parameters(module, init)
 
     def _train(self, data, labels, generator):
-        if self.network == "transformer" and self.width % self.heads:
-            raise ValueError(
-                f"width={self.width} must be a multiple of heads={self.heads}."
+        width = self.training_settings_["width"]
+        if self.network == "transformer" and width % self.heads:
+            raise ValueError(f"width={width} must be a multiple of heads={self.heads}.")
+        vars(self).pop("_private_moments", None)  # the VAE's start only
+        if self._privacy is not None:
+            # the private encoder's noisy CDFs, never the rows' own quantiles
+            self._token_bins = _private_bins(self.encoder_.columns_, self.n_bins)
+        else:  # under a process group, the bins of rank 0's rows on every rank
+            self._token_bins = parallel.once(
+                lambda: _Tokens(self.encoder_.columns_, data, self.n_bins).fitted
             )
-        # under a process group, the bins of rank 0's rows on every rank
-        self._token_bins = parallel.once(
-            lambda: _Tokens(self.encoder_.columns_, data, self.n_bins).fitted
-        )
         self._build_modules(self._init_generator())
         module = self.module_ = self.module_.to(data.device)
         tokens = module.tokens.tokenise(data)
         optimiser = torch.optim.Adam(
             module.parameters(),
-            lr=self.learning_rate,
+            lr=self.training_settings_["learning_rate"],
             fused=data.device.type in ("cpu", "cuda"),  # one kernel for all parameters
         )
         n_columns = tokens.shape[1]
@@ -200,13 +228,13 @@ class TabularTransformer(TabularGenerator):
         targets = None if spread is None else module.tokens.soft_targets(spread)
         columns = torch.arange(n_columns, device=data.device)
 
-        def nll(index, generator):
-            batch = tokens[index]
-            label = None if labels is None else labels[index]
+        def shown(n, generator):
             # a random order per row, and a random number of its columns shown
-            shown = torch.randint(n_columns, (len(index), 1), **_on(generator))
-            rank = torch.rand(batch.shape, **_on(generator)).argsort(1).argsort(1)
-            known = rank < shown
+            count = torch.randint(n_columns, (n, 1), **_on(generator))
+            rank = torch.rand((n, n_columns), **_on(generator)).argsort(1).argsort(1)
+            return rank < count
+
+        def loss(module, batch, known, label=None):
             log_probs = module.log_probs(batch, known, label)
             if targets is not None and module.training:  # the held-out loss: exact
                 target = targets[columns, batch]  # (rows, n_columns, max_size)
@@ -214,14 +242,34 @@ class TabularTransformer(TabularGenerator):
             else:
                 picked = log_probs.gather(2, batch.unsqueeze(2)).squeeze(2)
             # orderless NADE: the hidden columns' loss, scaled to a whole row
-            hidden = -(picked * ~known).sum(1) * n_columns / (n_columns - shown[:, 0])
+            hidden_columns = n_columns - known.sum(1)
+            hidden = -(picked * ~known).sum(1) * n_columns / hidden_columns
             return hidden.mean()
 
-        def step(index):
-            loss = nll(index, generator)
-            update(optimiser, loss)
-            return {"nll": loss}
+        def rows_of(index, generator):
+            rows = (tokens[index], shown(len(index), generator))
+            return rows if labels is None else (*rows, labels[index])
 
+        def nll(index, generator):
+            return loss(module, *rows_of(index, generator))
+
+        def step(index):
+            if private is None:
+                found = nll(index, generator)
+                update(optimiser, found)
+                return {"nll": found}
+            # DP-SGD on the whole network; its losses on real rows are not
+            # released (history_ holds epochs only)
+            optimiser.zero_grad(set_to_none=True)
+            private(*rows_of(index, generator))
+            optimiser.step()
+            return {}
+
+        private = None
+        if self._privacy is not None:
+            private = self._private_gradient(
+                module, loss, len(data), generator, "DP-SGD on the whole network"
+            )
         module.train()
         history = self._run_epochs(
             step, len(data), generator, held_out_loss=nll, module=module
@@ -599,6 +647,43 @@ def _bins(x, n_bins, step, points):
     return lo[order], hi[order], is_exact[order], within[order]
 
 
+def _private_bins(specs, n_bins):
+    """The tokens of every numeric column under differential privacy, from
+    the private encoder alone (``{column index: (lo, hi, exact,
+    log_within)}``, as :func:`_bins` gives): ``n_bins`` bins of equal mass
+    under the column's noisy cumulative distribution (``warp_x``,
+    ``warp_u``), or of equal width over its range where no distribution was
+    released, their edges on the rounding grid of a rounded column. The
+    bins cover the encoder's whole range without gaps, so every value the
+    encoding holds has a token; there are no exact tokens (a private
+    encoder has no point masses)."""
+    out = {}
+    for j, spec in enumerate(specs):
+        if spec.kind == "categorical":
+            continue
+        if spec.warp_x is not None:
+            u = np.linspace(-1, 1, n_bins + 1)
+            edges = np.interp(u, spec.warp_u, spec.warp_x)
+        else:
+            edges = np.linspace(spec.low, spec.high, n_bins + 1)
+        step = spec.step
+        if step is not None:  # the values the decoding rounds to
+            edges = np.round(edges / step) * step
+        edges = np.unique(edges)
+        if len(edges) < 2:  # a range within one value: a single token
+            half = _HALF * step if step is not None else 0.0
+            out[j] = (edges - half, edges + half, np.ones(1, bool), np.zeros(1))
+            continue
+        if step is None:
+            lo, hi, within = edges[:-1], edges[1:], -np.log(np.diff(edges))
+        else:  # whole steps, as _bins cuts a rounded column
+            last = np.concatenate([edges[1:-1] - step, edges[-1:]])
+            lo, hi = edges[:-1] - _HALF * step, last + _HALF * step
+            within = -np.log(np.round((last - edges[:-1]) / step) + 1)
+        out[j] = (lo, hi, np.zeros(len(lo), bool), within)
+    return out
+
+
 def _region(spec, condition):
     """The region that values of a range condition are drawn from: its
     bounds, or half a step beyond them for a rounded column."""
@@ -614,7 +699,7 @@ class _AnyOrder(nn.Module):
 
     mlp_embedding = 16
 
-    def __init__(self, tokens, n_classes, network, width, depth, heads):
+    def __init__(self, tokens, n_classes, network, width, depth, heads, private=False):
         super().__init__()
         self.tokens, self.network = tokens, network
         n_columns = tokens.n_columns
@@ -625,7 +710,9 @@ class _AnyOrder(nn.Module):
         self.label = nn.Embedding(max(n_classes, 1), embedding)
         if network == "transformer":
             self.position = nn.Embedding(n_columns, width)
-            self.blocks = nn.ModuleList(_Block(width, heads) for _ in range(depth))
+            self.blocks = nn.ModuleList(
+                _Block(width, heads, explicit=private) for _ in range(depth)
+            )
             self.norm = nn.LayerNorm(width)
             self.out = nn.Linear(width, tokens.n_tokens)  # a vector per token
         else:
@@ -722,9 +809,9 @@ class _AnyOrder(nn.Module):
 class _Block(nn.Module):
     """A pre-norm transformer block: self-attention, then a feed-forward layer."""
 
-    def __init__(self, width, heads):
+    def __init__(self, width, heads, explicit=False):
         super().__init__()
-        self.heads = heads
+        self.heads, self.explicit = heads, explicit
         self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
         self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
         self.feed = nn.Sequential(
@@ -735,6 +822,10 @@ class _Block(nn.Module):
         n, length, width = h.shape
         qkv = self.qkv(self.norm1(h)).view(n, length, 3, self.heads, -1)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(q, k, v)  # no dropout
+        if self.explicit:  # the same attention, spelt out for vmap's batching
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            attended = torch.softmax(scores, dim=-1) @ v
+        else:
+            attended = F.scaled_dot_product_attention(q, k, v)  # no dropout
         h = h + self.proj(attended.transpose(1, 2).reshape(n, length, width))
         return h + self.feed(self.norm2(h))
