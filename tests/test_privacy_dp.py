@@ -14,7 +14,7 @@ from conftest import tiny  # noqa: E402
 from opacus.accountants import RDPAccountant  # noqa: E402
 from sklearn.utils._param_validation import InvalidParameterError  # noqa: E402
 
-from augment import TabularGAN, TabularVAE  # noqa: E402
+from augment import TabularGAN, TabularTransformer, TabularVAE  # noqa: E402
 from augment.nn.privacy import ALPHAS, PrivacyBudget, PrivateGradient  # noqa: E402
 
 CATEGORIES = {"city": ["Lyon", "Oslo", "Lima"], "plan": ["basic", "pro"]}
@@ -34,7 +34,9 @@ def small_table(n=400, seed=0):
     return X, y
 
 
-@pytest.fixture(params=[TabularVAE, TabularGAN], ids=lambda c: c.__name__)
+@pytest.fixture(
+    params=[TabularVAE, TabularGAN, TabularTransformer], ids=lambda c: c.__name__
+)
 def private_class(request):
     return request.param
 
@@ -252,9 +254,9 @@ def test_private_sampling_is_reproducible_and_conditional(private_class):
     # sees a real row)
     released = set().union(*first.history_) - {"epoch"}
     assert released == (
-        set()
-        if private_class is TabularVAE
-        else {"generator", "adversarial", "condition"}
+        {"generator", "adversarial", "condition"}
+        if private_class is TabularGAN
+        else set()
     )
 
 
@@ -334,7 +336,11 @@ def test_private_vae_starts_from_the_noisy_class_frequencies():
 
 def test_private_fit_chooses_its_own_training_settings(private_class):
     X, y = small_table(n=300)
-    size = "hidden_dims" if private_class is TabularVAE else "critic_dims"
+    size, chosen_size = {
+        TabularVAE: ("hidden_dims", [16]),
+        TabularGAN: ("critic_dims", [16]),
+        TabularTransformer: ("width", 16),
+    }[private_class]
     params = dict(dp_epsilon=3.0, dp_categories=CATEGORIES, random_state=0)
     gen = private_class(**params).fit(X, y)
     settings = gen.training_settings_
@@ -350,13 +356,13 @@ def test_private_fit_chooses_its_own_training_settings(private_class):
     assert len(gen.history_) == 30
     # without privacy, None means the usual defaults
     plain = private_class(epochs=1, random_state=0).fit(X, y).training_settings_
-    assert plain[size] == (128, 128) and plain["batch_size"] == min(
-        private_class._settings["batch_size"], 300
-    )
+    assert plain[size] == private_class._settings[size]
+    assert plain["batch_size"] == min(private_class._settings["batch_size"], 300)
     # what the user sets is kept, under privacy too
-    chosen = dict(batch_size=100, epochs=4, learning_rate=1e-3, **{size: [16]})
+    chosen = dict(batch_size=100, epochs=4, learning_rate=1e-3, **{size: chosen_size})
     kept = private_class(**params, **chosen).fit(X, y)
-    assert kept.training_settings_ == {**settings, **chosen, size: (16,)}
+    as_set = tuple(chosen_size) if isinstance(chosen_size, list) else chosen_size
+    assert kept.training_settings_ == {**settings, **chosen, size: as_set}
     assert kept.privacy_report_["mechanisms"][-1]["sample_rate"] == 100 / 300
 
 
@@ -489,3 +495,146 @@ def test_noisy_cdf_spans_the_declared_range_without_pile_ups():
     for column, (low, high) in bounds.items():
         at_ends = np.isclose(X_new[column], low) | np.isclose(X_new[column], high)
         assert at_ends.mean() < 0.005, column
+
+
+# ------------------------------------------------------- TabularTransformer
+def test_transformer_tokens_come_from_the_private_release_only():
+    from augment.tabular.transformer import _private_bins, _Tokens
+
+    X, y = small_table(n=3000)
+    bounds = {"income": (0.0, 200.0), "age": (0, 120)}
+    params = dict(dp_categories=CATEGORIES, dp_bounds=bounds, epochs=1)
+    gen = tiny(TabularTransformer, dp_epsilon=1.0, **params).fit(X, y)
+    specs = gen.encoder_.columns_
+    # every stored bin is a function of the private encoder alone
+    expected = _private_bins(specs, gen.n_bins)
+    assert sorted(gen._token_bins) == sorted(expected)
+    for j, bins in expected.items():
+        for stored, computed in zip(gen._token_bins[j], bins, strict=True):
+            np.testing.assert_array_equal(stored, computed)
+    income = [s.name for s in specs].index("income")
+    lo, hi, exact, _ = gen._token_bins[income]
+    # the noisy CDF's equal-mass bins: many of them where the rows are, and
+    # the first and last reach the declared range, not the rows' extremes
+    assert not exact.any() and len(lo) == gen.n_bins
+    assert (lo[0], hi[-1]) == bounds["income"]
+    assert (hi < 60).sum() > gen.n_bins // 2  # the rows lie under 60
+    # no edge is a training value; the exact model's quantile edges all are
+    x = X["income"].to_numpy()
+    assert not np.isin(np.concatenate([lo, hi]), x).any()
+    rows = torch.as_tensor(gen.encoder_.transform(X), dtype=torch.float32)
+    exact_lo = _Tokens(specs, rows, gen.n_bins).fitted[income][0]
+    assert np.isin(exact_lo[1:], gen.encoder_.inverse_transform(rows)["income"]).all()
+    # every row the encoding holds has a token: the bins leave no gaps
+    _, density = gen.module_.tokens.tokenise(rows, within=True)
+    assert torch.isfinite(density).all()
+    # integers: whole steps, within the declared range
+    age = [s.name for s in specs].index("age")
+    lo, hi, _, _ = gen._token_bins[age]
+    np.testing.assert_allclose(lo[1:] - hi[:-1], 1 - 2 * 0.499)
+    assert lo[0] >= -0.5 and hi[-1] <= 120.5
+
+
+def test_transformer_canary_is_no_token_edge():
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(0, 1, 300), "b": rng.normal(0, 1, 300)})
+    X.iloc[0] = [40.0, -40.0]
+    bounds = {"a": (-50, 50), "b": (-50, 50)}
+    exact = tiny(TabularTransformer, epochs=1).fit(X)
+    assert exact._token_bins[0][1].max() == 40.0  # the outlier is a bin edge
+    private = tiny(TabularTransformer, dp_epsilon=1.0, dp_bounds=bounds, epochs=3)
+    private.fit(X)
+    for j in (0, 1):
+        lo, hi, _, _ = private._token_bins[j]
+        assert not np.isin([40.0, -40.0], np.concatenate([lo, hi])).any()
+        assert (lo[0], hi[-1]) == (-50, 50)
+    synthetic = private.sample(2000, random_state=0).to_numpy()
+    assert np.linalg.norm(synthetic - [40.0, -40.0], axis=1).min() > 10
+
+
+@pytest.mark.parametrize("network", ["mlp", "transformer"])
+def test_transformer_dp_sgd_clips_per_row_gradients(network):
+    # the per-row gradients of the transformer's own loss, through vmap, are
+    # those of a loop over the rows, clipped
+    from augment.nn.privacy import PrivateGradient
+
+    X, y = small_table(n=60)
+    gen = tiny(TabularTransformer, network=network, width=16, epochs=1).fit(X, y)
+    module = gen.module_.train()
+    rows = torch.as_tensor(gen.encoder_.transform(X), dtype=torch.float32)
+    tokens = module.tokens.tokenise(rows)
+    labels = torch.as_tensor(gen._class_index(y.to_numpy()))
+    known = torch.rand(tokens.shape, generator=torch.Generator().manual_seed(0)) < 0.5
+    if network == "transformer":  # the attention a private model uses: the same
+        fused = module.log_probs(tokens, known, labels)
+        for block in module.blocks:
+            block.explicit = True
+        torch.testing.assert_close(module.log_probs(tokens, known, labels), fused)
+
+    def loss(module, tokens, known, label):
+        log_probs = module.log_probs(tokens, known, label)
+        picked = log_probs.gather(2, tokens.unsqueeze(2)).squeeze(2)
+        return -(picked * ~known).sum()
+
+    private = PrivateGradient(
+        module,
+        loss,
+        noise_multiplier=0.0,
+        max_grad_norm=0.5,
+        expected_batch_size=60.0,
+        generator=torch.Generator().manual_seed(0),
+    )
+    for p in module.parameters():
+        p.grad = None
+    private(tokens, known, labels)
+    params = list(module.parameters())
+    expected, norms = [torch.zeros_like(p) for p in params], []
+    for i in range(len(tokens)):
+        one = (tokens[i : i + 1], known[i : i + 1], labels[i : i + 1])
+        grads = torch.autograd.grad(loss(module, *one), params, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
+        norms.append(torch.sqrt(sum((g**2).sum() for g in grads)))
+        factor = min(1.0, 0.5 / (float(norms[-1]) + 1e-6))
+        expected = [e + factor * g for e, g in zip(expected, grads, strict=True)]
+    norms = torch.stack(norms)
+    assert (norms > 0.5).sum() >= 10  # clipping did something
+    torch.testing.assert_close(private.last_norms, norms, rtol=1e-4, atol=1e-6)
+    for p, e in zip(params, expected, strict=True):
+        torch.testing.assert_close(p.grad, e / 60.0, rtol=1e-4, atol=1e-6)
+
+
+def test_private_transformer_conditions_and_class_counts():
+    X, y = small_table()
+    gen = tiny(TabularTransformer, dp_epsilon=3.0, dp_categories=CATEGORIES).fit(X, y)
+    assert gen.privacy_spent_[0] <= 3.0
+    parts = [m["part"] for m in gen.privacy_report_["mechanisms"]]
+    assert parts[-1] == "training: DP-SGD on the whole network"
+    X_new, y_new = gen.sample(120, y=0, conditions={"city": "Oslo", "age": (30, 40)})
+    assert (y_new == 0).all() and len(y_new) == 120
+    assert (X_new["city"] == "Oslo").all() and X_new["age"].between(30, 40).all()
+    X_res, y_res = gen.fit_resample(X, y)
+    counts = pd.Series(y_res).value_counts()
+    assert counts[0] == counts[1] == max(y.value_counts())
+    # the class prior is the noisy one, not the rows' own
+    exact = np.bincount(y) / len(y)
+    assert not np.allclose(gen.class_prior_, exact)
+
+
+def test_private_transformer_bad_input():
+    X, y = small_table(n=200)
+    with pytest.raises(InvalidParameterError):
+        tiny(TabularTransformer, dp_epsilon=0).fit(X, y)
+    with pytest.raises(ValueError, match="too small for 400 epochs"):
+        tiny(
+            TabularTransformer, dp_epsilon=0.05, epochs=400, dp_categories=CATEGORIES
+        ).fit(X, y)
+    with pytest.raises(ValueError, match="width=30 must be a multiple of heads=4"):
+        tiny(
+            TabularTransformer,
+            dp_epsilon=1.0,
+            dp_categories=CATEGORIES,
+            network="transformer",
+            width=30,
+        ).fit(X, y)
+    with pytest.raises(ValueError, match="No value of column 'city' can be released"):
+        tiny(TabularTransformer, dp_epsilon=1.0).fit(X, y)

@@ -46,6 +46,12 @@ class TabularTransformer(TabularGenerator):
     training precision (integers stay integers). :meth:`log_prob` gives the
     log-likelihood of rows under the model, for outlier checks.
 
+    Under differential privacy (``dp_epsilon``), a number's tokens are
+    ``n_bins`` bins of equal mass under the noisy cumulative distribution
+    that the private encoder released (or of equal width over its range,
+    where none was), never quantiles of the rows, and the whole network is
+    trained by DP-SGD.
+
     Parameters
     ----------
     %(sampling_strategy)s
@@ -73,16 +79,24 @@ class TabularTransformer(TabularGenerator):
         for a column of ``n`` ordered tokens (about 3 of 32 bins at 120
         rows, half a bin at 4,000). The held-out loss of early stopping and
         :meth:`log_prob` use the exact tokens.
-    width : int, default=256
+    width : int or None, default=None
         Width of the token embeddings (transformer) or of the hidden layers
-        (mlp, whose token embeddings have 16 entries).
+        (mlp, whose token embeddings have 16 entries). None: 256, or 32
+        under differential privacy (see ``training_settings_``).
     depth : int, default=2
         Number of transformer blocks or of hidden layers.
     heads : int, default=4
         Attention heads of the transformer; ``width`` must be a multiple of it.
     %(epochs_early_stopping)s
+        Under differential privacy, None is 30 epochs, with no rows held out
+        (see ``training_settings_``).
     %(batch_size)s
     %(learning_rate)s
+    %(dp_epsilon)s
+    %(dp_delta)s
+    %(max_grad_norm)s
+    %(dp_bounds)s
+    %(dp_categories)s
     %(device)s
     %(precision)s
     %(random_state)s
@@ -97,6 +111,7 @@ class TabularTransformer(TabularGenerator):
         unbiased estimate over random column orders).
     %(tabular_attributes)s
     %(target_attributes)s
+    %(privacy_attributes)s
 
     See Also
     --------
@@ -479,6 +494,37 @@ class _Tokens(nn.Module):
     def index(self, name):
         return self.names.index(name)
 
+    def ordinal_basis(self, degree=None):
+        """``(n_outputs, n_tokens)``: every token's logit (and embedding) as
+        a combination of a network's outputs. A number's ordered tokens
+        share ``degree`` outputs, the powers ``1..degree`` of their rank
+        scaled to [-1, 1] (zero outputs give them equal probabilities: the
+        equal-mass bins of a private encoder, its noisy distribution); every
+        other token (categories, point masses, missing values) has an output
+        of its own. Under DP-SGD every trained parameter adds noise to each
+        step; a number's class-dependent shape is learnt from a few
+        coefficients instead of a logit per bin."""
+        degree = _ORDINAL_DEGREE if degree is None else degree
+        rows = []
+        for j, size in enumerate(self.sizes):
+            rank = self.rank[j, :size]
+            ordered = torch.nonzero(rank >= 0).flatten()
+            columns = self.offsets[j] + torch.arange(size)
+            if len(ordered) > 1:
+                x = 2 * rank[ordered] / rank.max() - 1
+                for power in range(1, degree + 1):
+                    row = torch.zeros(self.n_tokens)
+                    row[columns[ordered]] = x**power
+                    rows.append(row)
+            others = (
+                torch.nonzero(rank < 0).flatten() if len(ordered) > 1 else range(size)
+            )
+            for k in others:
+                row = torch.zeros(self.n_tokens)
+                row[columns[k]] = 1.0
+                rows.append(row)
+        return torch.stack(rows)
+
     def soft_targets(self, width):
         """The training target of every token of every column: one-hot, but a
         number's ordered token spread over its column's ordered tokens by a
@@ -603,6 +649,10 @@ def _encode_number(spec, x, missing, rows, arange):
         rows[arange, spec.spans[2].start + missing.long()] = 1.0
 
 
+#: powers of a number's token rank that a private model's outputs weigh
+#: (see _Tokens.ordinal_basis)
+_ORDINAL_DEGREE = 3
+
 _HALF = 0.499  # of a rounding step: draws around a value that round back to it
 
 
@@ -706,7 +756,13 @@ class _AnyOrder(nn.Module):
         # one mask token per column after the vocabulary; the MLP reads the
         # embeddings side by side, so short ones keep its input narrow
         embedding = width if network == "transformer" else self.mlp_embedding
-        self.embed = nn.Embedding(tokens.n_tokens + n_columns, embedding)
+        # under differential privacy, a number's ordered tokens share a few
+        # outputs (and embeddings): the coefficients of a polynomial in their
+        # rank (see _Tokens.ordinal_basis). None: a vector per token
+        basis = tokens.ordinal_basis() if private else None
+        self.register_buffer("basis", basis, persistent=False)
+        n_out = tokens.n_tokens if basis is None else len(basis)
+        self.embed = nn.Embedding(n_out + n_columns, embedding)
         self.label = nn.Embedding(max(n_classes, 1), embedding)
         if network == "transformer":
             self.position = nn.Embedding(n_columns, width)
@@ -714,10 +770,10 @@ class _AnyOrder(nn.Module):
                 _Block(width, heads, explicit=private) for _ in range(depth)
             )
             self.norm = nn.LayerNorm(width)
-            self.out = nn.Linear(width, tokens.n_tokens)  # a vector per token
+            self.out = nn.Linear(width, n_out)  # a vector per token (or output)
         else:
             inputs = (n_columns + 1) * embedding
-            self.body = mlp(inputs, [width] * depth, tokens.n_tokens, norm=False)
+            self.body = mlp(inputs, [width] * depth, n_out, norm=False)
         self.register_buffer("mask_ids", tokens.n_tokens + torch.arange(n_columns))
 
     def log_probs(self, tokens, known, labels, columns=None):
@@ -726,7 +782,11 @@ class _AnyOrder(nn.Module):
         ``columns`` (a LongTensor of shape ``(n,)``), only those of one
         column per row: ``(n, max_size)``."""
         ids = torch.where(known, tokens + self.tokens.vocabulary[:, 0], self.mask_ids)
-        h = self.embed(ids)
+        table = self.embed.weight
+        if self.basis is not None:  # the tokens' embeddings from the outputs'
+            n_out = len(self.basis)
+            table = torch.cat([self.basis.T @ table[:n_out], table[n_out:]])
+        h = F.embedding(ids, table)
         label = self.label(
             torch.zeros(len(ids), dtype=torch.long, device=ids.device)
             if labels is None
@@ -740,7 +800,10 @@ class _AnyOrder(nn.Module):
             for block in self.blocks:
                 h = block(h)
             h = self.norm(h[:, 1:])
-            weight, bias = self.out.weight[vocabulary], self.out.bias[vocabulary]
+            weight, bias = self.out.weight, self.out.bias
+            if self.basis is not None:  # a vector per token, from the outputs'
+                weight, bias = self.basis.T @ weight, bias @ self.basis
+            weight, bias = weight[vocabulary], bias[vocabulary]
             if columns is None:  # weight: (n_columns, max_size, width)
                 logits = torch.einsum("ncd,cvd->ncv", h, weight) + bias
             else:  # weight: (n, max_size, width)
@@ -748,6 +811,8 @@ class _AnyOrder(nn.Module):
                 logits = torch.einsum("nd,nvd->nv", h, weight) + bias
         else:
             logits = self.body(torch.cat([label, h.flatten(1)], dim=1))
+            if self.basis is not None:
+                logits = logits @ self.basis
             logits = (
                 logits.gather(1, vocabulary)
                 if columns is not None
