@@ -502,7 +502,8 @@ def test_transformer_tokens_come_from_the_private_release_only():
     from augment.tabular.transformer import _private_bins, _Tokens
 
     X, y = small_table(n=3000)
-    bounds = {"income": (0.0, 200.0), "age": (0, 120)}
+    X["flag"] = np.random.default_rng(0).integers(0, 2, len(X))
+    bounds = {"income": (0.0, 200.0), "age": (0, 120), "flag": (0, 1)}
     params = dict(dp_categories=CATEGORIES, dp_bounds=bounds, epochs=1)
     gen = tiny(TabularTransformer, dp_epsilon=1.0, **params).fit(X, y)
     specs = gen.encoder_.columns_
@@ -533,6 +534,9 @@ def test_transformer_tokens_come_from_the_private_release_only():
     lo, hi, _, _ = gen._token_bins[age]
     np.testing.assert_allclose(lo[1:] - hi[:-1], 1 - 2 * 0.499)
     assert lo[0] >= -0.5 and hi[-1] <= 120.5
+    # a 0/1 column gets a token per value
+    lo, hi, _, _ = gen._token_bins[[s.name for s in specs].index("flag")]
+    np.testing.assert_allclose(np.stack([lo, hi]), [[-0.499, 0.501], [0.499, 1.499]])
 
 
 def test_transformer_canary_is_no_token_edge():
@@ -618,6 +622,16 @@ def test_private_transformer_conditions_and_class_counts():
     # the class prior is the noisy one, not the rows' own
     exact = np.bincount(y) / len(y)
     assert not np.allclose(gen.class_prior_, exact)
+    # the logits' fixed term of a category is its noisy frequency in each
+    # class (the conditioning's, post-processing of the release)
+    tokens = gen.module_.tokens
+    j = tokens.index("city")
+    start, size = tokens.offsets[j], tokens.sizes[j]
+    counts = gen.conditioning_.counts[0, :size].double()
+    expected = (counts / counts.sum(0)).clamp_min(1e-3).log().T.float()
+    torch.testing.assert_close(gen.module_.prior[:, start : start + size], expected)
+    # and nothing without privacy
+    assert tiny(TabularTransformer, epochs=1).fit(X, y).module_.prior is None
 
 
 def test_private_transformer_bad_input():

@@ -231,6 +231,10 @@ class TabularTransformer(TabularGenerator):
                 lambda: _Tokens(self.encoder_.columns_, data, self.n_bins).fitted
             )
         self._build_modules(self._init_generator())
+        if self._privacy is not None:
+            self.module_.start_at(
+                self.encoder_.columns_, self._token_bins, self.conditioning_
+            )
         module = self.module_ = self.module_.to(data.device)
         tokens = module.tokens.tokenise(data)
         optimiser = torch.optim.Adam(
@@ -703,35 +707,50 @@ def _private_bins(specs, n_bins):
     log_within)}``, as :func:`_bins` gives): ``n_bins`` bins of equal mass
     under the column's noisy cumulative distribution (``warp_x``,
     ``warp_u``), or of equal width over its range where no distribution was
-    released, their edges on the rounding grid of a rounded column. The
-    bins cover the encoder's whole range without gaps, so every value the
-    encoding holds has a token; there are no exact tokens (a private
-    encoder has no point masses)."""
+    released. A rounded column's bins start at the values of its grid where
+    those quantiles fall, so that a column of few values (a 0/1 column, a
+    count) gets a token per value. The bins cover the encoder's whole range
+    without gaps, so every value the encoding holds has a token; there are
+    no exact tokens (a private encoder has no point masses)."""
     out = {}
     for j, spec in enumerate(specs):
         if spec.kind == "categorical":
             continue
+        u = np.linspace(-1, 1, n_bins + 1)
         if spec.warp_x is not None:
-            u = np.linspace(-1, 1, n_bins + 1)
             edges = np.interp(u, spec.warp_u, spec.warp_x)
         else:
             edges = np.linspace(spec.low, spec.high, n_bins + 1)
         step = spec.step
-        if step is not None:  # the values the decoding rounds to
-            edges = np.round(edges / step) * step
-        edges = np.unique(edges)
-        if len(edges) < 2:  # a range within one value: a single token
-            half = _HALF * step if step is not None else 0.0
-            out[j] = (edges - half, edges + half, np.ones(1, bool), np.zeros(1))
-            continue
-        if step is None:
+        if step is not None:  # whole steps, as _bins cuts a rounded column
+            starts = np.unique(np.round(edges[:-1] / step) * step)
+            end = np.round(edges[-1] / step) * step
+            last = np.concatenate([starts[1:] - step, [end]])
+            lo, hi = starts - _HALF * step, last + _HALF * step
+            within = -np.log(np.round((last - starts) / step) + 1)
+        elif edges[-1] > edges[0]:
+            edges = np.unique(edges)
             lo, hi, within = edges[:-1], edges[1:], -np.log(np.diff(edges))
-        else:  # whole steps, as _bins cuts a rounded column
-            last = np.concatenate([edges[1:-1] - step, edges[-1:]])
-            lo, hi = edges[:-1] - _HALF * step, last + _HALF * step
-            within = -np.log(np.round((last - edges[:-1]) / step) + 1)
+        else:  # a constant: a single token
+            lo, hi, within = edges[:1], edges[:1], np.zeros(1)
         out[j] = (lo, hi, np.zeros(len(lo), bool), within)
     return out
+
+
+def _token_masses(spec, bins):
+    """The share of a numeric column's private distribution in each of its
+    bins: under its noisy cumulative distribution, or uniform over its range
+    where none was released (post-processing of the release)."""
+    lo, hi, _, _ = bins
+    lo, hi = np.clip(lo, spec.low, spec.high), np.clip(hi, spec.low, spec.high)
+    if spec.warp_x is not None:
+        lo, hi = (np.interp(v, spec.warp_x, spec.warp_u) for v in (lo, hi))
+        width = 2.0
+    else:
+        width = spec.high - spec.low
+    if width <= 0:
+        return np.full(len(lo), 1 / len(lo))
+    return (hi - lo) / width
 
 
 def _region(spec, condition):
@@ -762,6 +781,10 @@ class _AnyOrder(nn.Module):
         basis = tokens.ordinal_basis() if private else None
         self.register_buffer("basis", basis, persistent=False)
         n_out = tokens.n_tokens if basis is None else len(basis)
+        # under differential privacy, every token's log-probability in the
+        # private release, per class, added to its logit (see start_at)
+        prior = torch.zeros((max(n_classes, 1), tokens.n_tokens)) if private else None
+        self.register_buffer("prior", prior)
         self.embed = nn.Embedding(n_out + n_columns, embedding)
         self.label = nn.Embedding(max(n_classes, 1), embedding)
         if network == "transformer":
@@ -787,11 +810,9 @@ class _AnyOrder(nn.Module):
             n_out = len(self.basis)
             table = torch.cat([self.basis.T @ table[:n_out], table[n_out:]])
         h = F.embedding(ids, table)
-        label = self.label(
-            torch.zeros(len(ids), dtype=torch.long, device=ids.device)
-            if labels is None
-            else labels
-        )
+        if labels is None:
+            labels = torch.zeros(len(ids), dtype=torch.long, device=ids.device)
+        label = self.label(labels)
         vocabulary, valid = self.tokens.vocabulary, self.tokens.valid
         if columns is not None:
             vocabulary, valid = vocabulary[columns], valid[columns]
@@ -818,9 +839,42 @@ class _AnyOrder(nn.Module):
                 if columns is not None
                 else logits[:, vocabulary]
             )
+        if self.prior is not None:
+            prior = self.prior[labels]
+            logits = logits + (
+                prior.gather(1, vocabulary)
+                if columns is not None
+                else prior[:, vocabulary]
+            )
         # float32 under autocast too: the likelihoods and the tokens drawn
         logits = logits.float().masked_fill(~valid, float("-inf"))
         return torch.log_softmax(logits, dim=-1)
+
+    def start_at(self, specs, bins, conditioning):
+        """Under differential privacy: every token's log-probability in the
+        private release as a fixed term of its logit. A category's within
+        each class (the conditioning's noisy frequencies), a number's bin
+        its share of the column's noisy distribution (:func:`_token_masses`;
+        the equal-mass bins of a continuous column share it evenly, a
+        rounded column of few values does not), a missing-value token one
+        token's share. Post-processing of the release: no row is read."""
+        counts = conditioning.counts.double()  # (discrete, width, classes)
+        prior = torch.zeros(self.prior.shape, dtype=torch.float64)
+        discrete = 0
+        for j, spec in enumerate(specs):
+            size, start = self.tokens.sizes[j], self.tokens.offsets[j]
+            if spec.kind == "categorical":
+                count = counts[discrete, :size]
+                share = count / count.sum(0, keepdim=True).clamp_min(1e-12)
+                prior[:, start : start + size] = share.clamp_min(1e-3).log().T
+                discrete += 1
+                continue
+            masses = torch.as_tensor(_token_masses(spec, bins[j]))
+            masses = masses.clamp_min(1e-6) / masses.clamp_min(1e-6).sum()
+            prior[:, start : start + len(masses)] = masses.log()
+            if size > len(masses):  # the missing token
+                prior[:, start + len(masses)] = -math.log(size)
+        self.prior.copy_(prior.float())
 
     def sample(self, labels, generator, conditions):
         """Tokens column by column (conditions first, then a random order
