@@ -507,6 +507,7 @@ def test_transformer_tokens_come_from_the_private_release_only():
     params = dict(dp_categories=CATEGORIES, dp_bounds=bounds, epochs=1)
     gen = tiny(TabularTransformer, dp_epsilon=1.0, **params).fit(X, y)
     specs = gen.encoder_.columns_
+    assert not hasattr(gen, "_private_moments")  # the VAE's start, not kept
     # every stored bin is a function of the private encoder alone
     expected = _private_bins(specs, gen.n_bins)
     assert sorted(gen._token_bins) == sorted(expected)

@@ -858,7 +858,7 @@ class _AnyOrder(nn.Module):
         the equal-mass bins of a continuous column share it evenly, a
         rounded column of few values does not), a missing-value token one
         token's share. Post-processing of the release: no row is read."""
-        counts = conditioning.counts.double()  # (discrete, width, classes)
+        counts = conditioning.counts.double().cpu()  # (discrete, width, classes)
         prior = torch.zeros(self.prior.shape, dtype=torch.float64)
         discrete = 0
         for j, spec in enumerate(specs):
