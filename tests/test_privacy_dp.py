@@ -344,7 +344,8 @@ def test_private_fit_chooses_its_own_training_settings(private_class):
     params = dict(dp_epsilon=3.0, dp_categories=CATEGORIES, random_state=0)
     gen = private_class(**params).fit(X, y)
     settings = gen.training_settings_
-    expected = {"batch_size": 300, "epochs": 30, "learning_rate": 2e-2}
+    epochs = private_class._private_settings["epochs"]  # 30, the transformer 100
+    expected = {"batch_size": 300, "epochs": epochs, "learning_rate": 2e-2}
     assert {k: settings[k] for k in expected} == expected
     assert settings[size] == private_class._private_settings[size]
     assert settings[size] != private_class._settings[size]  # a smaller network
@@ -352,8 +353,8 @@ def test_private_fit_chooses_its_own_training_settings(private_class):
     assert gen.get_params()["batch_size"] is None and gen.get_params()[size] is None
     # the accounting is that of the settings trained with: full Poisson batches
     training = gen.privacy_report_["mechanisms"][-1]
-    assert training["sample_rate"] == 1.0 and training["steps"] == 30
-    assert len(gen.history_) == 30
+    assert training["sample_rate"] == 1.0 and training["steps"] == epochs
+    assert len(gen.history_) == epochs
     # without privacy, None means the usual defaults
     plain = private_class(epochs=1, random_state=0).fit(X, y).training_settings_
     assert plain[size] == private_class._settings[size]
