@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.datasets import load_digits
 
 from augment import TabularDiffusion, TabularGAN, TabularTransformer, TabularVAE
 
@@ -67,3 +68,13 @@ def labelled(table):
     """(X, y) with three imbalanced string classes: 90, 40 and 20 rows."""
     y = pd.Series(["no"] * 90 + ["yes"] * 40 + ["maybe"] * 20, name="answer")
     return table, y
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """60 digits (8x8, float in [0, 1]): 30 zeros, 20 ones, 10 twos."""
+    data = load_digits()
+    index = np.concatenate(
+        [np.flatnonzero(data.target == c)[:n] for c, n in [(0, 30), (1, 20), (2, 10)]]
+    )
+    return data.images[index] / 16, data.target[index]

@@ -6,7 +6,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 
 import augment
 from augment import ImageGAN, ImageVAE
@@ -22,16 +21,6 @@ LABELS = np.repeat([0, 1, 2], 20)
 @pytest.fixture(autouse=True)
 def short_filter(monkeypatch):
     monkeypatch.setattr(ImageGenerator, "_filter_steps", 60)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    """60 digits (8x8, float in [0, 1]): 30 zeros, 20 ones, 10 twos."""
-    data = load_digits()
-    index = np.concatenate(
-        [np.flatnonzero(data.target == c)[:n] for c, n in [(0, 30), (1, 20), (2, 10)]]
-    )
-    return data.images[index] / 16, data.target[index]
 
 
 @pytest.fixture(scope="module")

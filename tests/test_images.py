@@ -9,7 +9,6 @@ import pytest
 import torch
 from imblearn.pipeline import make_pipeline
 from sklearn.base import clone
-from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.preprocessing import FunctionTransformer
@@ -30,16 +29,6 @@ def tiny(cls, **params):
 @pytest.fixture(params=list(TINY), ids=lambda c: c.__name__)
 def image_class(request):
     return request.param
-
-
-@pytest.fixture(scope="module")
-def digits():
-    """60 digits (8x8, float in [0, 1]): 30 zeros, 20 ones, 10 twos."""
-    data = load_digits()
-    index = np.concatenate(
-        [np.flatnonzero(data.target == c)[:n] for c, n in [(0, 30), (1, 20), (2, 10)]]
-    )
-    return data.images[index] / 16, data.target[index]
 
 
 # ------------------------------------------------------- layouts and dtypes
