@@ -313,7 +313,27 @@ class Rule:
         return f"{type(self).__name__}({self})"
 
 
-class LinearRule(Rule):
+class _TermsRule(Rule):
+    """A numeric target computed from one to three numeric columns, each
+    with a number of its own (a coefficient, a power): what LinearRule and
+    ProductRule share."""
+
+    _kinds = {"target": ("numeric",), "sources": ("numeric",)}
+
+    def __init__(self, target, terms, rounding):
+        self.target = target
+        self.terms = [(c, float(k)) for c, k in dict(terms).items()]
+        self.rounding = rounding
+
+    @property
+    def sources(self):
+        return tuple(c for c, _ in self.terms)
+
+    def _params(self):
+        return {"target": self.target, "terms": [[c, k] for c, k in self.terms]}
+
+
+class LinearRule(_TermsRule):
     """A numeric column equal to a linear combination of at most three others.
 
     ``target = sum(coef * column for column, coef in terms) + intercept``,
@@ -338,26 +358,17 @@ class LinearRule(Rule):
     LinearRule(total = a + b + c)
     """
 
-    _kinds = {"target": ("numeric",), "sources": ("numeric",)}
-
     def __init__(self, target, terms, intercept=0.0, rounding="auto"):
-        self.target = target
-        self.terms = [(c, float(k)) for c, k in dict(terms).items()]
+        super().__init__(target, terms, rounding)
         self.intercept = float(intercept)
-        self.rounding = rounding
         if not 1 <= len(self.terms) <= 3:
             raise ValueError(
                 f"LinearRule for {target!r} takes 1 to 3 terms; got {len(self.terms)}."
             )
 
-    @property
-    def sources(self):
-        return tuple(c for c, _ in self.terms)
-
     def _params(self):
         return {
-            "target": self.target,
-            "terms": [[c, k] for c, k in self.terms],
+            **super()._params(),
             "intercept": self.intercept,
             "rounding": self.rounding,
         }
@@ -1387,7 +1398,7 @@ def _middle_spread(values):
     return high - low
 
 
-class ProductRule(Rule):
+class ProductRule(_TermsRule):
     """A numeric column close to a product of powers of at most three others.
 
     ``target ~ coefficient * a ** p * b ** q * c ** r`` (powers above 0, on
@@ -1423,7 +1434,6 @@ class ProductRule(Rule):
     ProductRule(carat ~ x * y * z)
     """
 
-    _kinds = {"target": ("numeric",), "sources": ("numeric",)}
     drops_target = False
 
     def __init__(
@@ -1435,24 +1445,17 @@ class ProductRule(Rule):
         high="auto",
         rounding="auto",
     ):
-        self.target = target
-        self.terms = [(c, float(k)) for c, k in dict(terms).items()]
+        super().__init__(target, terms, rounding)
         self.coefficient, self.low, self.high = coefficient, low, high
-        self.rounding = rounding
         if not 1 <= len(self.terms) <= 3 or any(k <= 0 for _, k in self.terms):
             raise ValueError(
                 f"ProductRule for {target!r} takes 1 to 3 terms with powers "
                 f"above 0; got {dict(self.terms)}."
             )
 
-    @property
-    def sources(self):
-        return tuple(c for c, _ in self.terms)
-
     def _params(self):
         return {
-            "target": self.target,
-            "terms": [[c, k] for c, k in self.terms],
+            **super()._params(),
             "coefficient": self.coefficient,
             "low": self.low,
             "high": self.high,
