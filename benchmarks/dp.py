@@ -123,9 +123,17 @@ def ours(train, label, epsilon, model, public, params=None):
     return X_new.assign(**{label: np.asarray(y_new)})[train.columns], gen
 
 
-def peer(train, epsilon, name, out, bounds):
-    """Run in the smartnoise-synth environment: fit, sample, write a CSV."""
+def peer(train, epsilon, name, out, bounds, seed=None):
+    """Run in the smartnoise-synth environment: fit, sample, write a CSV.
+    smartnoise-synth draws from numpy's and torch's global generators: a
+    ``seed`` seeds them (this process runs the peer alone)."""
     from snsynth import Synthesizer
+
+    if seed is not None:
+        import torch
+
+        np.random.seed(seed)  # noqa: NPY002 (the peer's own global generator)
+        torch.manual_seed(seed)
     from snsynth.transform import BinTransformer, MinMaxTransformer, TableTransformer
 
     categorical = [c for c in train.columns if c not in bounds]
@@ -156,7 +164,7 @@ def peer(train, epsilon, name, out, bounds):
     synth.sample(len(train)).to_csv(out, index=False)
 
 
-def run(dataset, model, epsilon, peers_python, private_ranges, params=None):
+def run(dataset, model, epsilon, peers_python, private_ranges, params=None, seed=None):
     from augment import evaluate
 
     train, test, label = split(dataset)
@@ -180,6 +188,7 @@ def run(dataset, model, epsilon, peers_python, private_ranges, params=None):
                     dataset,
                     str(epsilon),
                     str(out),
+                    str(seed),
                 ],
                 check=True,
                 capture_output=True,
@@ -223,34 +232,48 @@ def main():
     parser.add_argument(
         "--seeds", nargs="+", type=int, default=[0], help="ours: random_state values"
     )
-    parser.add_argument("--peer", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--peer-seeds",
+        nargs="+",
+        type=int,
+        default=[None],
+        help="the peers: seeds of their global generators (default: once, unseeded)",
+    )
+    parser.add_argument("--peer", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(RESULTS / "dp.jsonl"))
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     if args.peer:  # inside the smartnoise-synth environment
-        name, dataset, epsilon, out = args.peer
-        peer(split(dataset)[0], float(epsilon), name, out, schema(dataset)[1])
+        name, dataset, epsilon, out, seed = args.peer
+        seed = None if seed == "None" else int(seed)
+        peer(split(dataset)[0], float(epsilon), name, out, schema(dataset)[1], seed)
         return
     models = [m for m in args.models if m.startswith("augment") or args.peers]
     runs = [
         (m, seed)
         for m in models
-        for seed in (args.seeds if m.startswith("augment") else [None])
+        for seed in (args.seeds if m.startswith("augment") else args.peer_seeds)
     ]
     rows = []
     for epsilon in args.epsilons:  # the smallest epsilon first: the headline
         for dataset in args.datasets:
             for model, seed in runs:
                 params = args.params
-                if seed is not None:
+                if seed is not None and model.startswith("augment"):
                     params = {**(params or {}), "random_state": seed}
                 try:
                     result = run(
-                        dataset, model, epsilon, args.peers, args.private_ranges, params
+                        dataset,
+                        model,
+                        epsilon,
+                        args.peers,
+                        args.private_ranges,
+                        params,
+                        seed,
                     )
                     if model.startswith("augment"):
                         result["model"] += args.label
-                        result["seed"] = seed
+                    result["seed"] = seed
                 except Exception as error:  # a peer that fails is reported as such
                     detail = getattr(error, "stderr", b"") or b""
                     result = {

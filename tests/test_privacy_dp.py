@@ -654,3 +654,126 @@ def test_private_transformer_bad_input():
         ).fit(X, y)
     with pytest.raises(ValueError, match="No value of column 'city' can be released"):
         tiny(TabularTransformer, dp_epsilon=1.0).fit(X, y)
+
+
+def two_class_table(n=3000, seed=0):
+    """A number whose distribution differs between the two classes."""
+    rng = np.random.default_rng(seed)
+    y = pd.Series(rng.choice(["a", "b"], n, p=[0.6, 0.4]))
+    x = np.where(y == "a", rng.normal(20, 3, n), rng.normal(40, 3, n))
+    X = pd.DataFrame({"x": x.clip(0, 60), "z": rng.normal(0, 1, n).clip(-5, 5)})
+    return X, y, {"x": (0.0, 60.0), "z": (-5.0, 5.0)}
+
+
+def test_per_class_counts_cost_what_one_release_costs():
+    from augment.nn.privacy import PREPROCESSING_SHARE
+    from augment.tabular.private import private_encoding
+
+    X, y, bounds = two_class_table()
+    labels = (y == "b").to_numpy().astype(np.int64)
+    records = []
+    for class_marginals in (False, True):
+        budget = PrivacyBudget(3.0, 1e-5)
+        encoding = private_encoding(
+            X,
+            labels,
+            2,
+            budget,
+            bounds=bounds,
+            categories={},
+            seed=0,
+            class_marginals=class_marginals,
+        )
+        records.append(budget.mechanisms)
+        specs = {s.name: s for s in encoding.encoder.columns_}
+        assert (specs["x"].class_warp_u is not None) == class_marginals
+
+    # the same one Gaussian mechanism: a row is in one cell of each table
+    # whatever its class, so counting per class does not add to the L2
+    # sensitivity (parallel composition)
+    def cost(mechanisms):
+        return [{k: v for k, v in m.items() if k != "part"} for m in mechanisms]
+
+    assert cost(records[0]) == cost(records[1])
+    alone = PrivacyBudget(3.0, 1e-5)
+    noise = alone.gaussian_noise(PREPROCESSING_SHARE)
+    assert records[1][0]["noise_multiplier"] == noise
+    gen = tiny(TabularVAE, dp_epsilon=3.0, dp_bounds=bounds).fit(X, y)
+    part = gen.privacy_report_["mechanisms"][0]["part"]
+    assert "per class" in part and "sqrt(3)" in part
+
+
+def test_samples_of_each_class_follow_its_noisy_distribution():
+    from augment.tabular.encoder import decode_numbers
+
+    X, y, bounds = two_class_table()
+    gen = tiny(TabularVAE, dp_epsilon=10.0, dp_bounds=bounds, epochs=2).fit(X, y)
+    spec = {s.name: s for s in gen.encoder_.columns_}["x"]
+    maps = spec.class_warp_u
+    assert maps.shape == (2, len(spec.warp_x))
+    assert np.all(np.diff(maps, axis=1) > 0)
+    assert np.all(maps[:, 0] == -1) and np.all(maps[:, -1] == 1)
+    medians = [np.interp(0.0, u, spec.warp_x) for u in maps]
+    assert abs(medians[0] - 20) < 4 and abs(medians[1] - 40) < 4
+    # noisy, not the exact distributions within the classes
+    for k, label in enumerate("ab"):
+        exact = X["x"][y == label].to_numpy()
+        exact_u = 2 * (exact[:, None] <= spec.warp_x).mean(axis=0) - 1
+        assert not np.allclose(exact_u, maps[k], atol=1e-3)
+    # decoding: uniform scalars of class k come out by class k's map
+    u = np.linspace(-1, 1, 2001)
+    for k in (0, 1):
+        x = decode_numbers(spec, np.zeros(len(u), int), u, np.full(len(u), k))
+        inside = (spec.warp_x > x.min()) & (spec.warp_x < x.max())
+        share = (x[:, None] <= spec.warp_x[inside]).mean(axis=0)
+        np.testing.assert_allclose(2 * share - 1, maps[k][inside], atol=0.01)
+    # and so do the model's samples of each class (a barely trained model)
+    for label, centre in (("a", 20), ("b", 40)):
+        X_new, _ = gen.sample(2000, y=label, random_state=0)
+        assert abs(X_new["x"].median() - centre) < 5
+    # the whole column's map is unchanged by the classes: the number without
+    # labels decodes by it
+    x = decode_numbers(spec, np.zeros(len(u), int), u)
+    np.testing.assert_allclose(x, np.interp(u, spec.warp_u, spec.warp_x))
+
+
+def test_small_classes_keep_the_whole_columns_distribution():
+    X, y, bounds = two_class_table(n=600)
+    y = y.where(np.arange(len(y)) >= 12, "c")  # twelve rows: mostly noise
+    gen = tiny(TabularVAE, dp_epsilon=1.0, dp_bounds=bounds, epochs=1).fit(X, y)
+    for spec in gen.encoder_.columns_:
+        if spec.class_warp_u is None:
+            continue
+        small = list(gen.classes_).index("c")
+        np.testing.assert_allclose(spec.class_warp_u[small], spec.warp_u, atol=0.05)
+
+
+def test_class_maps_have_no_canary_edge_and_save_and_load(tmp_path):
+    from augment.io import load, save
+
+    X, y, bounds = two_class_table()
+    X.loc[0, "x"], y[0] = 58.7, "b"  # an outlier of class b
+    distances = {}
+    for name, (data, labels) in {
+        "with": (X, y),
+        "without": (X.iloc[1:], y.iloc[1:]),
+    }.items():
+        gen = tiny(TabularVAE, dp_epsilon=3.0, dp_bounds=bounds, epochs=2)
+        gen.fit(data, labels)
+        spec = gen.encoder_.columns_[0]
+        assert spec.class_warp_u is not None and 58.7 not in spec.warp_x
+        X_new, _ = gen.sample(3000, y="b", random_state=0)
+        distances[name] = np.sort(np.abs(X_new["x"].to_numpy() - 58.7))[:20].mean()
+    assert distances["with"] > 0.8 * distances["without"]
+    # saved and loaded: the same maps, the same samples; the same seed: the
+    # same model
+    loaded = load(save(gen, tmp_path / "classes.augment"))
+    np.testing.assert_array_equal(
+        loaded.encoder_.columns_[0].class_warp_u, spec.class_warp_u
+    )
+    again = tiny(TabularVAE, dp_epsilon=3.0, dp_bounds=bounds, epochs=2)
+    again.fit(X.iloc[1:], y.iloc[1:])
+    for other in (loaded, again):
+        a, b = other.sample(500, random_state=4), gen.sample(500, random_state=4)
+        pd.testing.assert_frame_equal(a[0], b[0])
+        np.testing.assert_array_equal(np.asarray(a[1]), np.asarray(b[1]))

@@ -96,6 +96,10 @@ class ColumnSpec:
     # noisy cumulative histogram
     warp_x: np.ndarray = None
     warp_u: np.ndarray = None
+    # one such map per class, ``(n_classes, len(warp_x))``, or None: under
+    # differential privacy with class labels, the noisy cumulative histogram
+    # within every class; rows are encoded and decoded by their own class's
+    class_warp_u: np.ndarray = None
     tz: object = None
     # categorical
     categories: np.ndarray = None  # kept values, most frequent first
@@ -305,12 +309,16 @@ class TableEncoder(TransformerMixin, BaseEstimator):
                 spec.seen, spec.seen_cdf = seen_values(left)
 
     # ------------------------------------------------------------ transform
-    def transform(self, X):
+    def transform(self, X, labels=None):
         """Encode a table into the model space.
 
         Parameters
         ----------
         X : DataFrame with the training columns
+        labels : ndarray of int or None, default=None
+            Class index of every row: numbers that have a map per class
+            (``class_warp_u``) are encoded by their row's. None: by the
+            column's own map.
 
         Returns
         -------
@@ -328,14 +336,16 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             x = to_float(X[spec.name], spec.kind)
             scalar, mode_span = spec.spans[0], spec.spans[1]
             absent = np.isnan(x)
-            slot, offset = encode_numbers(spec, np.where(absent, typical(spec), x))
+            slot, offset = encode_numbers(
+                spec, np.where(absent, typical(spec), x), labels
+            )
             Z[:, scalar.start] = offset
             Z[rows, mode_span.start + slot] = 1.0
             if spec.has_missing:
                 Z[rows, spec.spans[2].start + absent.astype(int)] = 1.0
         return Z
 
-    def inverse_transform(self, Z, random_state=None):
+    def inverse_transform(self, Z, random_state=None, labels=None):
         """Decode model-space rows into a table like the training one.
 
         Parameters
@@ -345,6 +355,8 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             the largest entry wins.
         random_state : int, RandomState instance or None, default=None
             Drives the draw of rare categories (the only randomness in decoding).
+        labels : ndarray of int or None, default=None
+            Class index of every row, as in :meth:`transform`.
 
         Returns
         -------
@@ -365,7 +377,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             if spec.kind == "categorical":
                 values = _decode_categories(spec, Z, rng)
             else:
-                values = _decode_numeric(spec, Z)
+                values = _decode_numeric(spec, Z, labels)
             columns[spec.name] = _restore_dtype(values, spec)
         table = pd.DataFrame(columns)
         table.columns = self.column_index_
@@ -519,12 +531,33 @@ def typical(spec):
     return points_of(spec)[0]
 
 
-def encode_numbers(spec, x):
+def warp(spec, x, labels=None, inverse=False):
+    """Numbers through the column's monotone map (``warp_x`` to ``warp_u``),
+    or back with ``inverse``; by each row's class's map where the column has
+    one per class and ``labels`` (class indices) are given."""
+    if labels is None or spec.class_warp_u is None:
+        maps = [spec.warp_u]
+        labels = np.zeros(len(x), dtype=np.int64)
+    else:
+        maps = spec.class_warp_u
+    out = np.empty(len(x))
+    for k, u in enumerate(maps):  # a few classes: one interpolation each
+        at = labels == k
+        out[at] = (
+            np.interp(x[at], u, spec.warp_x)
+            if inverse
+            else np.interp(x[at], spec.warp_x, u)
+        )
+    return out
+
+
+def encode_numbers(spec, x, labels=None):
     """Mode slots and scalars of numbers ``x`` (no NaN): a point mass's own
     slot and 0, else its most likely mode (after the point slots) and the
-    offset from that mode's mean in ``reach`` units, clipped to [-1, 1]."""
+    offset from that mode's mean in ``reach`` units, clipped to [-1, 1].
+    ``labels``: the class index of every value (see :func:`warp`)."""
     if spec.warp_x is not None:
-        x = np.interp(x, spec.warp_x, spec.warp_u)
+        x = warp(spec, x, labels)
     points = points_of(spec)
     if not len(points):
         at, is_point = np.zeros(len(x), int), np.zeros(len(x), bool)
@@ -544,7 +577,7 @@ def encode_numbers(spec, x):
     )
 
 
-def decode_numbers(spec, slot, offset):
+def decode_numbers(spec, slot, offset, labels=None):
     """Numbers from mode slots and scalars, the inverse of
     :func:`encode_numbers`: point masses exactly, other values clipped to
     the training range and rounded to the training precision."""
@@ -553,7 +586,7 @@ def decode_numbers(spec, slot, offset):
     if len(spec.means):
         x = np.clip(offset, -1, 1) * spec.reach[mode] + spec.means[mode]
         if spec.warp_x is not None:
-            x = np.interp(x, spec.warp_u, spec.warp_x)
+            x = warp(spec, x, labels, inverse=True)
         x = np.clip(x, spec.low, spec.high)
         if spec.step is not None:
             x = np.round(x / spec.step) * spec.step
@@ -656,12 +689,12 @@ def is_single_precision(values):
     )
 
 
-def _decode_numeric(spec, Z):
+def _decode_numeric(spec, Z, labels=None):
     """Values of a numeric column from the model space, transposed: ``Z`` is
     ``(n_features_out, n_samples)``."""
     scalar, mode_span = spec.spans[0], spec.spans[1]
     slot = np.argmax(Z[mode_span.start : mode_span.stop], axis=0)
-    x = decode_numbers(spec, slot, Z[scalar.start])
+    x = decode_numbers(spec, slot, Z[scalar.start], labels)
     if spec.has_missing:
         missing = spec.spans[2]
         x[np.argmax(Z[missing.start : missing.stop], axis=0) == 1] = np.nan

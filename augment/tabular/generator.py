@@ -63,6 +63,11 @@ class TabularGenerator(BaseGenerator):
     }
 
     _range_conditions = False  # whether the model honours numeric ranges
+    # under differential privacy with classes, whether numbers are encoded
+    # by their noisy distribution within their row's class (see
+    # augment.tabular.private); a model that reads the encoder's map of a
+    # column itself (its bins, its ranges) keeps the one of the whole column
+    _class_marginals = True
     _enlarge_auto = True  # the shared docstring of enlarge tells of "auto"
 
     def _enlarge_for(self, data, y_info):
@@ -224,13 +229,14 @@ class TabularGenerator(BaseGenerator):
             bounds=self.dp_bounds,
             categories=self.dp_categories,
             seed=self._seed,
+            class_marginals=self._class_marginals,
         )
         self.encoder_ = private.encoder
         if labels is not None:
             self.class_prior_ = private.class_counts / private.class_counts.sum()
         self._private_counts = private.slot_counts(self._n_classes)
         self._private_moments = private.moments
-        return self.encoder_.transform(private.table)
+        return self.encoder_.transform(private.table, labels)
 
     def _fit_conditioning(self, data, labels):
         # under differential privacy, the frequencies are the noisy ones (none
@@ -289,7 +295,7 @@ class TabularGenerator(BaseGenerator):
         )
 
     def _decode(self, rows, seed, labels=None, conditions=()):
-        table = self.encoder_.inverse_transform(rows, random_state=seed)
+        table = self.encoder_.inverse_transform(rows, random_state=seed, labels=labels)
         for condition in conditions:
             column = table[condition.column]
             if isinstance(condition, RangeCondition):

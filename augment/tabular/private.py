@@ -112,7 +112,17 @@ class PrivateEncoding:
         return out
 
 
-def private_encoding(table, labels, n_classes, budget, *, bounds, categories, seed):
+def private_encoding(
+    table,
+    labels,
+    n_classes,
+    budget,
+    *,
+    bounds,
+    categories,
+    seed,
+    class_marginals=False,
+):
     """Fit a :class:`TableEncoder` from noisy counts of ``table``.
 
     Parameters
@@ -128,6 +138,10 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
     categories : dict or None
         ``{column: values}``: public value lists of categorical columns.
     seed : int
+    class_marginals : bool, default=False
+        With ``labels``: count numbers per (bin, class) too, and encode a
+        number that has a noisy distribution by its distribution within its
+        row's class (``class_warp_u``), shrunk towards the whole column's.
 
     Returns
     -------
@@ -176,6 +190,8 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
             codes = np.where(np.isnan(x), len(domain) - 1, codes)
         if spec.kind == "categorical":  # per class: the conditioning needs them
             size, width, row_label = len(domain) + 1, cells, label
+        elif class_marginals and labels is not None:  # the distribution per class
+            size, width, row_label = len(domain), cells, label
         else:  # the encoder needs the marginal only
             size, width, row_label = len(domain), 1, 0
         counts = np.bincount(codes * width + row_label, minlength=size * width)
@@ -190,9 +206,16 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
     )
     n_tables = len(columns) - len(unused) + (labels is not None)
     std = noise_multiplier * np.sqrt(n_tables)
+    per_class = (
+        " per class (every row is in one cell of each table, whatever its "
+        "class: the per-class counts cost what the counts of the whole "
+        "table would)"
+        if labels is not None and class_marginals
+        else ""
+    )
     budget.add(
         f"encoder and conditioning statistics: Gaussian noisy counts of "
-        f"{n_tables} tables (L2 sensitivity sqrt({n_tables}))"
+        f"{n_tables} tables{per_class} (L2 sensitivity sqrt({n_tables}))"
         + (f", thresholds on the values of {thresholded}" if thresholded else ""),
         noise_multiplier,
         delta=reserved,
@@ -234,7 +257,8 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
             declared = name in bounds
             keep = total[:-1] > (3 if declared else 4) * marginal_std
             if keep.sum() >= _WARP_BINS:  # a distribution to encode by
-                shares[name] = (domain, total[:-1], keep)
+                per_class = noisy[:-1] if counts.shape[1] > 1 else None
+                shares[name] = (domain, total[:-1], keep, per_class)
             if not keep.any() and declared:  # too little signal: the whole range
                 keep[:], total[:-1] = True, 1.0
             elif not keep.any():  # around the largest bin of the public grid
@@ -270,7 +294,8 @@ def private_encoding(table, labels, n_classes, budget, *, bounds, categories, se
         if spec.name in bounds:  # public: decoding clips to the declared range
             spec.low, spec.high = bounds[spec.name]
         if spec.name in shares:
-            _warp(spec, *shares[spec.name])
+            domain, total, keep, per_class = shares[spec.name]
+            _warp(spec, domain, total, keep, per_class, class_counts, std)
             continue
         # too few bins clear the noise: a linear map whose mode reaches the
         # whole range, so that real values the surrogate's mode does not
@@ -302,7 +327,7 @@ def _unused_histograms(n_rows, noise_multiplier, n_tables, bounds):
     return set(bounds) if n_rows / _WARP_BINS < 3 * std else set()
 
 
-def _warp(spec, edges, total, keep):
+def _warp(spec, edges, total, keep, per_class=None, class_counts=None, std=None):
     """Encode the number by its noisy cumulative distribution: the edges of
     its histogram bins map to ``2 cdf - 1``, linearly between, and a single
     mode covers [-1, 1]. Skewed columns so keep their resolution where their
@@ -310,7 +335,12 @@ def _warp(spec, edges, total, keep):
     counts; the bins beyond them on either side, too thin one by one to clear
     the noise, weigh their noisy total (at least 0) as one segment out to the
     end of the column's range (the declared bounds), so that the values there
-    are spread over it rather than piled up at the ends of the kept bins."""
+    are spread over it rather than piled up at the ends of the kept bins.
+
+    With ``per_class`` (the noisy ``(bins, classes)`` counts whose sum over
+    the classes is ``total``), ``class_counts`` (the noisy class counts) and
+    ``std`` (the noise deviation of a cell), every class gets a map of its
+    own over the same edges (``class_warp_u``): see :func:`_class_weights`."""
     kept = np.flatnonzero(keep)
     first, last = kept[0], kept[-1]
     weights = np.maximum(total[first : last + 1], 0) * keep[first : last + 1]
@@ -319,13 +349,57 @@ def _warp(spec, edges, total, keep):
     weights = np.concatenate([[tails[0]], weights, [tails[1]]])
     x = np.clip(edges, spec.low, spec.high)
     weights = weights / max(weights.sum(), 1e-12) + 1e-6  # strictly increasing
-    cdf = np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum()
+    maps = [weights]
+    if per_class is not None:
+        inside = per_class[first : last + 1] * keep[first : last + 1, None]
+        segments = np.concatenate(
+            [per_class[:first].sum(0)[None], inside, per_class[last + 1 :].sum(0)[None]]
+        )
+        # the cells a segment sums (its noise variance in cell variances);
+        # bins inside that did not clear the noise weigh nothing
+        cells = np.concatenate([[first], np.ones(len(inside)), [len(total) - last - 1]])
+        classes = _class_weights(weights, segments, cells, class_counts, std)
+        maps += list(classes.T + 1e-6)
+    cdfs = np.stack([np.concatenate([[0.0], np.cumsum(w)]) / w.sum() for w in maps])
     # a tail of no width (the range ends at a kept edge) adds nothing
-    x, first = np.unique(x, return_index=True)
-    spec.warp_x, spec.warp_u = x, 2 * cdf[first] - 1
-    spec.warp_u[-1] = 1.0
+    x, unique = np.unique(x, return_index=True)
+    u = 2 * cdfs[:, unique] - 1
+    u[:, -1] = 1.0
+    spec.warp_x, spec.warp_u = x, u[0]
+    if per_class is not None:
+        spec.class_warp_u = u[1:]
     spec.means, spec.stds = np.zeros(1), np.full(1, 0.5)
     spec.weights, spec.reach = np.ones(1), np.ones(1)
+
+
+def _class_weights(weights, segments, cells, class_counts, std):
+    """The distribution of a number within every class, over the segments
+    of its map: the whole column's (``weights``) tilted by
+    ``exp(a u + b u**2)``, ``u`` the segment's place on the column's map
+    (``2 cdf - 1`` at its middle): a shift and a spread per class. ``a`` and
+    ``b`` are fitted to the noisy per-class counts of the segments
+    (``segments``, ``(n_segments, n_classes)``) by weighted least squares at
+    no tilt (noise variance ``std**2`` times the ``cells`` a segment sums),
+    then shrunk towards 0 by their own noise (``theta * max(0, 1 - var /
+    theta**2)``): a class whose counts are mostly noise (few rows, a small
+    epsilon) keeps the whole column's distribution, a large one gets its
+    own. All from released counts: post-processing."""
+    p = weights / weights.sum()
+    cdf = np.concatenate([[0.0], np.cumsum(p)])
+    u = cdf[:-1] + cdf[1:] - 1
+    features = np.stack([u, u**2], axis=1)
+    features = features - p @ features  # centred: the tilt keeps the total
+    n = np.asarray(class_counts, float)  # noisy, positive
+    residual = segments - p[:, None] * n
+    inverse_variance = 1.0 / (std**2 * np.maximum(cells, 1))
+    gram = features.T @ ((p**2 * inverse_variance)[:, None] * features)
+    precision = np.linalg.pinv(gram)
+    theta = precision @ (features.T @ ((p * inverse_variance)[:, None] * residual)) / n
+    variance = np.diag(precision)[:, None] / n**2
+    theta = theta * np.maximum(0.0, 1 - variance / np.maximum(theta**2, 1e-300))
+    tilt = np.exp(np.clip(features @ theta, -30, 30))
+    classes = p[:, None] * tilt
+    return classes / classes.sum(axis=0)
 
 
 def _share(total, index):

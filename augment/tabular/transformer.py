@@ -146,6 +146,7 @@ class TabularTransformer(TabularGenerator):
     }
 
     _range_conditions = True
+    _class_marginals = False  # its number tokens read the column's one map
     _default_steps = 800
     _default_epoch_bounds = (30, 300)
     _settings = {"batch_size": 256, "learning_rate": 5e-3, "width": 256}
