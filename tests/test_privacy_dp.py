@@ -738,14 +738,40 @@ def test_samples_of_each_class_follow_its_noisy_distribution():
 
 
 def test_small_classes_keep_the_whole_columns_distribution():
-    X, y, bounds = two_class_table(n=600)
+    X, y, bounds = two_class_table()
     y = y.where(np.arange(len(y)) >= 12, "c")  # twelve rows: mostly noise
     gen = tiny(TabularVAE, dp_epsilon=1.0, dp_bounds=bounds, epochs=1).fit(X, y)
-    for spec in gen.encoder_.columns_:
-        if spec.class_warp_u is None:
-            continue
-        small = list(gen.classes_).index("c")
-        np.testing.assert_allclose(spec.class_warp_u[small], spec.warp_u, atol=0.05)
+    spec = gen.encoder_.columns_[0]
+    small, large = (list(gen.classes_).index(c) for c in "ca")
+    np.testing.assert_allclose(spec.class_warp_u[small], spec.warp_u, atol=0.05)
+    assert np.abs(spec.class_warp_u[large] - spec.warp_u).max() > 0.2
+
+
+def test_too_few_rows_per_class_count_the_whole_table():
+    from augment.tabular.private import private_encoding
+
+    # 400 rows in two classes at epsilon 1: no cell of a class could clear
+    # its noise, so the numbers are counted as without classes
+    X, y, bounds = two_class_table(n=400)
+    labels = (y == "b").to_numpy().astype(np.int64)
+    encodings = [
+        private_encoding(
+            X,
+            labels,
+            2,
+            PrivacyBudget(1.0, 1e-5),
+            bounds=bounds,
+            categories={},
+            seed=0,
+            class_marginals=class_marginals,
+        )
+        for class_marginals in (False, True)
+    ]
+    for a, b in zip(*(e.encoder.columns_ for e in encodings), strict=True):
+        assert b.class_warp_u is None
+        np.testing.assert_array_equal(a.warp_x, b.warp_x)
+        np.testing.assert_array_equal(a.means, b.means)
+    np.testing.assert_array_equal(encodings[0].moments, encodings[1].moments)
 
 
 def test_class_maps_have_no_canary_edge_and_save_and_load(tmp_path):

@@ -206,6 +206,12 @@ def private_encoding(
     )
     n_tables = len(columns) - len(unused) + (labels is not None)
     std = noise_multiplier * np.sqrt(n_tables)
+    if class_marginals and not _can_count_per_class(len(table), cells, std):
+        class_marginals = False  # the numbers' counts of the whole table only
+        for name, (spec, domain, public, counts) in columns.items():
+            if spec.kind != "categorical":
+                counts = counts.sum(axis=1, keepdims=True)
+                columns[name] = (spec, domain, public, counts)
     per_class = (
         " per class (every row is in one cell of each table, whatever its "
         "class: the per-class counts cost what the counts of the whole "
@@ -312,6 +318,17 @@ def private_encoding(
     return PrivateEncoding(
         encoder, _encodable(table, encoder, bounds), class_counts, released, moments
     )
+
+
+def _can_count_per_class(n_rows, n_classes, std):
+    """Whether counts of numbers per (bin, class) can show a class's own
+    distribution: in the best case (the rows in equal classes, each in
+    ``_WARP_BINS`` bins) a cell clears three deviations of its noise. Else
+    the per-class counts would only add noise (``sqrt(n_classes)`` times
+    the deviation of a cell) to the whole column's distribution, and the
+    numbers are counted over the whole table. Decided from public figures
+    only (the number of rows, the noise, the schema)."""
+    return n_classes > 1 and n_rows / (n_classes * _WARP_BINS) >= 3 * std
 
 
 def _unused_histograms(n_rows, noise_multiplier, n_tables, bounds):
