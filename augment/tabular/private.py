@@ -71,6 +71,7 @@ _DECLARED_BINS = 32
 _SURROGATE_ROWS = 5000
 _THRESHOLD_DELTA = 0.1  # share of delta for releasing undeclared categories
 _WARP_BINS = 3  # bins that clear the noise for a number to be encoded by them
+_TILT_STEPS = 6  # Gauss-Newton steps of a class's tilt (see _class_weights)
 _MODES = 1  # mixture modes per number (measured: see the user guide's privacy page)
 
 
@@ -395,8 +396,9 @@ def _class_weights(weights, segments, cells, class_counts, std):
     ``exp(a u + b u**2)``, ``u`` the segment's place on the column's map
     (``2 cdf - 1`` at its middle): a shift and a spread per class. ``a`` and
     ``b`` are fitted to the noisy per-class counts of the segments
-    (``segments``, ``(n_segments, n_classes)``) by weighted least squares at
-    no tilt (noise variance ``std**2`` times the ``cells`` a segment sums),
+    (``segments``, ``(n_segments, n_classes)``) by weighted least squares,
+    ``_TILT_STEPS`` Gauss-Newton steps from no tilt (noise variance
+    ``std**2`` times the ``cells`` a segment sums),
     then shrunk towards 0 by their own noise (``theta * max(0, 1 - var /
     theta**2)``): a class whose counts are mostly noise (few rows, a small
     epsilon) keeps the whole column's distribution, a large one gets its
@@ -405,16 +407,28 @@ def _class_weights(weights, segments, cells, class_counts, std):
     cdf = np.concatenate([[0.0], np.cumsum(p)])
     u = cdf[:-1] + cdf[1:] - 1
     features = np.stack([u, u**2], axis=1)
-    features = features - p @ features  # centred: the tilt keeps the total
     n = np.asarray(class_counts, float)  # noisy, positive
-    residual = segments - p[:, None] * n
     inverse_variance = 1.0 / (std**2 * np.maximum(cells, 1))
-    gram = features.T @ ((p**2 * inverse_variance)[:, None] * features)
-    precision = np.linalg.pinv(gram)
-    theta = precision @ (features.T @ ((p * inverse_variance)[:, None] * residual)) / n
-    variance = np.diag(precision)[:, None] / n**2
+    theta = np.zeros((len(n), 2))
+    for _ in range(_TILT_STEPS):  # Gauss-Newton from no tilt
+        classes = _tilted(p, features, theta)
+        centred = features[:, None, :] - np.einsum("sk,sj->kj", classes, features)
+        jacobian = n[:, None] * classes[:, :, None] * centred  # (segments, classes, 2)
+        residual = segments - n * classes
+        gram = np.einsum("skj,s,skl->kjl", jacobian, inverse_variance, jacobian)
+        precision = np.linalg.pinv(gram)
+        gradient = np.einsum("skj,s,sk->kj", jacobian, inverse_variance, residual)
+        theta = np.clip(theta + np.einsum("kjl,kl->kj", precision, gradient), -30, 30)
+    variance = np.diagonal(precision, axis1=1, axis2=2)
     theta = theta * np.maximum(0.0, 1 - variance / np.maximum(theta**2, 1e-300))
-    tilt = np.exp(np.clip(features @ theta, -30, 30))
+    return _tilted(p, features, theta)
+
+
+def _tilted(p, features, theta):
+    """``p`` tilted by ``exp(features @ theta[k])`` for every class ``k``,
+    normalised: ``(segments, classes)``."""
+    log = features @ theta.T
+    tilt = np.exp(log - log.max(axis=0))
     classes = p[:, None] * tilt
     return classes / classes.sum(axis=0)
 
