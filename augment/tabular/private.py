@@ -6,13 +6,19 @@ the value frequencies of training-by-sampling. Under differential privacy all
 of them come from ONE Gaussian mechanism over count tables, or from public
 knowledge the user declares:
 
-* every column gets a table of counts per (value, class): a categorical column
+* every column gets a table of counts: a categorical column
   over its values (the declared ``dp_categories``, the dtype's own categories
   for booleans and pandas categoricals, or else the values present), a number
   over the bins of a public grid (32 bins between declared ``dp_bounds``, or
   else a fixed geometric grid from -1e12 to 1e12, five bins a decade), with
   one more cell for missing values; with classes, one more table of class
-  counts. A row adds 1 to one cell of each table: the L2 sensitivity is
+  counts, and the tables of categorical columns count per (value, class),
+  those of numbers per (bin, class) too where a class's cell could clear
+  its noise (see :func:`_can_count_per_class`; not for a model that reads a
+  column's map itself, the transformer). A row adds 1 to one cell of each
+  table, whatever its class, so counting per class costs nothing more
+  (parallel composition: the per-class cells of a table are disjoint
+  counts of disjoint rows): the L2 sensitivity is
   ``sqrt(n_tables)``, and every cell gets Gaussian noise of standard
   deviation ``noise_multiplier * sqrt(n_tables)``. The noise multiplier is
   chosen so that this release alone spends ``PREPROCESSING_SHARE`` (a fifth) of
@@ -37,7 +43,13 @@ knowledge the user declares:
   ``warp_u`` of its column spec: ``2 cdf - 1``, linear within bins, over the
   kept bins from the first to the last), so that a skewed column (incomes,
   wages) keeps its resolution where its rows are; otherwise by a linear map
-  of its whole range.
+  of its whole range. Where the number was counted per class, every class
+  gets such a map too (``class_warp_u``, over the same edges): the column's
+  distribution tilted by a shift and a spread fitted to the class's noisy
+  counts and shrunk by their noise (:func:`_class_weights`). Rows are
+  encoded by their own class's map and synthetic rows decoded by theirs,
+  so that the model learns the dependence between the columns within a
+  class and the class-conditional distributions come from the release.
 * the model may start from the same release: ``moments`` (the model-space
   means of the encoded surrogate) give the marginals of the one-hot groups,
   and the spread of the scalars of numbers encoded by their noisy CDF (about
