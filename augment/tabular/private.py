@@ -225,7 +225,7 @@ def private_encoding(
             if spec.kind != "categorical":
                 counts = counts.sum(axis=1, keepdims=True)
                 columns[name] = (spec, domain, public, counts)
-    per_class = (
+    counted_per_class = (
         " per class (every row is in one cell of each table, whatever its "
         "class: the per-class counts cost what the counts of the whole "
         "table would)"
@@ -234,7 +234,7 @@ def private_encoding(
     )
     budget.add(
         f"encoder and conditioning statistics: Gaussian noisy counts of "
-        f"{n_tables} tables{per_class} (L2 sensitivity sqrt({n_tables}))"
+        f"{n_tables} tables{counted_per_class} (L2 sensitivity sqrt({n_tables}))"
         + (f", thresholds on the values of {thresholded}" if thresholded else ""),
         noise_multiplier,
         delta=reserved,
