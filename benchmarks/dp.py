@@ -2,7 +2,8 @@
 
 For every data set: complete rows only (the peers take no missing values), a
 stratified 70/30 split (random_state 0); each model is fitted on the 70% at
-epsilon 1, 3 and 10 (delta 1e-5 for ours; ours once per ``--seeds`` value),
+epsilon 1, 3 and 10 (delta 1e-5 for ours; ours once per ``--seeds`` value,
+the peers once per ``--peer-seeds`` value, unseeded once by default),
 samples as many rows as the training set, and ``augment.evaluate(train,
 synthetic, target=label, holdout=test)`` gives the train-on-synthetic ratio
 (``tstr / trtr``, balanced accuracy of a HistGradientBoosting classifier,
