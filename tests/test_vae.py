@@ -113,38 +113,3 @@ def test_the_default_budget_of_steps_holds_on_small_tables():
     gen = TabularVAE(latent_dim=2, hidden_dims=(8,), random_state=0)
     gen.fit(X, np.arange(40) % 2)
     assert gen.training_settings_["epochs"] == len(gen.history_) == 600
-
-
-def test_class_prior_learns_a_mean_per_class_and_samples_around_it():
-    X, y = labelled()
-    gen = tiny(TabularVAE, class_prior=True, epochs=30).fit(X, y)
-    means = gen.module_.prior_means.detach()
-    assert means.shape == (3, gen.training_settings_["latent_dim"])
-    assert means.abs().sum() > 0  # trained away from the standard prior
-    # the KL term is taken from the class's mean: a code at that mean of
-    # its class costs less than the same code given another class
-    module = gen.module_
-    zeros = torch.zeros((1, gen.conditioning_.n_discrete), dtype=torch.long)
-    for k in range(3):
-        condition = gen.conditioning_.vector(zeros, zeros.bool(), torch.tensor([k]))
-        assert torch.equal(module._prior_mean(condition)[0], means[k])
-    first, _ = gen.sample(20, y="Lima", random_state=3)
-    pd.testing.assert_frame_equal(first, gen.sample(20, y="Lima", random_state=3)[0])
-
-
-def test_class_prior_without_classes_is_the_standard_prior():
-    X, _ = labelled()
-    gen = tiny(TabularVAE, class_prior=True).fit(X)
-    assert gen.module_.prior_means is None
-    assert len(gen.sample(5)) == 5
-
-
-def test_class_prior_persists(tmp_path):
-    X, y = labelled()
-    gen = tiny(TabularVAE, class_prior=True).fit(X, y)
-    loaded = augment.load(gen.save(tmp_path / "vae.augment"))
-    torch.testing.assert_close(loaded.module_.prior_means, gen.module_.prior_means)
-    pd.testing.assert_frame_equal(
-        loaded.sample(20, y="Oslo", random_state=1)[0],
-        gen.sample(20, y="Oslo", random_state=1)[0],
-    )

@@ -65,23 +65,6 @@ class TabularVAE(TabularGenerator):
         keep the posterior means of the training rows (``latent_bank_``);
         they are not allowed under differential privacy, which only the
         prior keeps.
-    latent_temperature : float, default=1.0
-        Scale of the latent noise when sampling: the standard deviation of
-        the prior's codes, or of the posterior's noise with
-        ``latent_sampling="posterior"`` (no effect on ``"interpolate"``).
-        Below 1, rows nearer the typical rows of their class; 0, the centre.
-    noise_temperature : float, default=1.0
-        Scale of the decoder's noise on numbers when sampling (0: the
-        decoder's mean).
-    category_temperature : float, default=1.0
-        Temperature of the decoder's categorical draws (categories, and the
-        modes of numbers): the logits are divided by it, so that below 1 the
-        likelier values are drawn more often.
-    class_prior : bool, default=False
-        Learn a prior mean of the latent code for each class (the KL term is
-        taken from ``N(mean of the class, 1)``, and the class's rows are
-        sampled around it), instead of one standard normal prior for all.
-        No effect without classes.
     %(dp_epsilon)s
     %(dp_delta)s
     %(max_grad_norm)s
@@ -135,10 +118,6 @@ class TabularVAE(TabularGenerator):
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
         "reconstruction_weight": [Interval(numbers.Real, 0, None, closed="neither")],
         "latent_sampling": [StrOptions({"prior", "posterior", "interpolate"})],
-        "latent_temperature": [Interval(numbers.Real, 0, None, closed="left")],
-        "noise_temperature": [Interval(numbers.Real, 0, None, closed="left")],
-        "category_temperature": [Interval(numbers.Real, 0, None, closed="neither")],
-        "class_prior": ["boolean"],
     }
 
     # measured on credit_data and breast cancer: as good as more steps. The
@@ -170,10 +149,6 @@ class TabularVAE(TabularGenerator):
         weight_decay=1e-5,
         reconstruction_weight=2.0,
         latent_sampling="prior",
-        latent_temperature=1.0,
-        noise_temperature=1.0,
-        category_temperature=1.0,
-        class_prior=False,
         dp_epsilon=None,
         dp_delta=None,
         max_grad_norm=1.0,
@@ -195,10 +170,6 @@ class TabularVAE(TabularGenerator):
         self.weight_decay = weight_decay
         self.reconstruction_weight = reconstruction_weight
         self.latent_sampling = latent_sampling
-        self.latent_temperature = latent_temperature
-        self.noise_temperature = noise_temperature
-        self.category_temperature = category_temperature
-        self.class_prior = class_prior
         self.dp_epsilon = dp_epsilon
         self.dp_delta = dp_delta
         self.max_grad_norm = max_grad_norm
@@ -216,7 +187,6 @@ class TabularVAE(TabularGenerator):
             self.training_settings_["latent_dim"],
             self.training_settings_["hidden_dims"],
             private=self.dp_epsilon is not None,
-            class_prior=self.class_prior,
         )
         self.module_ = init_parameters(module, init)
 
@@ -318,14 +288,7 @@ class TabularVAE(TabularGenerator):
             if self.latent_sampling == "prior"
             else self._bank_codes(labels, n_samples, generator)
         )
-        rows = self.module_.eval().sample(
-            condition,
-            generator,
-            z,
-            latent_scale=self.latent_temperature,
-            noise_scale=self.noise_temperature,
-            category_scale=self.category_temperature,
-        )
+        rows = self.module_.eval().sample(condition, generator, z)
         return conditioning.overwrite(rows, codes, shown)
 
     def _bank_codes(self, labels, n_samples, generator):
@@ -345,22 +308,14 @@ class TabularVAE(TabularGenerator):
         mean, log_var = pick()
         if self.latent_sampling == "posterior":
             noise = torch.randn(mean.shape, generator=generator, device=device)
-            return mean + noise * (0.5 * log_var).exp() * self.latent_temperature
+            return mean + noise * (0.5 * log_var).exp()
         other, _ = pick()
         share = torch.rand((n_samples, 1), generator=generator, device=device)
         return mean + share * (other - mean)
 
 
 class _ConditionalVAE(nn.Module):
-    def __init__(
-        self,
-        layout,
-        conditioning,
-        latent_dim,
-        hidden_dims,
-        private=False,
-        class_prior=False,
-    ):
+    def __init__(self, layout, conditioning, latent_dim, hidden_dims, private=False):
         super().__init__()
         self.layout, self.latent_dim, self.private = layout, latent_dim, private
         width, condition_width = layout.width, conditioning.width
@@ -376,18 +331,6 @@ class _ConditionalVAE(nn.Module):
         )
         self.decoder = mlp(latent_dim + condition_width, hidden_dims, width, norm=False)
         self.log_sigma = nn.Parameter(torch.full((width,), math.log(0.1)))
-        # the prior's mean for each class (learnt; None: the standard normal)
-        has_prior = class_prior and self.n_classes
-        self.prior_means = (
-            nn.Parameter(torch.zeros((self.n_classes, latent_dim)))
-            if has_prior
-            else None
-        )
-
-    def _prior_mean(self, condition):
-        if self.prior_means is None:
-            return 0.0
-        return condition[:, -self.n_classes :].float() @ self.prior_means
 
     def start_at(self, moments, conditioning):
         """Start at the marginals: the decoder's one-hot groups start at the
@@ -436,9 +379,7 @@ class _ConditionalVAE(nn.Module):
         """
         code = self.encoder(self._with(x, condition)).float()
         mean, log_var = code.chunk(2, dim=1)
-        centre = self._prior_mean(condition)  # KL from N(centre, 1)
-        z, kl = gaussian_latent(mean - centre, log_var, generator)
-        z = z + centre
+        z, kl = gaussian_latent(mean, log_var, generator)
         raw = self._decode(z, condition)
         scalars = self.layout.scalar_index
         sigma = self._sigma()[scalars]
@@ -447,18 +388,10 @@ class _ConditionalVAE(nn.Module):
         reconstruction = gaussian + self.layout.cross_entropy(raw, hot)
         return reconstruction, kl
 
-    def sample(
-        self,
-        condition,
-        generator,
-        z=None,
-        latent_scale=1.0,
-        noise_scale=1.0,
-        category_scale=1.0,
-    ):
+    def sample(self, condition, generator, z=None):
         n_samples, device = len(condition), generator.device
         if z is None:
-            z = self._prior_mean(condition) + latent_scale * torch.randn(
+            z = torch.randn(
                 (n_samples, self.latent_dim), generator=generator, device=device
             )
         raw = self._decode(z, condition)
@@ -467,11 +400,9 @@ class _ConditionalVAE(nn.Module):
         noise = torch.randn(
             (n_samples, len(scalars)), generator=generator, device=device
         )
-        values = torch.tanh(raw[:, scalars]) + noise * (
-            noise_scale * self._sigma()[scalars]
-        )
+        values = torch.tanh(raw[:, scalars]) + noise * self._sigma()[scalars]
         if self.private:  # reflected into [-1, 1]: no pile-ups at the ends of
             # numbers encoded by their CDF, whose scale starts wide
             values = 1 - (values + 1).remainder(4).sub(2).abs()
         out[:, scalars] = values.clamp(-1, 1)
-        return self.layout.sample_groups(raw / category_scale, generator, out)
+        return self.layout.sample_groups(raw, generator, out)
