@@ -2,7 +2,7 @@
 
 from .augmented import AugmentedClassifier
 from .evaluation import EvaluationReport, evaluate
-from .image import ImageGAN, ImageVAE
+from .image import ImageDiffusion, ImageGAN, ImageVAE
 from .io import load
 from .tabular import (
     TableEncoder,
@@ -16,6 +16,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "AugmentedClassifier",
     "EvaluationReport",
+    "ImageDiffusion",
     "ImageGAN",
     "ImageVAE",
     "TableEncoder",

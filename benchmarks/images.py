@@ -1,4 +1,4 @@
-"""Image benchmark: does augmenting a few real images with ImageGAN/ImageVAE help?
+"""Image benchmark: does augmenting a few real images with a generator help?
 
 Protocol
 --------
@@ -130,7 +130,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 RESULTS = Path(__file__).parent / "results"
-GENERATORS = ["ImageGAN", "ImageVAE"]
+GENERATORS = ["ImageGAN", "ImageVAE", "ImageDiffusion"]
 BATCH_SIZE = 64
 
 

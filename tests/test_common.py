@@ -12,6 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import augment
 from augment import (
     AugmentedClassifier,
+    ImageDiffusion,
     ImageGAN,
     ImageVAE,
     TabularDiffusion,
@@ -46,6 +47,9 @@ def tiny_estimators():
             **FLAT_IMAGES,
         ),
         ImageVAE(epochs=2, width=4, latent_dim=2, random_state=0, **FLAT_IMAGES),
+        ImageDiffusion(
+            epochs=2, width=4, sampling_steps=2, random_state=0, **FLAT_IMAGES
+        ),
     ]
 
 

@@ -1,4 +1,4 @@
-"""ImageGAN and ImageVAE: layouts, dtypes, sizes, exact counts, pipelines, bad input."""
+"""The image generators: layouts, dtypes, sizes, exact counts, pipelines, bad input."""
 
 import pickle
 from collections import Counter
@@ -13,12 +13,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.preprocessing import FunctionTransformer
 
-from augment import ImageGAN, ImageVAE
+from augment import ImageDiffusion, ImageGAN, ImageVAE
 
 # settings that train in a fraction of a second
 TINY = {
     ImageGAN: dict(epochs=2, generator_width=16, critic_width=8, noise_dim=8),
     ImageVAE: dict(epochs=2, width=8, latent_dim=4),
+    ImageDiffusion: dict(epochs=2, width=8, sampling_steps=2),
 }
 
 

@@ -15,12 +15,13 @@ from conftest import mixed_table, tiny
 from sklearn.datasets import load_digits
 
 import augment
-from augment import ImageGAN, ImageVAE
+from augment import ImageDiffusion, ImageGAN, ImageVAE
 from augment.io import _PREAMBLE, FORMAT_VERSION, MAGIC, ModelFileError
 
 TINY_IMAGES = {
     ImageGAN: dict(epochs=1, generator_width=8, critic_width=4, noise_dim=4),
     ImageVAE: dict(epochs=1, width=4, latent_dim=2),
+    ImageDiffusion: dict(epochs=1, width=8, sampling_steps=2),
 }
 
 

@@ -1,6 +1,13 @@
 """Torch pieces shared by every model: device handling, blocks, the training loop."""
 
-from .blocks import gaussian_latent, in_blocks, init_parameters, mlp
+from .blocks import (
+    cosine_schedule,
+    gaussian_latent,
+    in_blocks,
+    init_parameters,
+    mlp,
+    time_embedding,
+)
 from .conv import ConvDecoder, ConvEncoder, spectral_norm
 from .device import resolve_device
 from .training import frozen, run_epochs, update
@@ -8,6 +15,7 @@ from .training import frozen, run_epochs, update
 __all__ = [
     "ConvDecoder",
     "ConvEncoder",
+    "cosine_schedule",
     "frozen",
     "gaussian_latent",
     "in_blocks",
@@ -16,5 +24,6 @@ __all__ = [
     "resolve_device",
     "run_epochs",
     "spectral_norm",
+    "time_embedding",
     "update",
 ]

@@ -71,3 +71,19 @@ def in_blocks(function, *tensors, size=4096):
             for a in starts
         ]
     )
+
+
+def time_embedding(t, dim=32):
+    """Sinusoidal features of a diffusion time ``t`` in [0, 1]: ``(n, dim)``."""
+    frequencies = torch.exp(
+        -math.log(1000.0) * torch.arange(dim // 2, device=t.device) / (dim // 2)
+    )
+    angles = 1000.0 * t[:, None] * frequencies[None, :]
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+def cosine_schedule(t):
+    """Signal and noise scales ``(alpha, sigma)`` of the variance-preserving
+    cosine schedule (Nichol & Dhariwal, 2021) at time ``t`` in [0, 1]:
+    ``x_t = alpha x_0 + sigma noise``, pure noise at ``t = 1``."""
+    return torch.cos(0.5 * math.pi * t), torch.sin(0.5 * math.pi * t)

@@ -1,6 +1,5 @@
 """TabularDiffusion: a conditional diffusion model for mixed-type tables."""
 
-import math
 import numbers
 
 import torch
@@ -9,7 +8,15 @@ from torch import nn
 
 from .._docstrings import fill_doc
 from .._validation import positive_ints
-from ..nn import in_blocks, init_parameters, mlp, parallel, update
+from ..nn import (
+    cosine_schedule,
+    in_blocks,
+    init_parameters,
+    mlp,
+    parallel,
+    time_embedding,
+    update,
+)
 from .generator import TabularGenerator
 
 
@@ -232,20 +239,6 @@ class TabularDiffusion(TabularGenerator):
         return in_blocks(block, start, shown, condition)
 
 
-def _time_embedding(t, dim=32):
-    """Sinusoidal features of the time ``t`` in [0, 1]: ``(n, dim)``."""
-    frequencies = torch.exp(
-        -math.log(1000.0) * torch.arange(dim // 2, device=t.device) / (dim // 2)
-    )
-    angles = 1000.0 * t[:, None] * frequencies[None, :]
-    return torch.cat([angles.sin(), angles.cos()], dim=1)
-
-
-def _alpha_sigma(t):
-    """Signal and noise scales of the cosine schedule at time ``t``."""
-    return torch.cos(0.5 * math.pi * t), torch.sin(0.5 * math.pi * t)
-
-
 class _Denoiser(nn.Module):
     time_dim = 32
 
@@ -275,7 +268,7 @@ class _Denoiser(nn.Module):
         """
         x = groups.clone()
         x[:, self.layout.scalar_index] = scalars
-        inputs = [x, hidden, condition, _time_embedding(t, self.time_dim)]
+        inputs = [x, hidden, condition, time_embedding(t, self.time_dim)]
         # float32 under autocast too: the losses and the sampler's steps
         return self.body(torch.cat(inputs, dim=1)).float()
 
@@ -301,7 +294,7 @@ class _Denoiser(nn.Module):
         hidden groups, summed over columns and averaged over rows."""
         n, device = len(rows), rows.device
         t = torch.rand(n, generator=generator, device=device)
-        alpha, sigma = (s[:, None] for s in _alpha_sigma(t))
+        alpha, sigma = (s[:, None] for s in cosine_schedule(t))
         x0 = (rows[:, self.layout.scalar_index] - self.mean) / self.std
         noise = torch.randn(x0.shape, generator=generator, device=device)
         xt = alpha * x0 + sigma * noise
@@ -331,8 +324,8 @@ class _Denoiser(nn.Module):
         for t, s in zip(times[:-1], times[1:], strict=True):
             raw = self._guided(xt, rows, hidden, condition, t.expand(n), guidance)
             # scalars: a deterministic DDIM step
-            alpha_t, sigma_t = _alpha_sigma(t)
-            alpha_s, sigma_s = _alpha_sigma(s)
+            alpha_t, sigma_t = cosine_schedule(t)
+            alpha_s, sigma_s = cosine_schedule(s)
             velocity = raw[:, layout.scalar_index]
             x0 = alpha_t * xt - sigma_t * velocity
             eps = sigma_t * xt + alpha_t * velocity

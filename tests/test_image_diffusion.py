@@ -1,0 +1,148 @@
+"""ImageDiffusion: what differs from the other image generators (guidance,
+the sampler, the denoiser's cost); the shared behaviour is tested with them
+in test_images.py and test_io.py."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+
+import augment
+from augment import ImageDiffusion
+from augment.image.diffusion import _UNet
+
+TINY = dict(epochs=2, width=8, sampling_steps=3)
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    return ImageDiffusion(**TINY, random_state=0).fit(*digits)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"guidance_scale": -0.5}, "guidance_scale"),
+        ({"sampling_steps": 0}, "sampling_steps"),
+        ({"condition_dropout": 1.0}, "condition_dropout"),
+        ({"width": 0}, "width"),
+    ],
+)
+def test_bad_parameters(digits, params, match):
+    with pytest.raises(ValueError, match=match):
+        ImageDiffusion(**{**TINY, **params}).fit(*digits)
+
+
+def test_guidance_changes_the_images_and_zero_ignores_the_class(fitted):
+    def draw(guidance, label):
+        fitted.set_params(guidance_scale=guidance)
+        return fitted.sample(6, y=label, random_state=1)[0]
+
+    try:
+        plain, guided = draw(1.0, 1), draw(3.0, 1)
+        assert not np.allclose(plain, guided)
+        # the unconditional model: the same noise gives the same image, whatever
+        # the class asked for (the labels are still exact)
+        np.testing.assert_array_equal(draw(0.0, 0), draw(0.0, 2))
+        assert not np.allclose(draw(1.0, 0), draw(1.0, 2))
+    finally:
+        fitted.set_params(guidance_scale=1.0)
+
+
+def test_sampler_is_deterministic_and_drawn_in_blocks(fitted):
+    a = fitted.sample(20, random_state=5)
+    b = fitted.sample(20, random_state=5)
+    np.testing.assert_array_equal(a[0], b[0])
+    part = fitted.sample(7, random_state=5, start=13)
+    np.testing.assert_array_equal(part[0], a[0][13:])
+    np.testing.assert_array_equal(part[1], a[1][13:])
+    fitted.set_params(sampling_steps=1)
+    try:  # the steps matter, and one is enough to run
+        one = fitted.sample(20, random_state=5)[0]
+    finally:
+        fitted.set_params(sampling_steps=TINY["sampling_steps"])
+    assert not np.allclose(one, a[0])
+
+
+def test_save_and_load_sample_the_same(fitted, tmp_path):
+    loaded = augment.load(fitted.save(tmp_path / "diffusion.augment"))
+    assert isinstance(loaded, ImageDiffusion)
+    a, b = fitted.sample(9, random_state=2), loaded.sample(9, random_state=2)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_condition_dropout_is_drawn_from_the_fit(digits):
+    # the dropped labels come from the fit's generator: the same seed gives
+    # the same losses, another dropout rate other ones
+    losses = [
+        ImageDiffusion(**TINY, condition_dropout=rate, random_state=0)
+        .fit(*digits)
+        .history_[-1]["loss"]
+        for rate in (0.5, 0.5, 0.0)
+    ]
+    assert losses[0] == losses[1] != losses[2]
+
+
+def test_clipped_sampler_stays_in_range_and_off_the_bounds():
+    # a network that predicts nonsense far out of range: the clipped clean
+    # image keeps every step, and the result, within [-1, 1]
+    network = _UNet((1, 8, 8), 2, 8).eval()
+    with torch.no_grad():
+        network.out[-1].bias.fill_(50.0)
+        noise = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+        images = network.sample(noise, torch.tensor([0, 1, 0, 1]), 5, 2.0)
+    assert images.shape == (4, 1, 8, 8)
+    assert images.abs().max() <= 1
+
+
+def test_classes_are_distinguishable_after_a_short_fit(digits):
+    X, y = digits
+    gen = ImageDiffusion(
+        epochs=300, width=16, batch_size=30, sampling_steps=10, random_state=0
+    ).fit(X, y)
+    X_new, y_new = gen.sample(90, y=np.repeat([0, 1, 2], 30), random_state=0)
+    assert gen.history_[-1]["loss"] < gen.history_[0]["loss"]
+    judge = LogisticRegression(max_iter=500).fit(X.reshape(len(X), -1), y)
+    recognised = judge.score(X_new.reshape(len(X_new), -1), y_new)
+    assert recognised >= 0.8
+    # not collapsed onto a few images, and not all pixels at the bounds
+    assert len(np.unique(X_new.round(3), axis=0)) == 90
+    inside = np.mean((X_new > 0.05) & (X_new < 0.95))
+    real_inside = np.mean((X > 0.05) & (X < 0.95))
+    assert inside > 0.5 * real_inside
+
+
+def _multiply_adds(module, *inputs):
+    total = []
+
+    def count(layer, args, output):
+        per_output = layer.in_channels // layer.groups * np.prod(layer.kernel_size)
+        total.append(output[0].numel() * per_output)
+
+    hooks = [
+        layer.register_forward_hook(count)
+        for layer in module.modules()
+        if isinstance(layer, torch.nn.Conv2d)
+    ]
+    with torch.no_grad():
+        module(*inputs)
+    for hook in hooks:
+        hook.remove()
+    return sum(total)
+
+
+def test_denoiser_cost_grows_no_faster_than_the_pixels():
+    def cost(side):
+        network = _UNet((3, side, side), 10, 64)
+        images = torch.zeros(1, 3, side, side)
+        return _multiply_adds(network, images, torch.zeros(1), torch.zeros(1).long())
+
+    costs = {side: cost(side) for side in (8, 16, 32, 64)}
+    for side in (16, 32, 64):
+        assert costs[side] <= (side / 8) ** 2 * costs[8]
+    assert costs[64] < 0.5 * 64 * costs[8]
+    # any size, square or not, comes back in its own shape
+    network = _UNet((2, 5, 11), 3, 16)
+    out = network(torch.zeros(2, 2, 5, 11), torch.rand(2), torch.tensor([0, 3]))
+    assert out.shape == (2, 2, 5, 11)
