@@ -409,7 +409,9 @@ class ImageFormat:
 
     def decode(self, rows):
         """Model-space rows in [-1, 1] to pixels of the caller's dtype."""
-        pixels = self.low + (np.clip(rows, -1, 1) + 1) / 2 * (self.high - self.low)
+        # in float64: float32 arithmetic would round the bounds themselves
+        rows = np.clip(rows.astype(np.float64), -1, 1)
+        pixels = self.low + (rows + 1) / 2 * (self.high - self.low)
         if self.dtype.kind in "iu":
             pixels = np.rint(pixels)
         return np.clip(pixels, self.low, self.high).astype(self.dtype)
