@@ -38,6 +38,7 @@ def test_guidance_changes_the_images_and_zero_ignores_the_class(fitted):
         fitted.set_params(guidance_scale=guidance)
         return fitted.sample(6, y=label, random_state=1)[0]
 
+    default = fitted.guidance_scale
     try:
         plain, guided = draw(1.0, 1), draw(3.0, 1)
         assert not np.allclose(plain, guided)
@@ -46,7 +47,7 @@ def test_guidance_changes_the_images_and_zero_ignores_the_class(fitted):
         np.testing.assert_array_equal(draw(0.0, 0), draw(0.0, 2))
         assert not np.allclose(draw(1.0, 0), draw(1.0, 2))
     finally:
-        fitted.set_params(guidance_scale=1.0)
+        fitted.set_params(guidance_scale=default)
 
 
 def test_sampler_is_deterministic_and_drawn_in_blocks(fitted):
@@ -99,7 +100,12 @@ def test_clipped_sampler_stays_in_range_and_off_the_bounds():
 def test_classes_are_distinguishable_after_a_short_fit(digits):
     X, y = digits
     gen = ImageDiffusion(
-        epochs=300, width=16, batch_size=30, sampling_steps=10, random_state=0
+        epochs=100,
+        width=16,
+        batch_size=30,
+        learning_rate=3e-3,
+        sampling_steps=8,
+        random_state=0,
     ).fit(X, y)
     X_new, y_new = gen.sample(90, y=np.repeat([0, 1, 2], 30), random_state=0)
     assert gen.history_[-1]["loss"] < gen.history_[0]["loss"]
@@ -146,3 +152,12 @@ def test_denoiser_cost_grows_no_faster_than_the_pixels():
     network = _UNet((2, 5, 11), 3, 16)
     out = network(torch.zeros(2, 2, 5, 11), torch.rand(2), torch.tensor([0, 3]))
     assert out.shape == (2, 2, 5, 11)
+
+
+@pytest.mark.parametrize(
+    "shape, steps", [((1, 8, 8), 1000), ((3, 8, 8), 1000), ((1, 16, 16), 600)]
+)
+def test_default_steps_by_image_size(shape, steps):
+    gen = ImageDiffusion()
+    gen.image_shape_ = shape
+    assert gen._step_budget(100, 64) == steps
