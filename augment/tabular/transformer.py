@@ -205,7 +205,9 @@ class TabularTransformer(TabularGenerator):
     # ------------------------------------------------------------ training
     def _build_modules(self, init):
         specs, bins = self.encoder_.columns_, self._token_bins
-        tokens_of = _Tokens(specs, None, self.n_bins, fitted=bins)
+        # files from before the within-bin quantiles hold none: uniform draws
+        knots = getattr(self, "_bin_knots", None)
+        tokens_of = _Tokens(specs, None, self.n_bins, fitted=bins, knots=knots)
         # model files from before ``width`` defaulted to None hold no width
         # in their settings, but in their parameters
         width = self.training_settings_.get("width", self.width)
@@ -228,12 +230,17 @@ class TabularTransformer(TabularGenerator):
             raise ValueError(f"width={width} must be a multiple of heads={self.heads}.")
         vars(self).pop("_private_moments", None)  # the VAE's start only
         if self._privacy is not None:
-            # the private encoder's noisy CDFs, never the rows' own quantiles
+            # the private encoder's noisy CDFs, never the rows' own quantiles;
+            # no within-bin quantiles: a number is drawn uniformly in its bin
             self._token_bins = _private_bins(self.encoder_.columns_, self.n_bins)
+            self._bin_knots = None
         else:  # under a process group, the bins of rank 0's rows on every rank
-            self._token_bins = parallel.once(
-                lambda: _Tokens(self.encoder_.columns_, data, self.n_bins).fitted
-            )
+
+            def fitted():
+                found = _Tokens(self.encoder_.columns_, data, self.n_bins)
+                return found.fitted, found.knots
+
+            self._token_bins, self._bin_knots = parallel.once(fitted)
         self._build_modules(self._init_generator())
         if self._privacy is not None:
             self.module_.start_at(
@@ -449,16 +456,25 @@ class _Tokens(nn.Module):
     rounded column) and quantile bins of the other values, then the missing
     token. Tokens of all columns share one vocabulary (``offsets``).
     ``fitted`` (the ``fitted`` bins of a previous instance, by column index)
-    rebuilds the same tokens without the data, as loading a model file does.
+    rebuilds the same tokens without the data, as loading a model file does,
+    and ``knots`` its ``knots`` (None: a number is drawn uniformly in its
+    token's region, as under differential privacy).
+
+    Fitted on rows, a numeric column also keeps a few quantiles of the
+    training values within each of its tokens (``knots``, see
+    :func:`_within_knots`): a number is drawn from the piecewise-linear
+    distribution through them, so that a wide outer bin, whose rows crowd
+    towards the inner edge, is not filled uniformly out to its extreme.
     """
 
-    def __init__(self, specs, data, n_bins, fitted=None):
+    def __init__(self, specs, data, n_bins, fitted=None, knots=None):
         super().__init__()
         self.specs = specs
         self.names = [s.name for s in specs]
         sizes = []
         values = None if fitted is not None else self._values(data)
         self.fitted = {}  # the bins of every numeric column, to rebuild from
+        self.knots = {} if fitted is None else knots  # within-bin quantiles
         for j, spec in enumerate(specs):
             if spec.kind == "categorical":
                 sizes.append(spec.spans[0].width)
@@ -469,9 +485,12 @@ class _Tokens(nn.Module):
                 x, missing = values[j]
                 x = x[~missing].cpu().numpy()
                 bins = _bins(x, n_bins, spec.step, points_of(spec))
+                self.knots[j] = _within_knots(x, bins, spec.step)
             self.fitted[j] = bins
             for name, array in zip(("lo", "hi", "exact", "within"), bins, strict=True):
                 self.register_buffer(f"{name}{j}", torch.as_tensor(array))
+            if self.knots is not None:
+                self.register_buffer(f"knots{j}", torch.as_tensor(self.knots[j]))
             sizes.append(len(bins[0]) + spec.has_missing)
         self.sizes = sizes
         self.n_columns = len(specs)
@@ -590,9 +609,34 @@ class _Tokens(nn.Module):
             fits = inside.any(1) | missing
             token = torch.where(missing, len(lo), token)
             tokens[:, j] = token
-            term = torch.where(missing, 0.0, log_within[token.clamp_max(len(lo) - 1)])
+            if not within:
+                continue
+            bin_ = token.clamp_max(len(lo) - 1)
+            term = log_within[bin_]
+            if self.knots is not None:
+                term = torch.where(exact[bin_], 0.0, self._log_density(j, bin_, x))
+            term = torch.where(missing, 0.0, term)
             density += torch.where(fits, term, -math.inf)
         return (tokens, density) if within else tokens
+
+    def _log_density(self, j, bin_, x):
+        """The log-density of values ``x`` within their bins ``bin_`` of
+        numeric column ``j`` under its within-bin quantiles: per unit of the
+        column, or per value of the grid of a rounded column (the share of
+        the bin within half a step of the value)."""
+        knots = getattr(self, f"knots{j}")[bin_]
+        step = self.specs[j].step
+        if step is None:
+            k = knots.shape[1] - 1
+            segment = _segment(knots, x)
+            width = knots.gather(1, segment[:, None] + 1) - knots.gather(
+                1, segment[:, None]
+            )
+            return -math.log(k) - torch.log(width.squeeze(1))
+        lo, hi = knots[:, 0], knots[:, -1]
+        up = _cdf(knots, torch.minimum(x + step / 2, hi))
+        down = _cdf(knots, torch.maximum(x - step / 2, lo))
+        return torch.log(up - down)
 
     def allowed(self, j, condition):
         """Which tokens of numeric column ``j`` meet a range condition, and
@@ -608,7 +652,12 @@ class _Tokens(nn.Module):
         allowed, cut_lo, cut_hi = self.allowed(j, condition)
         lo, hi, _, _ = self.bins(j)
         width = hi - lo
-        share = torch.where(width > 0, (cut_hi - cut_lo) / width.clamp_min(1e-300), 1.0)
+        if self.knots is not None:  # the share of its within-bin distribution
+            knots = getattr(self, f"knots{j}")
+            inner = _cdf(knots, cut_hi) - _cdf(knots, cut_lo)
+        else:
+            inner = (cut_hi - cut_lo) / width.clamp_min(1e-300)
+        share = torch.where(width > 0, inner, 1.0)
         share = torch.where(allowed, share.clamp(0, 1), 0.0).float()
         return F.pad(share, (0, self.max_size - len(share)))
 
@@ -629,11 +678,51 @@ class _Tokens(nn.Module):
                 _, lo, hi = self.allowed(j, ranges[j])
             missing = token == len(lo)
             bin_ = token.clamp_max(len(lo) - 1)
-            uniform = torch.rand(n, generator=generator, device=tokens.device)
-            x = lo[bin_] + uniform.double() * (hi[bin_] - lo[bin_])
+            u = torch.rand(n, generator=generator, device=tokens.device).double()
+            lo, hi = lo[bin_], hi[bin_]
+            if self.knots is None:
+                x = lo + u * (hi - lo)
+            else:  # the within-bin distribution, cut to a range condition's
+                knots = getattr(self, f"knots{j}")[bin_]
+                if j in ranges:
+                    low, high = _cdf(knots, lo), _cdf(knots, hi)
+                    u = low + u * (high - low)
+                x = torch.minimum(torch.maximum(_quantile(knots, u), lo), hi)
             x = torch.where(missing, float(typical(spec)), x)
             _encode_number(spec, x, missing, rows, arange)
         return rows
+
+
+def _segment(knots, x):
+    """The segment of every row's ``knots`` (``(n, k + 1)``, sorted) that
+    holds ``x`` (``(n,)``), in ``0 .. k - 1``."""
+    k = knots.shape[1] - 1
+    found = torch.searchsorted(knots, x[:, None].contiguous(), right=True)
+    return (found.squeeze(1) - 1).clamp(0, k - 1)
+
+
+def _cdf(knots, x):
+    """The piecewise-linear cumulative distribution through ``knots`` (the
+    ``k + 1`` quantiles of levels ``0, 1 / k, .., 1``, per row) at ``x``."""
+    k = knots.shape[1] - 1
+    segment = _segment(knots, x)
+    left = knots.gather(1, segment[:, None]).squeeze(1)
+    right = knots.gather(1, segment[:, None] + 1).squeeze(1)
+    width = right - left
+    frac = torch.where(
+        width > 0, (x - left) / width.clamp_min(1e-300), (x >= right).double()
+    )
+    return (segment + frac.clamp(0, 1)) / k
+
+
+def _quantile(knots, u):
+    """The inverse of :func:`_cdf`: the value of level ``u`` of every row."""
+    k = knots.shape[1] - 1
+    position = u * k
+    segment = position.floor().long().clamp(0, k - 1)
+    left = knots.gather(1, segment[:, None]).squeeze(1)
+    right = knots.gather(1, segment[:, None] + 1).squeeze(1)
+    return left + (position - segment).clamp(0, 1) * (right - left)
 
 
 def _tensor(array, like):
@@ -703,6 +792,66 @@ def _bins(x, n_bins, step, points):
     )
     order = np.argsort(lo, kind="stable")
     return lo[order], hi[order], is_exact[order], within[order]
+
+
+#: the most within-bin quantile segments of a numeric token
+_MAX_SEGMENTS = 8
+#: how far the within-bin knots move towards equal spacing: a floor on every
+#: segment's width (a tie of training values is no infinite density)
+_UNIFORM_SHARE = 0.05
+
+
+def _within_knots(x, bins, step):
+    """The quantiles of a numeric column's training values ``x`` within each
+    of its tokens ``bins`` (as :func:`_bins` gives): ``(n_tokens, k + 1)``,
+    the levels ``0, 1 / k, .., 1``, from the token's ``lo`` to its ``hi``.
+
+    ``k`` grows with the rows per token, ``sqrt(rows / tokens)``, at most
+    ``_MAX_SEGMENTS`` (1: a uniform draw, for a small table, whose few rows
+    per bin would otherwise be copied). A rounded column's value stands for
+    the whole step around it (its quantiles are those of the values spread
+    evenly over their steps, so that rounding gives the values back in their
+    proportions); exact tokens keep a uniform draw over their region. The
+    knots move ``_UNIFORM_SHARE`` of the way towards equal spacing.
+    """
+    lo, hi, exact, _ = bins
+    k = int(np.clip(np.sqrt(len(x) / max(len(lo), 1)), 1, _MAX_SEGMENTS))
+    levels = np.linspace(0, 1, k + 1)
+    even = lo[:, None] + levels * (hi - lo)[:, None]
+    if k == 1 or not len(x):
+        return even
+    # every value's token, as _Tokens.tokenise finds it
+    inside = (x[:, None] >= lo) & (x[:, None] <= hi)
+    token = (inside * (1 + exact)).argmax(1)
+    order = np.lexsort((x, token))
+    token, value = token[order], x[order]
+    counts = np.bincount(token, minlength=len(lo))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    if step is None:  # linear between the order statistics
+        position = starts[:, None] + levels * np.maximum(counts - 1, 0)[:, None]
+        below = np.floor(position).astype(np.int64).clip(0, max(len(x) - 1, 0))
+        above = np.minimum(below + 1, np.maximum(starts + counts - 1, 0)[:, None])
+        frac = position - below
+        knots = value[below] * (1 - frac) + value[above] * frac
+    else:  # every value spread over its step, ties one after another
+        new = np.concatenate(
+            [[True], (token[1:] != token[:-1]) | (value[1:] != value[:-1])]
+        )
+        group = np.cumsum(new) - 1
+        group_start = np.flatnonzero(new)
+        ties = np.diff(np.concatenate([group_start, [len(x)]]))[group]
+        tie_rank = np.arange(len(x)) - group_start[group]
+        position = levels * counts[:, None]  # rows below, within the token
+        row = np.floor(position).astype(np.int64)
+        row = np.minimum(row, np.maximum(counts - 1, 0)[:, None])
+        frac = (position - row).clip(0, 1)
+        i = (starts[:, None] + row).clip(0, len(x) - 1)
+        knots = value[i] - step / 2 + (tie_rank[i] + frac) / ties[i] * step
+    knots = np.clip(knots, lo[:, None], hi[:, None])
+    knots[:, 0], knots[:, -1] = lo, hi
+    knots = (1 - _UNIFORM_SHARE) * knots + _UNIFORM_SHARE * even
+    # exact tokens and empty ones: uniform over their region
+    return np.where((exact | (counts == 0))[:, None], even, knots)
 
 
 def _private_bins(specs, n_bins):
