@@ -509,6 +509,8 @@ def test_transformer_tokens_come_from_the_private_release_only():
     gen = tiny(TabularTransformer, dp_epsilon=1.0, **params).fit(X, y)
     specs = gen.encoder_.columns_
     assert not hasattr(gen, "_private_moments")  # the VAE's start, not kept
+    # no quantiles of the rows within the bins: a uniform draw in each
+    assert gen._bin_knots is None and gen.module_.tokens.knots is None
     # every stored bin is a function of the private encoder alone
     expected = _private_bins(specs, gen.n_bins)
     assert sorted(gen._token_bins) == sorted(expected)

@@ -238,3 +238,114 @@ def test_smoothing_choices_fit(smoothing):
     X = dependent_table(200)
     gen = tiny(TabularTransformer, smoothing=smoothing).fit(X)
     assert gen.sample(5).shape == (5, 3)
+
+
+# ------------------------------------------------------- within-bin draws
+def _skewed_tokens(n=4000, seed=0):
+    """The tokens of a long-tailed continuous column and a rounded one."""
+    from augment.tabular.encoder import TableEncoder
+    from augment.tabular.transformer import _Tokens
+
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            "tail": rng.lognormal(0, 1, n),
+            "cents": np.round(rng.lognormal(5, 1, n), 2),
+        }
+    )
+    encoder = TableEncoder().fit(X)
+    rows = torch.as_tensor(encoder.transform(X))
+    return X, encoder, _Tokens(encoder.columns_, rows, 32), rows
+
+
+def test_numbers_drawn_within_their_bins_keep_the_training_tails():
+    X, encoder, tokens, rows = _skewed_tokens()
+    assert all(k.shape[1] == 9 for k in tokens.knots.values())  # 8 segments
+    drawn = tokens.tokenise(rows)
+
+    def redrawn(knots):
+        tokens.knots = knots
+        generator = torch.Generator().manual_seed(0)
+        out = tokens.detokenise(drawn, generator, {})
+        return encoder.inverse_transform(out.double().numpy())
+
+    quantiles = redrawn(tokens.knots)
+    uniform = redrawn(None)
+    for column in X:
+        real = X[column].to_numpy()
+        band = np.quantile(real, [0.005, 0.995])
+        outside = {
+            name: np.mean((v[column] < band[0]) | (v[column] > band[1]))
+            for name, v in (("quantiles", quantiles), ("uniform", uniform))
+        }
+        # the real share is 1%: the uniform draw fills the outer bins' empty
+        # tails, the within-bin quantiles do not
+        assert outside["quantiles"] < 0.015 < outside["uniform"], (column, outside)
+        assert quantiles[column].max() <= real.max()
+    # a rounded column keeps its grid
+    cents = quantiles["cents"].to_numpy()
+    np.testing.assert_allclose(cents, np.round(cents, 2))
+
+
+def test_within_bin_densities_integrate_to_one():
+    X, encoder, tokens, rows = _skewed_tokens(n=2000)
+    j = tokens.index("tail")
+    lo, hi, exact, _ = tokens.bins(j)
+    for b in torch.nonzero(~exact).flatten()[[0, 5, -1]]:
+        x = torch.linspace(float(lo[b]), float(hi[b]), 20001, dtype=torch.float64)
+        density = tokens._log_density(j, torch.full_like(x, b, dtype=torch.long), x)
+        area = torch.trapezoid(density.exp(), x)
+        assert abs(float(area) - 1) < 1e-2
+    # a rounded column: the probabilities of a bin's grid values sum to one
+    j = tokens.index("cents")
+    lo, hi, exact, _ = tokens.bins(j)
+    b = int(torch.nonzero(~exact).flatten()[-3])
+    grid = (
+        torch.arange(
+            np.ceil(float(lo[b]) * 100), np.floor(float(hi[b]) * 100) + 1
+        ).double()
+        / 100
+    )
+    p = tokens._log_density(j, torch.full_like(grid, b, dtype=torch.long), grid)
+    assert abs(float(p.exp().sum()) - 1) < 1e-6
+
+
+def test_range_conditions_cut_the_within_bin_distribution():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.lognormal(0, 1, 3000), "z": rng.normal(size=3000)})
+    gen = tiny(TabularTransformer, epochs=2).fit(X)
+    assert gen._bin_knots[0].shape[1] > 2  # quantiles inside the bins
+    top = float(np.quantile(X["x"], 0.99))
+    for bounds in ((0.5, 0.52), (top, None), (None, 0.1)):
+        X_new = gen.sample(200, conditions={"x": bounds}, random_state=0)
+        low = -np.inf if bounds[0] is None else bounds[0]
+        high = np.inf if bounds[1] is None else bounds[1]
+        assert X_new["x"].between(low, high).all(), bounds
+        assert X_new["x"].nunique() > 100  # drawn, not piled up on a bound
+    # the class probabilities of a range: the share of the within-bin
+    # distribution inside it, not of the bin's width
+    tokens = gen.module_.tokens
+    from augment.tabular.conditioning import RangeCondition
+
+    share = tokens.share_in_range(0, RangeCondition("x", top, float(X["x"].max())))
+    assert 0 < share.max() <= 1
+
+
+def test_a_saved_model_keeps_its_within_bin_quantiles(tmp_path):
+    from augment import load
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.lognormal(0, 1, 2000), "z": rng.normal(size=2000)})
+    gen = tiny(TabularTransformer, epochs=2, random_state=0).fit(X)
+    path = gen.save(tmp_path / "model.augment")
+    loaded = load(path)
+    for j, knots in gen._bin_knots.items():
+        np.testing.assert_array_equal(loaded._bin_knots[j], knots)
+    pd.testing.assert_frame_equal(
+        loaded.sample(300, random_state=1), gen.sample(300, random_state=1)
+    )
+    np.testing.assert_allclose(loaded.log_prob(X[:50]), gen.log_prob(X[:50]))
+    # a file from before the quantiles (none stored) loads, drawing uniformly
+    del loaded._bin_knots
+    loaded._build_modules(loaded._init_generator())
+    assert loaded.module_.tokens.knots is None
