@@ -261,13 +261,18 @@ class TabularTransformer(TabularGenerator):
         def shown(n, generator):
             # a random order per row, and a random number of its columns shown
             count = torch.randint(n_columns, (n, 1), **_on(generator))
-            rank = torch.rand((n, n_columns), **_on(generator)).argsort(1).argsort(1)
-            return rank < count
+            order = torch.rand((n, n_columns), **_on(generator)).argsort(1)
+            # the first ``count`` columns of every row's order are shown
+            first = columns < count
+            return torch.zeros_like(first).scatter_(1, order, first)
 
         def loss(module, batch, known, label=None):
             log_probs = module.log_probs(batch, known, label)
             if targets is not None and module.training:  # the held-out loss: exact
-                target = targets[columns, batch]  # (rows, n_columns, max_size)
+                # (rows, n_columns, max_size), as one index_select
+                index = (columns * targets.shape[1] + batch).flatten()
+                target = targets.flatten(0, 1).index_select(0, index)
+                target = target.view(*batch.shape, -1)
                 picked = (target * log_probs.clamp_min(-1e4)).sum(2)
             else:
                 picked = log_probs.gather(2, batch.unsqueeze(2)).squeeze(2)
@@ -1006,11 +1011,11 @@ class _AnyOrder(nn.Module):
             logits = self.body(torch.cat([label, h.flatten(1)], dim=1))
             if self.basis is not None:
                 logits = logits @ self.basis
-            logits = (
-                logits.gather(1, vocabulary)
-                if columns is not None
-                else logits[:, vocabulary]
-            )
+            if columns is not None:
+                logits = logits.gather(1, vocabulary)
+            else:  # index_select: its backward adds, and need not sort
+                picked = logits.index_select(1, vocabulary.flatten())
+                logits = picked.view(len(logits), *vocabulary.shape)
         if self.prior is not None:
             prior = self.prior[labels]
             logits = logits + (
