@@ -42,15 +42,19 @@ class TabularTransformer(TabularGenerator):
     numeric range (only the bins that meet the range can be drawn, and the
     value within its bin is drawn inside the range), and the class label
     (class counts are exact, never rejection-sampled). A number is drawn
-    uniformly within its bin; the encoder's decoding then rounds it to the
+    within its bin from the piecewise-linear distribution through a few
+    quantiles of the bin's training values (up to 8 segments, fewer on a
+    small table, uniform for exact tokens), so that a wide outer bin is not
+    filled out to its extreme; the encoder's decoding then rounds it to the
     training precision (integers stay integers). :meth:`log_prob` gives the
     log-likelihood of rows under the model, for outlier checks.
 
     Under differential privacy (``dp_epsilon``), a number's tokens are
     ``n_bins`` bins of equal mass under the noisy cumulative distribution
     that the private encoder released (or of equal width over its range,
-    where none was), never quantiles of the rows, and the whole network is
-    trained by DP-SGD.
+    where none was), never quantiles of the rows; a number is drawn
+    uniformly within its bin (no quantiles of the rows within it either);
+    and the whole network is trained by DP-SGD.
 
     Parameters
     ----------
@@ -367,8 +371,9 @@ class TabularTransformer(TabularGenerator):
         The sum, over the columns in table order, of the log-probability of
         each column's token given the label and the columns before it, plus,
         for a number inside a bin, the log-density of its value within the
-        bin (uniform: per unit of the column for continuous columns, per
-        value of the training precision for rounded ones, such as integers).
+        bin, under the within-bin distribution numbers are drawn from (per
+        unit of the column for continuous columns, per value of the training
+        precision for rounded ones, such as integers).
         Rows with a number that no token covers get ``-inf``: outside the
         training range, or, in a column learnt as exact values (at most
         ``n_bins`` distinct ones, or point masses beside the bins), a value
