@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.datasets import load_digits
 
 from augment import TabularDiffusion, TabularGAN, TabularTransformer, TabularVAE
@@ -78,3 +79,23 @@ def digits():
         [np.flatnonzero(data.target == c)[:n] for c, n in [(0, 30), (1, 20), (2, 10)]]
     )
     return data.images[index] / 16, data.target[index]
+
+
+def multiply_adds(module, *inputs):
+    """Multiply-adds of the convolutions of one forward pass of ``module``."""
+    total = []
+
+    def count(layer, args, output):
+        per_output = layer.in_channels // layer.groups * np.prod(layer.kernel_size)
+        total.append(output[0].numel() * per_output)
+
+    hooks = [
+        layer.register_forward_hook(count)
+        for layer in module.modules()
+        if isinstance(layer, torch.nn.Conv2d)
+    ]
+    with torch.no_grad():
+        module(*inputs)
+    for hook in hooks:
+        hook.remove()
+    return sum(total)

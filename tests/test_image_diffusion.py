@@ -5,6 +5,7 @@ in test_images.py and test_io.py."""
 import numpy as np
 import pytest
 import torch
+from conftest import multiply_adds
 from sklearn.linear_model import LogisticRegression
 
 import augment
@@ -119,30 +120,11 @@ def test_classes_are_distinguishable_after_a_short_fit(digits):
     assert inside > 0.5 * real_inside
 
 
-def _multiply_adds(module, *inputs):
-    total = []
-
-    def count(layer, args, output):
-        per_output = layer.in_channels // layer.groups * np.prod(layer.kernel_size)
-        total.append(output[0].numel() * per_output)
-
-    hooks = [
-        layer.register_forward_hook(count)
-        for layer in module.modules()
-        if isinstance(layer, torch.nn.Conv2d)
-    ]
-    with torch.no_grad():
-        module(*inputs)
-    for hook in hooks:
-        hook.remove()
-    return sum(total)
-
-
 def test_denoiser_cost_grows_no_faster_than_the_pixels():
     def cost(side):
         network = _UNet((3, side, side), 10, 64)
         images = torch.zeros(1, 3, side, side)
-        return _multiply_adds(network, images, torch.zeros(1), torch.zeros(1).long())
+        return multiply_adds(network, images, torch.zeros(1), torch.zeros(1).long())
 
     costs = {side: cost(side) for side in (8, 16, 32, 64)}
     for side in (16, 32, 64):

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import multiply_adds
 from imblearn.pipeline import make_pipeline
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
@@ -344,26 +345,6 @@ def test_default_budget_follows_the_fitted_image_size(monkeypatch):
         assert gen.training_settings_["epochs"] == len(gen.history_) == steps
 
 
-def _multiply_adds(module, images):
-    """Multiply-adds of the convolutions of one forward pass, per image."""
-    total = []
-
-    def count(layer, inputs, output):
-        per_output = layer.in_channels // layer.groups * np.prod(layer.kernel_size)
-        total.append(output[0].numel() * per_output)
-
-    hooks = [
-        layer.register_forward_hook(count)
-        for layer in module.modules()
-        if isinstance(layer, torch.nn.Conv2d)
-    ]
-    with torch.no_grad():
-        module(images)
-    for hook in hooks:
-        hook.remove()
-    return sum(total)
-
-
 def test_network_cost_grows_no_faster_than_the_pixels():
     from augment.nn import ConvDecoder, ConvEncoder
 
@@ -371,7 +352,7 @@ def test_network_cost_grows_no_faster_than_the_pixels():
         shape = (3, side, side)
         decoder = ConvDecoder(16, shape, 64).eval()
         encoder = ConvEncoder(shape, 64)
-        return _multiply_adds(decoder, torch.zeros(1, 16)) + _multiply_adds(
+        return multiply_adds(decoder, torch.zeros(1, 16)) + multiply_adds(
             encoder, torch.zeros(1, *shape)
         )
 
