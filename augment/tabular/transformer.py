@@ -704,17 +704,14 @@ class _Tokens(nn.Module):
         return rows
 
 
-def _levels(k, like):
+def _levels(k, like=None):
     """The levels of ``k + 1`` within-bin quantiles: ``(1 - cos(pi t)) / 2``
     for ``t`` evenly spaced in [0, 1], denser towards both ends, so that the
     first and last segments of an outer bin, which reach its extremes, hold
-    little of its mass (4% each for 8 segments)."""
-    t = torch.linspace(0, 1, k + 1, dtype=torch.float64, device=like.device)
-    return (1 - torch.cos(math.pi * t)) / 2
-
-
-def _levels_np(k):
-    return (1 - np.cos(np.pi * np.linspace(0, 1, k + 1))) / 2
+    little of its mass (4% each for 8 segments). The same array at fit
+    (where the knots are placed) and at sampling (``like``: on its device)."""
+    levels = (1 - np.cos(np.pi * np.linspace(0, 1, k + 1))) / 2
+    return levels if like is None else torch.as_tensor(levels, device=like.device)
 
 
 def _segment(knots, x):
@@ -844,7 +841,7 @@ def _within_knots(x, bins, step):
     """
     lo, hi, exact, _ = bins
     k = int(np.clip(np.sqrt(len(x) / max(len(lo), 1)), 1, _MAX_SEGMENTS))
-    levels = _levels_np(k)
+    levels = _levels(k)
     even = lo[:, None] + levels * (hi - lo)[:, None]
     if k == 1 or not len(x):
         return even
