@@ -535,19 +535,18 @@ def warp(spec, x, labels=None, inverse=False):
     """Numbers through the column's monotone map (``warp_x`` to ``warp_u``),
     or back with ``inverse``; by each row's class's map where the column has
     one per class and ``labels`` (class indices) are given."""
+
+    def through(values, u):
+        if inverse:
+            return np.interp(values, u, spec.warp_x)
+        return np.interp(values, spec.warp_x, u)
+
     if labels is None or spec.class_warp_u is None:
-        maps = [spec.warp_u]
-        labels = np.zeros(len(x), dtype=np.int64)
-    else:
-        maps = spec.class_warp_u
+        return through(x, spec.warp_u)
     out = np.empty(len(x))
-    for k, u in enumerate(maps):  # a few classes: one interpolation each
+    for k, u in enumerate(spec.class_warp_u):  # a few classes: one each
         at = labels == k
-        out[at] = (
-            np.interp(x[at], u, spec.warp_x)
-            if inverse
-            else np.interp(x[at], spec.warp_x, u)
-        )
+        out[at] = through(x[at], u)
     return out
 
 
