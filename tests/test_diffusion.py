@@ -171,6 +171,20 @@ def test_history_has_both_losses(labelled):
     assert len(gen.history_) == 3
 
 
+def test_default_budget_trains_every_step_on_every_row(monkeypatch):
+    # no early stopping on a held-out loss: on small tables it stopped after a
+    # tenth to a quarter of the budget, with the learning rate barely decayed,
+    # and the rows were easier to tell from real ones (breast cancer's
+    # detection 0.47 against 0.85 with the whole budget, two seeds)
+    monkeypatch.setattr(TabularDiffusion, "_default_steps", 40)
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(300, 3)), columns=list("abc"))
+    gen = tiny(TabularDiffusion, epochs=None, batch_size=64).fit(X)
+    assert all("held_out" not in h for h in gen.history_)
+    assert gen.training_settings_["epochs"] == gen._step_budget(300, 64) == 10
+    assert len(gen.history_) == 10
+
+
 def test_global_random_state_is_untouched(labelled):
     X, y = labelled
     state = torch.get_rng_state()
