@@ -349,3 +349,36 @@ def test_a_saved_model_keeps_its_within_bin_quantiles(tmp_path):
     del loaded._bin_knots
     loaded._build_modules(loaded._init_generator())
     assert loaded.module_.tokens.knots is None
+
+
+def test_one_mode_encoding_gives_the_tokens_of_a_mixture(monkeypatch):
+    # the tokens read a number's value alone: the encoder's mixture modes
+    # (here two, far apart) would change none of them, only the fit's time
+    rng = np.random.default_rng(0)
+    X = mixed_table(300).assign(
+        two=np.concatenate([rng.normal(-50, 1, 150), rng.normal(50, 1, 150)])
+    )
+    one = tiny(TabularTransformer, epochs=1, random_state=0).fit(X)
+    assert all(
+        len(spec.weights) <= 1
+        for spec in one.encoder_.columns_
+        if spec.kind != "categorical"
+    )
+    monkeypatch.setattr(TabularTransformer, "_encoder_modes", 10)
+    mixture = tiny(TabularTransformer, epochs=1, random_state=0).fit(X)
+    assert max(len(s.weights) for s in mixture.encoder_.columns_ if s.name == "two") > 1
+    tokens = [
+        gen.module_.tokens.tokenise(
+            torch.as_tensor(gen.encoder_.transform(gen._free_columns(X)))
+        )
+        for gen in (one, mixture)
+    ]
+    torch.testing.assert_close(tokens[0], tokens[1], rtol=0, atol=0)
+    # the same bins, within float32's precision of a one-mode encoding
+    for j, (lo, hi, exact, within) in mixture._token_bins.items():
+        spec = mixture.encoder_.columns_[j]
+        scale = 1e-6 * (spec.high - spec.low)
+        np.testing.assert_allclose(one._token_bins[j][0], lo, rtol=0, atol=scale)
+        np.testing.assert_allclose(one._token_bins[j][1], hi, rtol=0, atol=scale)
+        np.testing.assert_array_equal(one._token_bins[j][2], exact)
+        np.testing.assert_allclose(one._token_bins[j][3], within, rtol=0, atol=1e-3)

@@ -202,8 +202,12 @@ class TabularGenerator(BaseGenerator):
         """The rules and the encoder of the free columns, fitted on ``table``
         (and the class labels of its rows, which rules may read)."""
         self._fit_rules(table, rules, labels)
-        encoder = TableEncoder(random_state=self._seed)
+        encoder = TableEncoder(max_modes=self._encoder_modes, random_state=self._seed)
         return self._rules, encoder.fit(self._free_columns(table))
+
+    #: the most Gaussian modes of a number's encoding (a model that reads
+    #: numbers through their values alone needs one)
+    _encoder_modes = 10
 
     def _free_columns(self, table):
         """The columns the model learns: the rules' free ones (and the target)."""
