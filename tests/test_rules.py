@@ -699,3 +699,21 @@ def test_generators_keep_a_near_product(generator_class, tmp_path):
     pd.testing.assert_frame_equal(again.sample(200, random_state=0)[0], sample)
     with pytest.raises(ValueError, match="derived by the rule"):
         gen.sample(10, conditions={"weight": (1.0, 2.0)})
+
+
+def test_a_near_product_whose_residual_carries_the_class_is_not_kept():
+    # "dense" boxes weigh 10% more for their volume: the class shows in the
+    # residual (half of its variance), hardly in the weight itself
+    table = box_table()
+    rng = np.random.default_rng(2)
+    dense = rng.random(len(table)) < 0.5
+    table["weight"] = np.round(table["weight"] * np.where(dense, 1.1, 1.0), 2)
+    labels = np.where(dense, "dense", "light")
+    (rule,) = discover(table)  # without labels: the near product is found
+    assert isinstance(rule, ProductRule) and rule.target == "weight"
+    assert not any(isinstance(r, ProductRule) for r in Rules.fit(table, labels=labels))
+    gen = tiny(TabularVAE).fit(table.drop(columns="kind"), labels)
+    assert not any(isinstance(r, ProductRule) for r in gen.rules_)
+    # a class the residual does not depend on keeps it
+    kept = Rules.fit(table, labels=table["kind"].to_numpy())
+    assert [r.target for r in kept if isinstance(r, ProductRule)] == ["weight"]
