@@ -61,6 +61,12 @@ Conditions, for every (size, seed):
   the filter off (``<gen>``) and at each confidence (``<gen>~c``), from that
   one fit; with ``--timing``, the share recognised of each, and the CPU
   seconds of the filter's classifier, trained again apart;
+- ``<gen>~v<s>`` (``--variations s [s ...]``, ImageDiffusion): from the
+  same fit, the generated images are variations of the real images
+  (``gen.vary(X_real, y_real)`` with ``variation_strength=s``: each real image
+  noised to the time ``s`` and denoised; ``none``: from noise, as
+  ``<gen>``), each class's real images in turn; ``~g<g>`` (``--guidance``):
+  at that ``guidance_scale``;
 - ``<gen>@classic`` (``--fit-on-classic k``): every condition above again
   with a generator fitted on the real images and ``k - 1`` classically
   augmented copies of them (every copy shifted and rotated), so that it
@@ -360,6 +366,23 @@ def sample(gen, labels):
     return X_new, np.asarray(y_new)
 
 
+def varied(gen, X_real, y_real, labels):
+    """Variations of the real images (``gen.vary``) for ``labels``: each
+    class's real images in turn, as many as ``labels`` holds of the class."""
+    classes, wanted = np.unique(labels, return_counts=True)
+    n_real = np.array([np.sum(y_real == c) for c in classes])
+    n_variations = int(np.max(-(-wanted // n_real)))
+    X_new, y_new = gen.vary(X_real, y_real, n_variations=n_variations)
+    X_new, y_new = np.asarray(X_new, dtype=np.float32), np.asarray(y_new)
+    # image-major: image i's variations, then image i+1's; take whole rounds
+    round_ = np.tile(np.arange(n_variations), len(y_real))
+    keep = np.zeros(len(y_new), dtype=bool)
+    for c, m in zip(classes, wanted, strict=True):
+        of_class = np.flatnonzero(y_new == c)
+        keep[of_class[np.argsort(round_[of_class], kind="stable")[:m]]] = True
+    return X_new[keep], y_new[keep]
+
+
 def last_epoch(gen):
     """The number of epochs run and the last epoch's losses, from ``history_``."""
     history = getattr(gen, "history_", None)
@@ -431,17 +454,40 @@ def run_size_seed(size, seed, data, generators, oracle, args, record):
 
     def run_generator(gen, name, params, fit):
         # with --confidence, the generator was fitted with the filter: its
-        # images with the filter off, then at every confidence asked for
+        # images with the filter off, then at every confidence asked for;
+        # with --variations and --guidance, at every strength and guidance
+        variants = [(None, None)]
+        if hasattr(gen, "vary") and (args.variations or args.guidance):
+            variants = [
+                (s, g)
+                for s in args.variations or [None]
+                for g in args.guidance or [None]
+            ]
         for confidence in [None, *args.confidence] if args.confidence else [None]:
             if args.confidence:
                 gen.set_params(filter_confidence=confidence)
-            tag = "" if confidence is None else f"~{confidence:g}"
-            run_variant(
-                gen, f"{name}{tag}", {**params, "filter_confidence": confidence}, fit
-            )
+            for strength, guidance in variants:
+                tag = "" if confidence is None else f"~{confidence:g}"
+                shown = {**params, "filter_confidence": confidence}
+                if strength is not None or args.variations:
+                    gen.set_params(variation_strength=strength)
+                    shown["variation_strength"] = strength
+                    tag += "" if strength is None else f"~v{strength:g}"
+                if guidance is not None:
+                    gen.set_params(guidance_scale=guidance)
+                    shown["guidance_scale"] = guidance
+                    tag += f"~g{guidance:g}"
+                run_variant(gen, f"{name}{tag}", shown, fit)
+
+    def draw(gen, labels):
+        # variations of the real images (vary) when a strength is set, else
+        # samples from noise
+        if getattr(gen, "variation_strength", None) is None:
+            return sample(gen, labels)
+        return varied(gen, X_real, y_real, labels)
 
     def run_variant(gen, name, params, fit):
-        samples = {k: sample(gen, per_class_labels(y_real, k)) for k in args.multiples}
+        samples = {k: draw(gen, per_class_labels(y_real, k)) for k in args.multiples}
         for k, (X_gen, y_gen) in samples.items():
             X = np.concatenate([X_real, X_gen])
             y = np.concatenate([y_real, y_gen])
@@ -452,7 +498,7 @@ def run_size_seed(size, seed, data, generators, oracle, args, record):
         if args.filter:
             # as many images as real ones, the most confidently recognised
             # of args.filter times as many candidates
-            X_gen, y_gen = sample(gen, per_class_labels(y_real, args.filter))
+            X_gen, y_gen = draw(gen, per_class_labels(y_real, args.filter))
             keep = most_recognised(judge, X_gen, y_gen, args.filter)
             X = np.concatenate([X_real, X_gen[keep]])
             y = np.concatenate([y_real, y_gen[keep]])
@@ -460,7 +506,7 @@ def run_size_seed(size, seed, data, generators, oracle, args, record):
         metrics = {}
         if size == args.metrics_size:
             labels = np.repeat(np.unique(y_pool), args.metric_samples)
-            X_gen, y_gen = sample(gen, labels)
+            X_gen, y_gen = draw(gen, labels)
             metrics = generator_metrics(X_gen, y_gen, oracle, X_pool, y_pool, idx)
         record(
             "generator",
@@ -725,6 +771,23 @@ def main():
         type=json.loads,
         default={},
         help='generator parameters, e.g. \'{"ImageGAN": {"diversity_weight": 0}}\'',
+    )
+    parser.add_argument(
+        "--variations",
+        nargs="*",
+        type=lambda v: None if v == "none" else float(v),
+        default=[],
+        help="for generators with vary (ImageDiffusion): the conditions at "
+        "each variation_strength (<gen>~v<s>: variations of the real images, "
+        "from one fit; 'none': from noise)",
+    )
+    parser.add_argument(
+        "--guidance",
+        nargs="*",
+        type=float,
+        default=[],
+        help="for generators with vary: the conditions at each guidance_scale "
+        "(<gen>~g<g>, from the same fit)",
     )
     parser.add_argument("--metrics-size", type=int, default=10)
     parser.add_argument("--metric-samples", type=int, default=100, help="per class")

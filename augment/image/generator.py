@@ -171,6 +171,12 @@ class ImageGenerator(BaseGenerator):
             short = np.concatenate([np.zeros(0, dtype=np.int64), *self._short])
         finally:
             del self._short
+        self._warn_short(short, n_samples)
+        return sampled
+
+    def _warn_short(self, short, n_samples, stacklevel=5):
+        """Warn of the rows (their class indices ``short``) that the filter
+        kept below ``filter_confidence``."""
         if len(short):
             warnings.warn(
                 f"{type(self).__name__}: {len(short)} of {n_samples} images "
@@ -180,9 +186,8 @@ class ImageGenerator(BaseGenerator):
                 "confident of their candidates. Lower filter_confidence, or "
                 "train the generator longer.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=stacklevel,
             )
-        return sampled
 
     def _generate_block(self, labels, size, generator, kept, **options):
         rows = self._generate(labels, size, generator, **options)
