@@ -366,21 +366,32 @@ def sample(gen, labels):
     return X_new, np.asarray(y_new)
 
 
-def varied(gen, X_real, y_real, labels):
-    """Variations of the real images (``gen.vary``) for ``labels``: each
-    class's real images in turn, as many as ``labels`` holds of the class."""
-    classes, wanted = np.unique(labels, return_counts=True)
-    n_real = np.array([np.sum(y_real == c) for c in classes])
-    n_variations = int(np.max(-(-wanted // n_real)))
-    X_new, y_new = gen.vary(X_real, y_real, n_variations=n_variations)
-    X_new, y_new = np.asarray(X_new, dtype=np.float32), np.asarray(y_new)
-    # image-major: image i's variations, then image i+1's; take whole rounds
-    round_ = np.tile(np.arange(n_variations), len(y_real))
-    keep = np.zeros(len(y_new), dtype=bool)
-    for c, m in zip(classes, wanted, strict=True):
-        of_class = np.flatnonzero(y_new == c)
-        keep[of_class[np.argsort(round_[of_class], kind="stable")[:m]]] = True
-    return X_new[keep], y_new[keep]
+def varied(gen, X_real, y_real, labels, sources="real", seed=0):
+    """Variations (``gen.vary``) for ``labels``: of each class's real images
+    in turn (``sources="real"``), of classically augmented copies of them
+    (``"classic"``: shifted and rotated), or of blends of two real images of
+    the class (``"mix"``: ``l a + (1 - l) b``, ``l`` uniform in [0.3, 0.7],
+    ``b`` the image ``k`` turns later, ``k`` drawn per row)."""
+    rng = np.random.default_rng(seed + 4_000)
+    index = np.empty(len(labels), dtype=np.int64)
+    partner = np.empty(len(labels), dtype=np.int64)
+    for c in np.unique(labels):
+        rows, own = np.flatnonzero(labels == c), np.flatnonzero(y_real == c)
+        turn = np.arange(len(rows))
+        index[rows] = own[turn % len(own)]
+        later = turn + rng.integers(1, len(own), size=len(rows))
+        partner[rows] = own[later % len(own)]
+    X_src = X_real[index]
+    if sources == "classic":
+        X_src = classic_augment(
+            torch.as_tensor(X_src), seeded(seed + 5_000), p=1.0
+        ).clamp(0, 1)
+        X_src = X_src.numpy()
+    elif sources == "mix":
+        share = rng.uniform(0.3, 0.7, size=(len(labels), 1, 1, 1))
+        X_src = (share * X_src + (1 - share) * X_real[partner]).astype(np.float32)
+    X_new, y_new = gen.vary(X_src, y_real[index])
+    return np.asarray(X_new, dtype=np.float32), np.asarray(y_new)
 
 
 def last_epoch(gen):
@@ -456,35 +467,43 @@ def run_size_seed(size, seed, data, generators, oracle, args, record):
         # with --confidence, the generator was fitted with the filter: its
         # images with the filter off, then at every confidence asked for;
         # with --variations and --guidance, at every strength and guidance
-        variants = [(None, None)]
+        variants = [(None, "real", None)]
         if hasattr(gen, "vary") and (args.variations or args.guidance):
             variants = [
-                (s, g)
-                for s in args.variations or [None]
-                for g in args.guidance or [None]
+                (strength, source, guidance)
+                for strength in args.variations or [None]
+                for source in (args.sources if strength is not None else ["real"])
+                for guidance in args.guidance or [None]
             ]
         for confidence in [None, *args.confidence] if args.confidence else [None]:
             if args.confidence:
                 gen.set_params(filter_confidence=confidence)
-            for strength, guidance in variants:
+            for strength, source, guidance in variants:
                 tag = "" if confidence is None else f"~{confidence:g}"
                 shown = {**params, "filter_confidence": confidence}
                 if strength is not None or args.variations:
                     gen.set_params(variation_strength=strength)
                     shown["variation_strength"] = strength
-                    tag += "" if strength is None else f"~v{strength:g}"
+                    if strength is not None:
+                        tag += f"~v{strength:g}"
+                        if source != "real":
+                            tag += f"-{source}"
+                            shown["sources"] = source
                 if guidance is not None:
                     gen.set_params(guidance_scale=guidance)
                     shown["guidance_scale"] = guidance
                     tag += f"~g{guidance:g}"
+                sources[0] = source
                 run_variant(gen, f"{name}{tag}", shown, fit)
+
+    sources = ["real"]  # what draw varies, set per variant
 
     def draw(gen, labels):
         # variations of the real images (vary) when a strength is set, else
         # samples from noise
         if getattr(gen, "variation_strength", None) is None:
             return sample(gen, labels)
-        return varied(gen, X_real, y_real, labels)
+        return varied(gen, X_real, y_real, labels, sources[0], seed)
 
     def run_variant(gen, name, params, fit):
         samples = {k: draw(gen, per_class_labels(y_real, k)) for k in args.multiples}
@@ -780,6 +799,14 @@ def main():
         help="for generators with vary (ImageDiffusion): the conditions at "
         "each variation_strength (<gen>~v<s>: variations of the real images, "
         "from one fit; 'none': from noise)",
+    )
+    parser.add_argument(
+        "--sources",
+        nargs="+",
+        default=["real"],
+        choices=["real", "classic", "mix"],
+        help="with --variations: what is varied (real images; classically "
+        "augmented copies; blends of two real images of a class)",
     )
     parser.add_argument(
         "--guidance",

@@ -50,6 +50,15 @@ def tiny_estimators():
         ImageDiffusion(
             epochs=2, width=4, sampling_steps=2, random_state=0, **FLAT_IMAGES
         ),
+        # fit_resample's variations of the real images
+        ImageDiffusion(
+            epochs=2,
+            width=4,
+            sampling_steps=2,
+            variation_strength=0.5,
+            random_state=0,
+            **FLAT_IMAGES,
+        ),
     ]
 
 
