@@ -202,6 +202,9 @@ def test_vary_is_reproducible_and_sample_stays_from_noise(varying, digits):
     np.testing.assert_array_equal(a[1], np.repeat(y[:5], 3))
     # the variations of an image differ from each other
     assert not np.allclose(a[0][0], a[0][1])
+    # one image, or none asked for
+    assert varying.vary(X[:1], y[:1])[0].shape == (1, 8, 8)
+    assert varying.vary(X[:2], y[:2], n_variations=0)[0].shape == (0, 8, 8)
     # sample ignores the strength: the same images as without it
     with_strength = varying.sample(6, y=1, random_state=3)[0]
     varying.set_params(variation_strength=None)

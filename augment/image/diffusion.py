@@ -15,7 +15,7 @@ from .._docstrings import fill_doc
 from .._validation import check_count
 from ..nn import cosine_schedule, in_blocks, init_parameters, time_embedding, update
 from ..nn.conv import stage_widths, upsampling_plan
-from .generator import ImageGenerator
+from .generator import ImageGenerator, check_images
 
 
 @fill_doc
@@ -125,6 +125,14 @@ class ImageDiffusion(ImageGenerator):
     >>> X_new, y_new = gen.sample(5, y=3)
     >>> X_new.shape, y_new.tolist()
     ((5, 8, 8), [3, 3, 3, 3, 3])
+
+    Variations of real images (two of each of the first three):
+
+    >>> gen.set_params(variation_strength=0.3)
+    ImageDiffusion(epochs=2, random_state=0, variation_strength=0.3)
+    >>> X_var, y_var = gen.vary(X[:3], y[:3], n_variations=2, random_state=0)
+    >>> X_var.shape, y_var.tolist()
+    ((6, 8, 8), [0, 0, 1, 1, 2, 2])
     """
 
     _parameter_constraints = {
@@ -315,7 +323,14 @@ class ImageDiffusion(ImageGenerator):
                 "variation_strength=0.5)."
             )
         n_variations = check_count(n_variations, "n_variations")
-        images, _ = self._check_X(X)
+        images, _ = check_images(
+            X,
+            "X",
+            image_shape=self.image_shape,
+            channels_last=self.channels_last,
+            pixel_range=self.pixel_range,
+            min_images=1,
+        )
         if images.shape[1:] != tuple(self.image_shape_):
             raise ValueError(
                 f"X has images of shape {images.shape[1:]}; this "

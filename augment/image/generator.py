@@ -252,7 +252,9 @@ class _FilterClassifier(nn.Module):
         return self.logits(self.encoder(images).flatten(1))
 
 
-def check_images(X, name, *, image_shape=None, channels_last=None, pixel_range=None):
+def check_images(
+    X, name, *, image_shape=None, channels_last=None, pixel_range=None, min_images=2
+):
     """Validate images and return them as ``(N, C, H, W)`` with their format.
 
     Parameters
@@ -270,6 +272,8 @@ def check_images(X, name, *, image_shape=None, channels_last=None, pixel_range=N
         last; None tells them apart by the axis of 1, 3 or 4 entries.
     pixel_range : tuple of (low, high) or None
         The range of non-uint8 pixel values; None: the images' own min and max.
+    min_images : int, default=2
+        The fewest images accepted.
 
     Returns
     -------
@@ -295,7 +299,11 @@ def check_images(X, name, *, image_shape=None, channels_last=None, pixel_range=N
                 f"{np.shape(X[other])} at index {other}; resize them to one size."
             )
     array = check_array(
-        X, dtype="numeric", allow_nd=True, ensure_min_samples=2, input_name=name
+        X,
+        dtype="numeric",
+        allow_nd=True,
+        ensure_min_samples=min_images,
+        input_name=name,
     )
     if array.dtype.kind not in "biuf" or array.dtype == bool:
         raise TypeError(f"{name} has dtype {array.dtype}; images hold numbers.")
