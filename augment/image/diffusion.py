@@ -2,6 +2,7 @@
 
 import math
 import numbers
+from functools import partial
 
 import numpy as np
 import torch
@@ -281,14 +282,13 @@ class ImageDiffusion(ImageGenerator):
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.long, device=device)
         n = len(images)
-        self._sources, self._short = sources.clamp(-1, 1), []
+        self._sources = sources.clamp(-1, 1)
+        block = partial(self._generate_block, labels, n, generator, slice(0, n))
         try:
             with torch.no_grad(), self._precision(device).autocast():
-                rows = self._generate_block(labels, n, generator, slice(0, n))
-            short = np.concatenate([np.zeros(0, dtype=np.int64), *self._short])
+                rows = self._screened(block, n, stacklevel=4)
         finally:
-            del self._sources, self._short
-        self._warn_short(short, n, stacklevel=4)
+            del self._sources
         data, _ = self._decode(rows.float().cpu().numpy(), seed)
         return data
 

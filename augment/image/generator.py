@@ -17,6 +17,7 @@ at least that probability.
 
 import numbers
 import warnings
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -165,18 +166,19 @@ class ImageGenerator(BaseGenerator):
         self.filter_classifier_ = init_parameters(network, init)
 
     def _sample_rows(self, n_samples, labels, stream=None, **options):
+        sample = partial(super()._sample_rows, n_samples, labels, stream, **options)
+        return self._screened(sample, n_samples)
+
+    def _screened(self, make, n_samples, stacklevel=5):
+        """``make()``, the images it makes (``n_samples``) screened by the
+        filter, with a warning of those that stayed below
+        ``filter_confidence``."""
         self._short = []  # per block: the classes of the rows the filter missed
         try:
-            sampled = super()._sample_rows(n_samples, labels, stream, **options)
+            made = make()
             short = np.concatenate([np.zeros(0, dtype=np.int64), *self._short])
         finally:
             del self._short
-        self._warn_short(short, n_samples)
-        return sampled
-
-    def _warn_short(self, short, n_samples, stacklevel=5):
-        """Warn of the rows (their class indices ``short``) that the filter
-        kept below ``filter_confidence``."""
         if len(short):
             warnings.warn(
                 f"{type(self).__name__}: {len(short)} of {n_samples} images "
@@ -188,6 +190,7 @@ class ImageGenerator(BaseGenerator):
                 UserWarning,
                 stacklevel=stacklevel,
             )
+        return made
 
     def _generate_block(self, labels, size, generator, kept, **options):
         rows = self._generate(labels, size, generator, **options)
