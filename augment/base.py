@@ -647,10 +647,18 @@ class BaseGenerator(BaseOverSampler):
         labels = None
         if y_info.kind == "classes":
             labels = np.repeat(np.arange(len(self.classes_)), added)
-        synthetic, y_new = self._sample_rows(int(np.sum(added)), labels)
+        synthetic, y_new = self._synthetic_rows(
+            data, y_info, int(np.sum(added)), labels
+        )
         if y_info.kind == "none":
             return self._concat(data, synthetic), None
         return self._concat(data, synthetic), np.concatenate([y_info.values, y_new])
+
+    def _synthetic_rows(self, data, y_info, n_samples, labels):
+        """The synthetic rows :meth:`fit_resample` appends (of class index
+        ``labels``): :meth:`_sample_rows`'s, unless a model makes them from
+        the real rows ``data`` (``y_info`` their checked target)."""
+        return self._sample_rows(n_samples, labels)
 
     def _enlarge_for(self, data, y_info):
         """The ``enlarge`` of this :meth:`fit_resample` (0: no synthetic rows);

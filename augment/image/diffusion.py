@@ -234,12 +234,12 @@ class ImageDiffusion(ImageGenerator):
         self.module_ = average.module.eval()
         return history
 
-    def _generate(self, labels, n_samples, generator, conditions=()):
+    def _generate(self, labels, n_samples, generator, conditions=(), sources=None):
+        # sources: the images (model space) that variations start from
         network = self.module_.eval()
         shape = (n_samples, *self.image_shape_)
         x = torch.randn(shape, generator=generator, device=generator.device)
         start, steps = 1.0, self.sampling_steps
-        sources = getattr(self, "_sources", None)  # only while varying images
         if sources is not None and self.variation_strength < 1:
             start = float(self.variation_strength)
             steps = max(math.ceil(start * steps), 1)
@@ -252,25 +252,15 @@ class ImageDiffusion(ImageGenerator):
         return in_blocks(block, x, labels, size=1024)
 
     # ------------------------------------------------------- variations
-    def _fit_resample(self, X, y):
-        # the real images are the variations' sources for this call only
-        self._real_images = X
-        self._real_y = y.values if y.kind == "classes" else None
-        try:
-            return super()._fit_resample(X, y)
-        finally:
-            del self._real_images, self._real_y
-
-    def _sample_rows(self, n_samples, labels, stream=None, **options):
-        real = getattr(self, "_real_images", None)
-        if real is None or self.variation_strength is None:
-            return super()._sample_rows(n_samples, labels, stream, **options)
+    def _synthetic_rows(self, data, y_info, n_samples, labels):
+        if self.variation_strength is None:
+            return super()._synthetic_rows(data, y_info, n_samples, labels)
         # fit_resample: the real images of each class take turns as sources
         real_labels = None
-        if self._real_y is not None:
-            real_labels = self._class_index(self._real_y)
-        index = _turns(real_labels, labels, len(real), n_samples)
-        rows = self._vary_rows(real[index], labels, self._next_seed(stream))
+        if y_info.kind == "classes":
+            real_labels = self._class_index(y_info.values)
+        index = _turns(real_labels, labels, len(data), n_samples)
+        rows = self._vary_rows(data[index], labels, self._next_seed())
         return rows, None if labels is None else self.classes_[labels]
 
     def _vary_rows(self, images, labels, seed):
@@ -282,13 +272,16 @@ class ImageDiffusion(ImageGenerator):
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.long, device=device)
         n = len(images)
-        self._sources = sources.clamp(-1, 1)
-        block = partial(self._generate_block, labels, n, generator, slice(0, n))
-        try:
-            with torch.no_grad(), self._precision(device).autocast():
-                rows = self._screened(block, n, stacklevel=4)
-        finally:
-            del self._sources
+        block = partial(
+            self._generate_block,
+            labels,
+            n,
+            generator,
+            slice(0, n),
+            sources=sources.clamp(-1, 1),
+        )
+        with torch.no_grad(), self._precision(device).autocast():
+            rows = self._screened(block, n, stacklevel=4)
         data, _ = self._decode(rows.float().cpu().numpy(), seed)
         return data
 
