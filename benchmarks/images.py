@@ -372,14 +372,16 @@ def varied(gen, X_real, y_real, labels, sources="real", seed=0):
     (``"classic"``: shifted and rotated), or of blends of two real images of
     the class (``"mix"``: ``l a + (1 - l) b``, ``l`` uniform in [0.3, 0.7],
     ``b`` the image ``k`` turns later, ``k`` drawn per row)."""
+    from augment.image.diffusion import _turns
+
     rng = np.random.default_rng(seed + 4_000)
-    index = np.empty(len(labels), dtype=np.int64)
+    # the real image each row varies: ImageDiffusion's own turns (digits'
+    # classes are their class indices)
+    index = _turns(y_real, labels, len(y_real), len(labels))
     partner = np.empty(len(labels), dtype=np.int64)
     for c in np.unique(labels):
         rows, own = np.flatnonzero(labels == c), np.flatnonzero(y_real == c)
-        turn = np.arange(len(rows))
-        index[rows] = own[turn % len(own)]
-        later = turn + rng.integers(1, len(own), size=len(rows))
+        later = np.arange(len(rows)) + rng.integers(1, len(own), size=len(rows))
         partner[rows] = own[later % len(own)]
     X_src = X_real[index]
     if sources == "classic":
