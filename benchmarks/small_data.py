@@ -566,21 +566,51 @@ def main(argv=None):
     print(f"\nwritten to {out}")
 
 
-RULES = ((0.0, 0.0), (0.5, 0.0), (0.75, 0.0), (0.5, 1.0), (0.5, 2.0), (0.75, 2.0))
+# (baseline, win_share, min_t): the candidate kept unless another beats it
+# clearly, and the test (AugmentedClassifier's baseline, win_share, min_t)
+RULES = (
+    ("0", 0.5, 2.0),  # before session 9
+    ("0", 0.5, 1.0),
+    ("0", 0.0, 0.0),  # the best mean
+    ("balance", 0.5, 2.0),
+    ("balance", 0.5, 1.0),
+    ("balance", 0.0, 1.0),
+)
+
+
+def choose(splits, baseline, win_share, min_t):
+    """The candidate (a key of ``splits``, its inner fold scores) that
+    AugmentedClassifier chooses: the best mean of those that beat
+    ``baseline`` in more than ``win_share`` of the folds, on average and by
+    more than ``min_t`` standard errors; ``baseline`` if none does."""
+    if baseline not in splits:  # "balance" is "balance@w1" with weights
+        baseline = f"{baseline}@w1"
+    base = np.asarray(splits[baseline])
+    clear = {}
+    for key, values in splits.items():
+        gain = np.asarray(values) - base
+        error = np.std(gain, ddof=1) / np.sqrt(len(gain))
+        if key != baseline and np.mean(gain) > 0 and np.mean(gain > 0) > win_share:
+            if np.mean(gain) > min_t * error:
+                clear[key] = np.mean(values)
+    return max(clear, key=clear.get, default=baseline)
 
 
 def rule_study(frame, rules=RULES):
-    """AugmentedClassifier's choice by other rules ``(win_share, min_t)``,
-    replayed from the inner split scores of the "auto" cells: the test score
-    of the candidate each rule would choose is that of the same generator's
-    "balance" or "enlarge" cell (``--enlarge 2``; ``@w0.5`` cells of
-    ``--weights 0.5`` for the candidates of weight 0.5), or real-only for 0;
-    rules that would choose a candidate without such a cell are left out of
-    that cell. Per rule: cells, share not below real-only, mean difference to
-    it, share augmented."""
+    """AugmentedClassifier's choice by other rules ``(baseline, win_share,
+    min_t)``, replayed from the inner split scores of the "auto" cells: the
+    test score of the candidate each rule would choose is that of the same
+    generator's "balance" or "enlarge" cell (``--enlarge 2``; ``@w0.5``
+    cells of ``--weights 0.5`` for the candidates of weight 0.5), or
+    real-only for 0; rules that would choose a candidate without such a
+    cell are left out of that cell. Per rule: cells, share beating SMOTE
+    (balance), share not below real-only, mean difference to it, its worst
+    mean over (predictor, size), share augmented."""
     keys = ["dataset", "rows", "seed", "predictor"]
     scores = frame.drop_duplicates([*keys, "mode", "method"])
     real = scores[scores["method"] == "real"].set_index(keys)["balanced_accuracy"]
+    smote = scores[(scores["method"] == "SMOTE") & (scores["mode"] == "balance")]
+    smote = smote.set_index(keys)["balanced_accuracy"]
     table = scores.set_index(["method", *keys, "mode"])["balanced_accuracy"]
     modes = {"balance": "balance", "2.0": "enlarge"}
     found = []
@@ -590,18 +620,9 @@ def rule_study(frame, rules=RULES):
         index = tuple(cell[keys])
         if index not in real.index:
             continue
-        for share, min_t in rules:
-            chosen = "0"
-            if isinstance(splits, dict):
-                gains = {k: np.subtract(v, splits["0"]) for k, v in splits.items()}
-                clear = {
-                    k: np.mean(g)
-                    for k, g in gains.items()
-                    if np.mean(g) > 0
-                    and np.mean(g > 0) > share
-                    and np.mean(g) > min_t * np.std(g, ddof=1) / np.sqrt(len(g))
-                }
-                chosen = max(clear, key=clear.get, default="0")
+        for rule in rules:
+            # a skipped search (a fold with one row of a class) keeps the baseline
+            chosen = choose(splits, *rule) if isinstance(splits, dict) else rule[0]
             if chosen == "0":
                 value = real[index]
             else:  # "balance", "2.0" (before weights), "balance@w0.5", ...
@@ -610,19 +631,29 @@ def rule_study(frame, rules=RULES):
                 value = table.get((method, *index, modes[amount]))
             if value is not None:
                 found.append(
-                    (generator, share, min_t, value - real[index], chosen != "0")
+                    (
+                        generator,
+                        *rule,
+                        *index,
+                        value - real[index],
+                        value - smote.get(index, np.nan),
+                        chosen != "0",
+                    )
                 )
     if not found:
         return None
-    found = pd.DataFrame(
-        found, columns=["method", "win_share", "min_t", "vs_real", "aug"]
-    )
-    groups = found.groupby(["method", "win_share", "min_t"])
+    columns = ["method", "baseline", "win_share", "min_t", *keys]
+    found = pd.DataFrame(found, columns=[*columns, "vs_real", "vs_smote", "aug"])
+    rule = ["method", "baseline", "win_share", "min_t"]
+    groups = found.groupby(rule)
+    worst = found.groupby([*rule, "predictor", "rows"])["vs_real"].mean()
     return pd.DataFrame(
         {
             "cells": groups.size(),
+            "beats SMOTE": groups["vs_smote"].apply(lambda d: (d > 0).mean()),
             "not below real": groups["vs_real"].apply(lambda d: (d >= -TIE).mean()),
             "mean vs real": groups["vs_real"].mean(),
+            "worst mean": worst.groupby(level=rule).min(),
             "augmented": groups["aug"].mean(),
         }
     )
