@@ -375,8 +375,8 @@ def varied(gen, X_real, y_real, labels, sources="real", seed=0):
     from augment.image.diffusion import _turns
 
     rng = np.random.default_rng(seed + 4_000)
-    # the real image each row varies: ImageDiffusion's own turns (digits'
-    # classes are their class indices)
+    # the real image each row varies: ImageDiffusion's own turns (both
+    # data sets' classes, 0 to k - 1, are their class indices)
     index = _turns(y_real, labels, len(y_real), len(labels))
     partner = np.empty(len(labels), dtype=np.int64)
     for c in np.unique(labels):
