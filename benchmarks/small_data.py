@@ -53,6 +53,7 @@ import re
 import time
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -61,7 +62,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -335,8 +336,14 @@ def run_auto(part, test, label, cell, args, classes, new, log):
     memo = {name: memoised(cls, fits) for name, cls in classes.items()}
     for method in args.auto:
         for name in args.predictors:
+            # a repeated 5-fold: its first repetition replays the default
+            cv = 5
+            if args.auto_repeats > 1:
+                cv = RepeatedStratifiedKFold(
+                    n_splits=5, n_repeats=args.auto_repeats, random_state=cell["seed"]
+                )
             model = AugmentedClassifier(
-                new(name, cell["seed"]), build(memo, method, cell["seed"])
+                new(name, cell["seed"]), build(memo, method, cell["seed"]), cv=cv
             )
             start = time.perf_counter()
             model.fit(X, y)
@@ -486,6 +493,13 @@ def main(argv=None):
         help="also AugmentedClassifier(predictor, generator) for these",
     )
     parser.add_argument(
+        "--auto-repeats",
+        type=int,
+        default=1,
+        help="--auto: inner folds of a 5-fold repeated so many times (shuffled, "
+        "seeded by the cell's seed; 1: AugmentedClassifier's default cv=5)",
+    )
+    parser.add_argument(
         "--weights",
         nargs="*",
         type=float,
@@ -566,44 +580,66 @@ def main(argv=None):
     print(f"\nwritten to {out}")
 
 
-# (baseline, win_share, min_t): the candidate kept unless another beats it
-# clearly, and the test (AugmentedClassifier's baseline, win_share, min_t)
+class Rule(NamedTuple):
+    """A selection rule for :func:`choose`: the candidate amounts it keeps
+    (None: all), the one kept unless another beats it clearly, the test
+    (AugmentedClassifier's ``win_share`` and ``min_t``), and how many of the
+    recorded inner splits it reads (None: all; 5 of a repeated 5-fold: its
+    first repetition)."""
+
+    amounts: tuple | None
+    baseline: str
+    win_share: float
+    min_t: float
+    splits: int | None = None
+
+
 RULES = (
-    ("0", 0.5, 2.0),  # before session 9
-    ("0", 0.5, 1.0),
-    ("0", 0.0, 0.0),  # the best mean
-    ("balance", 0.5, 2.0),
-    ("balance", 0.5, 1.0),
-    ("balance", 0.0, 1.0),
+    Rule(None, "0", 0.5, 2.0),  # AugmentedClassifier's default
+    Rule(None, "0", 0.5, 1.0),
+    Rule(None, "0", 0.0, 0.0),  # the best mean
+    Rule(("0", "balance"), "0", 0.5, 0.5),  # session 9's candidate
+    Rule(("0", "balance"), "0", 0.5, 1.0),
+    Rule(None, "balance", 0.5, 2.0),
+    Rule(None, "balance", 0.5, 1.0),
+    Rule(None, "balance", 0.0, 1.0),
 )
 
 
-def choose(splits, baseline, win_share, min_t):
+def choose(splits, rule):
     """The candidate (a key of ``splits``, its inner fold scores) that
-    AugmentedClassifier chooses: the best mean of those that beat
-    ``baseline`` in more than ``win_share`` of the folds, on average and by
-    more than ``min_t`` standard errors; ``baseline`` if none does."""
+    AugmentedClassifier chooses under ``rule`` (a :class:`Rule`): the best
+    mean of the candidates kept that beat the baseline in more than
+    ``win_share`` of the folds, on average and by more than ``min_t``
+    standard errors; the baseline if none does."""
+    baseline = rule.baseline
     if baseline not in splits:  # "balance" is "balance@w1" with weights
         baseline = f"{baseline}@w1"
-    base = np.asarray(splits[baseline])
+    kept = {
+        key: np.asarray(values[: rule.splits])
+        for key, values in splits.items()
+        if rule.amounts is None or key.partition("@w")[0] in rule.amounts
+    }
+    base = kept[baseline]
     clear = {}
-    for key, values in splits.items():
-        gain = np.asarray(values) - base
+    for key, values in kept.items():
+        gain = values - base
         error = np.std(gain, ddof=1) / np.sqrt(len(gain))
-        if key != baseline and np.mean(gain) > 0 and np.mean(gain > 0) > win_share:
-            if np.mean(gain) > min_t * error:
+        if key != baseline and np.mean(gain) > 0 and np.mean(gain > 0) > rule.win_share:
+            if np.mean(gain) > rule.min_t * error:
                 clear[key] = np.mean(values)
     return max(clear, key=clear.get, default=baseline)
 
 
 def rule_study(frame, rules=RULES):
-    """AugmentedClassifier's choice by other rules ``(baseline, win_share,
-    min_t)``, replayed from the inner split scores of the "auto" cells: the
-    test score of the candidate each rule would choose is that of the same
-    generator's "balance" or "enlarge" cell (``--enlarge 2``; ``@w0.5``
-    cells of ``--weights 0.5`` for the candidates of weight 0.5), or
-    real-only for 0; rules that would choose a candidate without such a
-    cell are left out of that cell. Per rule: cells, share beating SMOTE
+    """AugmentedClassifier's choice by other rules (:class:`Rule`), replayed
+    from the inner split scores of the "auto" cells: the test score of the
+    candidate each rule would choose is that of the same generator's
+    "balance" or "enlarge" cell (``--enlarge 2``; ``@w0.5`` cells of
+    ``--weights 0.5`` for the candidates of weight 0.5), or real-only for 0;
+    rules that would choose a candidate without such a cell are left out of
+    that cell. Runs of ``--auto-repeats`` also replay every rule on the
+    first repetition (5 splits). Per rule: cells, share beating SMOTE
     (balance), share not below real-only, mean difference to it, its worst
     mean over (predictor, size), share augmented."""
     keys = ["dataset", "rows", "seed", "predictor"]
@@ -613,8 +649,12 @@ def rule_study(frame, rules=RULES):
     smote = smote.set_index(keys)["balanced_accuracy"]
     table = scores.set_index(["method", *keys, "mode"])["balanced_accuracy"]
     modes = {"balance": "balance", "2.0": "enlarge"}
+    auto = scores[scores["mode"] == "auto"]
+    recorded = [s for s in auto["cv_split_scores"] if isinstance(s, dict)]
+    if any(len(next(iter(s.values()))) > 5 for s in recorded):
+        rules = [*rules, *(rule._replace(splits=5) for rule in rules)]
     found = []
-    for _, cell in scores[scores["mode"] == "auto"].iterrows():
+    for _, cell in auto.iterrows():
         splits = cell.get("cv_split_scores")
         generator = cell["method"].removesuffix("+auto")
         index = tuple(cell[keys])
@@ -622,7 +662,7 @@ def rule_study(frame, rules=RULES):
             continue
         for rule in rules:
             # a skipped search (a fold with one row of a class) keeps the baseline
-            chosen = choose(splits, *rule) if isinstance(splits, dict) else rule[0]
+            chosen = choose(splits, rule) if isinstance(splits, dict) else rule.baseline
             if chosen == "0":
                 value = real[index]
             else:  # "balance", "2.0" (before weights), "balance@w0.5", ...
@@ -633,7 +673,11 @@ def rule_study(frame, rules=RULES):
                 found.append(
                     (
                         generator,
-                        *rule,
+                        "all" if rule.amounts is None else "+".join(rule.amounts),
+                        rule.baseline,
+                        rule.win_share,
+                        rule.min_t,
+                        rule.splits or "all",
                         *index,
                         value - real[index],
                         value - smote.get(index, np.nan),
@@ -642,10 +686,9 @@ def rule_study(frame, rules=RULES):
                 )
     if not found:
         return None
-    columns = ["method", "baseline", "win_share", "min_t", *keys]
-    found = pd.DataFrame(found, columns=[*columns, "vs_real", "vs_smote", "aug"])
-    rule = ["method", "baseline", "win_share", "min_t"]
-    groups = found.groupby(rule)
+    rule = ["method", "amounts", "baseline", "win_share", "min_t", "splits"]
+    found = pd.DataFrame(found, columns=[*rule, *keys, "vs_real", "vs_smote", "aug"])
+    groups = found.groupby(rule, sort=False)
     worst = found.groupby([*rule, "predictor", "rows"])["vs_real"].mean()
     return pd.DataFrame(
         {
