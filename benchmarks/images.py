@@ -318,12 +318,18 @@ def classic_copies(X, y, copies, seed, rotation=12.0):
 
 
 @torch.no_grad()
-def most_recognised(judge, X, y, ratio):
-    """Indices of the ``1 / ratio`` of each class's images of ``X`` that
-    ``judge`` gives the highest probability of their class ``y``."""
+def recognised(judge, X, y, ratio, keep="most"):
+    """Indices of ``1 / ratio`` of each class's images of ``X``, ranked by
+    the probability ``judge`` gives their class ``y``: the highest
+    (``keep="most"``), or the lowest of those it labels ``y`` (``"least"``:
+    the hardest it still gets right, near a class boundary; the images it
+    labels otherwise come last)."""
     logits = judge(torch.as_tensor(X, dtype=torch.float32))
     score = logits.log_softmax(1)[torch.arange(len(y)), torch.as_tensor(y)].numpy()
-    order = np.lexsort((-score, y))  # by class, then most recognised first
+    if keep == "least":
+        right = logits.argmax(1).numpy() == y
+        score = np.where(right, -score, -np.inf)
+    order = np.lexsort((-score, y))  # by class, then the best ranked first
     classes, starts, counts = np.unique(y[order], return_index=True, return_counts=True)
     rank = np.arange(len(y)) - np.repeat(starts, counts)
     return np.sort(order[rank < np.repeat(counts // ratio, counts)])
@@ -517,13 +523,15 @@ def run_size_seed(size, seed, data, generators, oracle, args, record):
             if k <= 1:  # fewer generated images: classic augmentation too
                 evaluate(f"real+classic+{name}{suffix}", X, y, True, len(y_gen))
         if args.filter:
-            # as many images as real ones, the most confidently recognised
-            # of args.filter times as many candidates
+            # as many images as real ones, the most (or least) confidently
+            # recognised of args.filter times as many candidates
             X_gen, y_gen = draw(gen, per_class_labels(y_real, args.filter))
-            keep = most_recognised(judge, X_gen, y_gen, args.filter)
-            X = np.concatenate([X_real, X_gen[keep]])
-            y = np.concatenate([y_real, y_gen[keep]])
-            evaluate(f"real+classic+{name}+filter", X, y, True, len(keep))
+            for order in args.filter_keep:  # from the same candidates
+                keep = recognised(judge, X_gen, y_gen, args.filter, order)
+                X = np.concatenate([X_real, X_gen[keep]])
+                y = np.concatenate([y_real, y_gen[keep]])
+                tag = "+filter" if order == "most" else "+filter-least"
+                evaluate(f"real+classic+{name}{tag}", X, y, True, len(keep))
         metrics = {}
         if size == args.metrics_size:
             labels = np.repeat(np.unique(y_pool), args.metric_samples)
@@ -770,6 +778,15 @@ def main():
         default=0,
         help="k: also real+classic+<gen>+filter, the most recognised 1/k of "
         "k generated images per real image (0: off)",
+    )
+    parser.add_argument(
+        "--filter-keep",
+        nargs="+",
+        default=["most"],
+        choices=["most", "least"],
+        help="--filter: keep the most confidently recognised candidates, and/or "
+        "the least confidently of those recognised (near a class boundary; "
+        "<gen>+filter-least), from the same candidates",
     )
     parser.add_argument(
         "--confidence",
