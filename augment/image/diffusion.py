@@ -2,7 +2,6 @@
 
 import math
 import numbers
-from functools import partial
 
 import numpy as np
 import torch
@@ -271,17 +270,17 @@ class ImageDiffusion(ImageGenerator):
         generator = torch.Generator(device=device).manual_seed(int(seed))
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.long, device=device)
-        n = len(images)
-        block = partial(
-            self._generate_block,
-            labels,
-            n,
-            generator,
-            slice(0, n),
-            sources=sources.clamp(-1, 1),
-        )
+        n, missed = len(images), []
         with torch.no_grad(), self._precision(device).autocast():
-            rows = self._screened(block, n, stacklevel=4)
+            rows = self._generate_block(
+                labels,
+                n,
+                generator,
+                slice(0, n),
+                missed=missed,
+                sources=sources.clamp(-1, 1),
+            )
+        self._warn_missed(missed, n)
         data, _ = self._decode(rows.float().cpu().numpy(), seed)
         return data
 

@@ -17,7 +17,6 @@ at least that probability.
 
 import numbers
 import warnings
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -111,7 +110,9 @@ class ImageGenerator(BaseGenerator):
         record_feature_names(self, n_pixels, self._input_format.columns)
         return self._input_format.encode(images)
 
-    def _decode(self, rows, seed, labels=None, conditions=()):
+    def _decode(self, rows, seed, labels=None, **options):
+        # the sampling options (the filter's record of the rows it missed)
+        # are the model's: an image decodes alone
         return self._input_format.decode(rows), None
 
     # ---------------------------------------------------------- the filter
@@ -166,19 +167,16 @@ class ImageGenerator(BaseGenerator):
         self.filter_classifier_ = init_parameters(network, init)
 
     def _sample_rows(self, n_samples, labels, stream=None, **options):
-        sample = partial(super()._sample_rows, n_samples, labels, stream, **options)
-        return self._screened(sample, n_samples)
+        missed = []  # per block: the classes of the rows the filter missed
+        rows = super()._sample_rows(n_samples, labels, stream, missed=missed, **options)
+        self._warn_missed(missed, n_samples, stacklevel=5)
+        return rows
 
-    def _screened(self, make, n_samples, stacklevel=5):
-        """``make()``, the images it makes (``n_samples``) screened by the
-        filter, with a warning of those that stayed below
-        ``filter_confidence``."""
-        self._short = []  # per block: the classes of the rows the filter missed
-        try:
-            made = make()
-            short = np.concatenate([np.zeros(0, dtype=np.int64), *self._short])
-        finally:
-            del self._short
+    def _warn_missed(self, missed, n_samples, stacklevel=4):
+        """A warning of the rows of ``n_samples`` that stayed below
+        ``filter_confidence`` (``missed``: their classes, per block, as
+        :meth:`_generate_block` recorded them)."""
+        short = np.concatenate([np.zeros(0, dtype=np.int64), *missed])
         if len(short):
             warnings.warn(
                 f"{type(self).__name__}: {len(short)} of {n_samples} images "
@@ -190,9 +188,10 @@ class ImageGenerator(BaseGenerator):
                 UserWarning,
                 stacklevel=stacklevel,
             )
-        return made
 
-    def _generate_block(self, labels, size, generator, kept, **options):
+    def _generate_block(self, labels, size, generator, kept, missed=None, **options):
+        """The filter: ``missed`` (a list) gets the classes of the kept rows
+        that stayed below ``filter_confidence``."""
         rows = self._generate(labels, size, generator, **options)
         if self.filter_confidence is None or labels is None:
             return rows
@@ -225,7 +224,8 @@ class ImageGenerator(BaseGenerator):
             rows = torch.where(better[:, None, None, None], candidates, rows)
             best = torch.where(better, score, best)
         short = rows_kept[best[rows_kept] < self.filter_confidence]
-        self._short.append(labels[short].cpu().numpy())
+        if missed is not None:
+            missed.append(labels[short].cpu().numpy())
         return rows
 
     def _concat(self, *parts):
