@@ -4,7 +4,7 @@ Let cross-validation decide how many synthetic rows to add
 
 On a small table, synthetic rows help some classifiers and hurt others.
 :class:`~augment.AugmentedClassifier` tries amounts of synthetic rows (none,
-balancing the classes, doubling the set) and weights for them in the
+or balancing the classes) and weights for them in the
 classifier's fit by inner cross-validation with the classifier being fitted,
 keeps no synthetic rows unless a candidate beats them consistently, and
 reports what the search cost.
@@ -52,7 +52,7 @@ classifier = make_pipeline(encode, LogisticRegression(max_iter=1000))
 
 # %%
 # The search: three folds, one VAE fit per fold shared by every candidate
-# (amounts 0, "balance" and 2.0; weights 1 and 0.5 for the synthetic rows).
+# (amounts 0 and "balance"; weights 1 and 0.5 for the synthetic rows).
 model = AugmentedClassifier(classifier, TabularVAE(random_state=0), cv=3)
 model.fit(X_train, y_train)
 results = pd.DataFrame(model.cv_results_)

@@ -45,12 +45,12 @@ def test_search_reports_every_amount_and_its_cost():
     # in the training folds (40 rows, 30 of class 0): balance adds 20, x2 40
     assert results["n_synthetic"].tolist() == [0, 20, 40]
     # the chosen amount beats 0 in two of the three folds at least, by more
-    # than two standard errors
+    # than min_t standard errors
     splits = results.filter(like="split").to_numpy()
     gains = splits - splits[0]
     with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 for amount 0
         t = gains.mean(1) / (gains.std(1, ddof=1) / np.sqrt(3))
-    clears = (gains.mean(1) > 0) & ((gains > 0).sum(1) >= 2) & (t > 2)
+    clears = (gains.mean(1) > 0) & ((gains > 0).sum(1) >= 2) & (t > fitted.min_t)
     best = np.argmax(np.where(clears, results["mean_test_score"], -1))
     assert fitted.amount_ == (results["amount"][best] if clears.any() else 0)
     assert fitted.search_seconds_ > 0
@@ -73,8 +73,9 @@ def results(**amounts):
         # x2: +0.1, won in three
         (dict(win_share=0, min_t=0), "balance"),
         (dict(win_share=0.4, min_t=0), "balance"),
-        (dict(win_share=0.4), 0),  # t statistics 1.15 and 1
-        (dict(), 0),  # x2's gains (0.2, 0.2, 0.2, -0.2) are under 2 errors
+        (dict(win_share=0.4, min_t=2), 0),  # t statistics 1.15 and 1
+        (dict(min_t=2), 0),  # x2's gains (0.2, 0.2, 0.2, -0.2) are under 2 errors
+        (dict(), 2.0),  # the default min_t=0.5: x2 clears it (t = 1)
         (dict(min_t=0), 2.0),
         (dict(win_share=0.75, min_t=0), 0),
         (dict(margin=0.15, min_t=0), 0),
@@ -148,7 +149,12 @@ def test_synthetic_rows_weigh_what_was_chosen(pipeline):
 
 def test_every_amount_is_tried_with_every_weight():
     X, y = data()
-    fitted = model(synthetic_weights=[1.0, 0.25]).fit(X, y)
+    # the default candidates: none, and balancing at weights 1 and 0.5
+    results = model().fit(X, y).cv_results_
+    assert list(results["amount"]) == [0, "balance", "balance"]
+    np.testing.assert_array_equal(results["weight"], [np.nan, 1, 0.5])
+    fitted = model(amounts=[0, "balance", 2.0], synthetic_weights=[1.0, 0.25])
+    fitted = fitted.fit(X, y)
     results = pd.DataFrame(fitted.cv_results_)
     assert results["amount"].tolist() == [0, "balance", "balance", 2.0, 2.0]
     np.testing.assert_array_equal(results["weight"], [np.nan, 1, 0.25, 1, 0.25])

@@ -89,8 +89,15 @@ class TabularGenerator(BaseGenerator):
         probe = make_pipeline(
             TableEncoder(random_state=0), LogisticRegression(max_iter=1000)
         )
+        # enlarge's own candidates (doubling included) and the stricter test
+        # they need: AugmentedClassifier's defaults choose between none and
+        # balancing only
         search = AugmentedClassifier(
-            probe, clone(self).set_params(enlarge=None), synthetic_weights=[1.0]
+            probe,
+            clone(self).set_params(enlarge=None),
+            amounts=(0, "balance", 2.0),
+            synthetic_weights=[1.0],
+            min_t=2.0,
         )
         search.fit(data, y_info.values)
         self.enlarge_search_ = search.cv_results_
