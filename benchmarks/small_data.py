@@ -334,14 +334,14 @@ def run_auto(part, test, label, cell, args, classes, new, log):
     X, y = part.drop(columns=label), part[label]
     fits = {}  # this cell's generator fits, shared by the predictors
     memo = {name: memoised(cls, fits) for name, cls in classes.items()}
+    # a repeated 5-fold: its first repetition replays the default cv=5
+    cv = 5
+    if args.auto_repeats > 1:
+        cv = RepeatedStratifiedKFold(
+            n_splits=5, n_repeats=args.auto_repeats, random_state=cell["seed"]
+        )
     for method in args.auto:
         for name in args.predictors:
-            # a repeated 5-fold: its first repetition replays the default
-            cv = 5
-            if args.auto_repeats > 1:
-                cv = RepeatedStratifiedKFold(
-                    n_splits=5, n_repeats=args.auto_repeats, random_state=cell["seed"]
-                )
             model = AugmentedClassifier(
                 new(name, cell["seed"]), build(memo, method, cell["seed"]), cv=cv
             )
@@ -595,10 +595,10 @@ class Rule(NamedTuple):
 
 
 RULES = (
-    Rule(None, "0", 0.5, 2.0),  # AugmentedClassifier's default
+    Rule(None, "0", 0.5, 2.0),  # AugmentedClassifier's default before session 10
     Rule(None, "0", 0.5, 1.0),
     Rule(None, "0", 0.0, 0.0),  # the best mean
-    Rule(("0", "balance"), "0", 0.5, 0.5),  # session 9's candidate
+    Rule(("0", "balance"), "0", 0.5, 0.5),  # its default since session 10
     Rule(("0", "balance"), "0", 0.5, 1.0),
     Rule(None, "balance", 0.5, 2.0),
     Rule(None, "balance", 0.5, 1.0),
@@ -688,6 +688,7 @@ def rule_study(frame, rules=RULES):
         return None
     rule = ["method", "amounts", "baseline", "win_share", "min_t", "splits"]
     found = pd.DataFrame(found, columns=[*rule, *keys, "vs_real", "vs_smote", "aug"])
+    # first seen first: the splits column mixes 5 and "all", which do not sort
     groups = found.groupby(rule, sort=False)
     worst = found.groupby([*rule, "predictor", "rows"])["vs_real"].mean()
     return pd.DataFrame(
