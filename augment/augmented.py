@@ -353,11 +353,9 @@ class AugmentedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return results
 
     def _choose(self, results):
-        """``(amount, weight)``: the candidate of the best mean among those
-        that beat no synthetic rows in more than ``win_share`` of the folds,
-        on average by more than ``margin`` and by more than ``min_t``
-        standard errors; ``(0, nan)`` if none does (the best mean when 0 is
-        not a candidate)."""
+        """``(amount, weight)``: the candidate :func:`_clear_winner` picks over
+        no synthetic rows; ``(0, nan)`` if none clears it (the best mean when
+        0 is not a candidate)."""
         amounts, weights = list(results["amount"]), results["weight"]
         means = results["mean_test_score"]
         if 0 not in amounts:
@@ -366,19 +364,14 @@ class AugmentedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         splits = np.column_stack(
             [v for k, v in results.items() if k.startswith("split")]
         )
-        gains = splits - splits[amounts.index(0)]
-        mean = gains.mean(axis=1)
-        n = gains.shape[1]
-        error = gains.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else 0.0
-        clears = (
-            (mean > self.margin)
-            & ((gains > 0).mean(axis=1) > self.win_share)
-            & (mean > self.min_t * error)
+        best = _clear_winner(
+            splits,
+            amounts.index(0),
+            margin=self.margin,
+            win_share=self.win_share,
+            min_t=self.min_t,
         )
-        if not clears.any():
-            return 0, np.nan
-        best = int(np.argmax(np.where(clears, means, -np.inf)))
-        return amounts[best], weights[best]
+        return (0, np.nan) if amounts[best] == 0 else (amounts[best], weights[best])
 
     # ---------------------------------------------------------- delegation
     @property
@@ -576,3 +569,25 @@ def _augment(generator, X, y, amount):
     else:
         X_out = np.concatenate([np.asarray(X), np.asarray(X_new)])
     return X_out, np.concatenate([y, np.asarray(y_new)]), len(labels)
+
+
+def _clear_winner(split_scores, baseline, *, margin=0.0, win_share=0.5, min_t=0.5):
+    """The row of ``split_scores`` (candidates by inner folds) to keep: of
+    the candidates that beat row ``baseline`` in more than ``win_share`` of
+    the folds, on average by more than ``margin`` and by more than ``min_t``
+    standard errors of their fold gains, the one of the best mean score;
+    ``baseline`` if none does. The one place this rule lives: the benchmark
+    replays it (benchmarks/small_data.py)."""
+    split_scores = np.asarray(split_scores, dtype=float)
+    gains = split_scores - split_scores[baseline]
+    mean = gains.mean(axis=1)
+    n = gains.shape[1]
+    error = gains.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else 0.0
+    clears = (
+        (mean > margin)
+        & ((gains > 0).mean(axis=1) > win_share)
+        & (mean > min_t * error)
+    )
+    if not clears.any():
+        return baseline
+    return int(np.argmax(np.where(clears, split_scores.mean(axis=1), -np.inf)))

@@ -608,27 +608,24 @@ RULES = (
 
 def choose(splits, rule):
     """The candidate (a key of ``splits``, its inner fold scores) that
-    AugmentedClassifier chooses under ``rule`` (a :class:`Rule`): the best
-    mean of the candidates kept that beat the baseline in more than
-    ``win_share`` of the folds, on average and by more than ``min_t``
-    standard errors; the baseline if none does."""
+    AugmentedClassifier's rule (``_clear_winner``) chooses under ``rule`` (a
+    :class:`Rule`), among the candidates the rule keeps and over its
+    baseline."""
+    from augment.augmented import _clear_winner
+
     baseline = rule.baseline
     if baseline not in splits:  # "balance" is "balance@w1" with weights
         baseline = f"{baseline}@w1"
-    kept = {
-        key: np.asarray(values[: rule.splits])
-        for key, values in splits.items()
+    keys = [
+        key
+        for key in splits
         if rule.amounts is None or key.partition("@w")[0] in rule.amounts
-    }
-    base = kept[baseline]
-    clear = {}
-    for key, values in kept.items():
-        gain = values - base
-        error = np.std(gain, ddof=1) / np.sqrt(len(gain))
-        if key != baseline and np.mean(gain) > 0 and np.mean(gain > 0) > rule.win_share:
-            if np.mean(gain) > rule.min_t * error:
-                clear[key] = np.mean(values)
-    return max(clear, key=clear.get, default=baseline)
+    ]
+    scores = [splits[key][: rule.splits] for key in keys]
+    best = _clear_winner(
+        scores, keys.index(baseline), win_share=rule.win_share, min_t=rule.min_t
+    )
+    return keys[best]
 
 
 def rule_study(frame, rules=RULES):
