@@ -388,7 +388,8 @@ def run_auto(part, test, label, cell, args, classes, new, log):
 # --------------------------------------------------------------- summary
 def summarise(frame):
     """Per method and mode: cells, share beating SMOTE, share not below
-    real-only, mean difference to each (and per size and predictor)."""
+    real-only, mean difference to each; and the cells, one row per
+    (cell, method, mode), for :func:`breakdown`."""
     keys = ["dataset", "rows", "seed", "predictor"]
     real = frame[frame["method"] == "real"].drop_duplicates(keys)
     real = real.set_index(keys)["balanced_accuracy"]
@@ -428,13 +429,15 @@ def summarise(frame):
     )
     if "fidelity" in both:  # --fidelity: the mean class fidelity of the rows
         table["class fidelity"] = groups["fidelity"].mean()
-    by_size = both.pivot_table(
-        "vs_real", index=["method", "mode"], columns="rows", aggfunc="mean"
+    return table, both
+
+
+def breakdown(both, value, column):
+    """The mean of ``value`` (a column of :func:`summarise`'s cells) per
+    method and mode (rows) and per value of ``column`` (columns)."""
+    return both.pivot_table(
+        value, index=["method", "mode"], columns=column, aggfunc="mean"
     )
-    by_predictor = both.pivot_table(
-        "vs_real", index=["method", "mode"], columns="predictor", aggfunc="mean"
-    )
-    return table, by_size, by_predictor
 
 
 def plot(frame, path):
@@ -445,7 +448,9 @@ def plot(frame, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    _, by_size, by_predictor = summarise(frame)
+    _, both = summarise(frame)
+    by_size = breakdown(both, "vs_real", "rows")
+    by_predictor = breakdown(both, "vs_real", "predictor")
     figure, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     for (method, mode), row in by_size.iterrows():
         style = "--" if method == "SMOTE" else "-"
@@ -701,13 +706,20 @@ def rule_study(frame, rules=RULES):
 
 
 def print_summary(frame):
-    table, by_size, by_predictor = summarise(frame)
+    table, both = summarise(frame)
     print("\n## Per method and mode (cells: table x size x seed x predictor)\n")
     print(table.round(3).to_string())
-    print("\n## Mean balanced accuracy minus real-only, by training rows\n")
-    print(by_size.round(3).to_string())
-    print("\n## Mean balanced accuracy minus real-only, by predictor\n")
-    print(by_predictor.round(3).to_string())
+    for column, name in [("rows", "training rows"), ("predictor", "predictor")]:
+        print(f"\n## Mean balanced accuracy minus real-only, by {name}\n")
+        print(breakdown(both, "vs_real", column).round(3).to_string())
+    generated = both[both["method"] != "SMOTE"]
+    for column, name in [
+        ("rows", "training rows"),
+        ("predictor", "predictor"),
+        ("dataset", "table"),
+    ]:
+        print(f"\n## Share of cells above SMOTE, by {name}\n")
+        print(breakdown(generated, "beats_smote", column).round(3).to_string())
     rules = rule_study(frame) if "cv_split_scores" in frame else None
     if rules is not None:
         print("\n## AugmentedClassifier replayed with other rules\n")
