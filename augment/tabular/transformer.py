@@ -281,7 +281,7 @@ class TabularTransformer(TabularGenerator):
                 index = (columns * targets.shape[1] + batch).flatten()
                 target = targets.flatten(0, 1).index_select(0, index)
                 target = target.view(*batch.shape, -1)
-                picked = (target * log_probs.clamp_min(-1e4)).sum(2)
+                picked = (target * log_probs).sum(2)
             else:
                 picked = log_probs.gather(2, batch.unsqueeze(2)).squeeze(2)
             # orderless NADE: the hidden columns' loss, scaled to a whole row
@@ -448,6 +448,12 @@ class TabularTransformer(TabularGenerator):
                 x = to_float(table[spec.name], spec.kind)
                 total[(x < spec.low) | (x > spec.high)] = -np.inf
         return total
+
+
+#: the logit of a padding token: finite, so that the soft targets' zeros on
+#: padding times its log-probability are zeros, not NaN, without a clamp over
+#: the whole (rows, columns, tokens) array; exp() of it is 0 in float32
+_PADDING = -1e9
 
 
 def _on(generator):
@@ -984,9 +990,9 @@ class _AnyOrder(nn.Module):
 
     def log_probs(self, tokens, known, labels, columns=None):
         """Log-probabilities of every column's tokens: ``(n, n_columns,
-        max_size)``, ``-inf`` on padding. Unknown columns are masked. With
-        ``columns`` (a LongTensor of shape ``(n,)``), only those of one
-        column per row: ``(n, max_size)``."""
+        max_size)``, about ``_PADDING`` on padding. Unknown columns are
+        masked. With ``columns`` (a LongTensor of shape ``(n,)``), only those
+        of one column per row: ``(n, max_size)``."""
         ids = torch.where(known, tokens + self.tokens.vocabulary[:, 0], self.mask_ids)
         table = self.embed.weight
         if self.basis is not None:  # the tokens' embeddings from the outputs'
@@ -1030,7 +1036,7 @@ class _AnyOrder(nn.Module):
                 else prior[:, vocabulary]
             )
         # float32 under autocast too: the likelihoods and the tokens drawn
-        logits = logits.float().masked_fill(~valid, float("-inf"))
+        logits = logits.float().masked_fill(~valid, _PADDING)
         return torch.log_softmax(logits, dim=-1)
 
     def start_at(self, specs, bins, conditioning):
