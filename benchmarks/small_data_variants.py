@@ -13,6 +13,8 @@ measured"); they live here so that the screens can be re-run. This script is
   of the decoder, not the first only.
 * ``SkipVAE``: a learnt linear map from the condition straight to the
   decoder's output (a class term on every column), started at zero.
+* ``HeadVAE``: an output layer of the decoder for each class (the layers
+  before it shared), all started at the same weights.
 * ``BalancedVAE``, ``HalfBalancedVAE``: the minority rows drawn again, with
   replacement, up to the majority's count (or the geometric mean of the
   class's count and the majority's) before the fit.
@@ -76,6 +78,33 @@ class _SkipModule(_ConditionalVAE):
         return super()._decode(z, condition) + self.skip(condition).float()
 
 
+class _HeadModule(_ConditionalVAE):
+    """A decoder whose last layer is the class's own (the layers before it
+    shared): one output layer per class, all started at the same weights."""
+
+    def __init__(self, layout, conditioning, latent_dim, hidden_dims):
+        super().__init__(layout, conditioning, latent_dim, hidden_dims)
+        last = self.decoder[-1]
+        k = max(self.n_classes, 1)
+        self.heads = nn.Parameter(last.weight.detach().repeat(k, 1, 1))
+        self.head_bias = nn.Parameter(last.bias.detach().repeat(k, 1))
+
+    def share_start(self):
+        """Every head starts at the shared layer's (redrawn) weights."""
+        last = self.decoder[-1]
+        with torch.no_grad():
+            self.heads.copy_(last.weight.expand_as(self.heads))
+            self.head_bias.copy_(last.bias.expand_as(self.head_bias))
+
+    def _decode(self, z, condition):
+        h = self.decoder[:-1](self._with(z, condition))
+        if not self.n_classes:
+            return self.decoder[-1](h).float()
+        label = condition[:, -self.n_classes :].argmax(1)
+        raw = torch.einsum("nd,nod->no", h, self.heads[label]) + self.head_bias[label]
+        return raw.float()
+
+
 def _guided_module(scale):
     class Guided(_ConditionalVAE):
         def _decode(self, z, condition):
@@ -105,6 +134,8 @@ def _with_module(name, module_class):
         self.module_ = init_parameters(module, init)
         if isinstance(module, _SkipModule):  # no class term at the start
             nn.init.zeros_(module.skip.weight)
+        if isinstance(module, _HeadModule):
+            module.share_start()
 
     return type(name, (TabularVAE,), {"_build_modules": build})
 
@@ -128,6 +159,7 @@ def _balanced(name, power):
 VARIANTS = {
     "DenseVAE": _with_module("DenseVAE", _DenseModule),
     "SkipVAE": _with_module("SkipVAE", _SkipModule),
+    "HeadVAE": _with_module("HeadVAE", _HeadModule),
     "BalancedVAE": _balanced("BalancedVAE", 1.0),
     "HalfBalancedVAE": _balanced("HalfBalancedVAE", 0.5),
     **{
