@@ -357,9 +357,8 @@ class AugmentedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         no synthetic rows; ``(0, nan)`` if none clears it (the best mean when
         0 is not a candidate)."""
         amounts, weights = list(results["amount"]), results["weight"]
-        means = results["mean_test_score"]
         if 0 not in amounts:
-            best = int(np.argmax(means))
+            best = int(np.argmax(results["mean_test_score"]))
             return amounts[best], weights[best]
         splits = np.column_stack(
             [v for k, v in results.items() if k.startswith("split")]
