@@ -1,4 +1,4 @@
-"""TabularVAE variants screened on the small-data protocol (session 12).
+"""TabularVAE variants screened on the small-data protocol (sessions 12 and 13).
 
 None of them is kept in the package (docs/small_data.rst, "What else was
 measured"); they live here so that the screens can be re-run. This script is
@@ -24,6 +24,9 @@ measured"); they live here so that the screens can be re-run. This script is
   difference.
 * ``VAEmodes{1,2,3,5,15,20}``: at most that many Gaussian modes per number
   in the encoding (10 by default).
+* ``SmoteMix0.5``, ``SmoteMix0.25`` (session 13): that share of each
+  class's rows drawn by SMOTE (SMOTENC with categories) from the training
+  rows, the rest by the fitted TabularVAE.
 """
 
 import sys
@@ -156,6 +159,38 @@ def _balanced(name, power):
     return type(name, (TabularVAE,), {"fit": fit})
 
 
+def _smote_mix(name, share):
+    """TabularVAE's rows with a ``share`` of each class's drawn by SMOTE
+    (SMOTENC with categories) from the training rows instead."""
+
+    def fit(self, X, y=None):
+        self.training_rows_ = X.assign(_label=np.asarray(y))
+        return TabularVAE.fit(self, X, y)
+
+    def sample(self, n_samples, y=None):
+        labels = pd.Series(np.asarray(y))
+        counts = labels.value_counts()
+        by_smote = (counts * share).round().astype(int)
+        rest = np.repeat(counts.index.to_numpy(), (counts - by_smote).to_numpy())
+        X, y_vae = TabularVAE.sample(self, len(rest), y=rest)
+        part = self.training_rows_
+        categories = [c for c in part.columns[:-1] if part[c].dtype.kind not in "biuf"]
+        extra = small_data.smote_rows(
+            part,
+            "_label",
+            categories,
+            by_smote.reindex(part["_label"].unique(), fill_value=0),
+            self.random_state,
+        )
+        X_smote = extra.drop(columns="_label").astype(X.dtypes.to_dict())
+        return (
+            pd.concat([X, X_smote], ignore_index=True),
+            np.concatenate([np.asarray(y_vae), extra["_label"].to_numpy()]),
+        )
+
+    return type(name, (TabularVAE,), {"fit": fit, "sample": sample})
+
+
 VARIANTS = {
     "DenseVAE": _with_module("DenseVAE", _DenseModule),
     "SkipVAE": _with_module("SkipVAE", _SkipModule),
@@ -170,6 +205,7 @@ VARIANTS = {
         f"VAEmodes{k}": type(f"VAEmodes{k}", (TabularVAE,), {"_encoder_modes": k})
         for k in (1, 2, 3, 5, 15, 20)
     },
+    **{f"SmoteMix{s}": _smote_mix(f"SmoteMix{s}", s) for s in (0.25, 0.5)},
 }
 
 if __name__ == "__main__":
