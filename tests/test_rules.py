@@ -110,6 +110,20 @@ def test_each_kind_finds_itself(kind):
     assert {r.target: str(r) for r in found if r.target in expected} == expected
 
 
+def test_a_function_of_a_column_with_missing_values_is_found():
+    # a log-wage missing wherever the wage is (a quarter of the rows, the
+    # people out of work): the screen correlates the rows where both are
+    # present, not the mean-filled columns, which hid the rule
+    rng = np.random.default_rng(0)
+    wage = np.where(rng.random(400) < 0.25, np.nan, rng.lognormal(2, 0.5, 400))
+    table = pd.DataFrame({"wage": wage, "lwage": np.log(wage)})
+    table["other"] = rng.normal(size=400)
+    assert [str(r) for r in FunctionRule.find(table)] == ["lwage = log(wage)"]
+    rules = Rules.fit(table, random_state=0)
+    assert [str(r) for r in rules] == ["lwage = log(wage)"]
+    assert not rules.violations(table).any()
+
+
 @pytest.mark.parametrize("target", list(EXPECTED))
 def test_a_rule_is_not_found_once_broken(target):
     table = rule_table()

@@ -494,6 +494,29 @@ def _sparsest_fit(view, target, candidates, rounding):
     return None
 
 
+def _complete_correlation(A, B):
+    """The absolute Pearson correlation of every column of ``A`` with every
+    column of ``B``, each pair over the rows where both are present (a
+    log-wage missing where the wage is must not hide the rule), as matrix
+    products over masks; 0 for pairs with fewer than 10 such rows."""
+
+    def standardised(M):
+        with np.errstate(all="ignore"):
+            Z = (M - np.nanmean(M, axis=0)) / np.nanstd(M, axis=0)
+        present = np.isfinite(Z)
+        return np.where(present, Z, 0.0), present.astype(float)
+
+    (a, p), (b, q) = standardised(A), standardised(B)
+    n = p.T @ q
+    with np.errstate(all="ignore"):
+        mean_a, mean_b = (a.T @ q) / n, (p.T @ b) / n
+        covariance = (a.T @ b) / n - mean_a * mean_b
+        variance_a = ((a**2).T @ q) / n - mean_a**2
+        variance_b = (p.T @ b**2) / n - mean_b**2
+        correlation = np.abs(covariance) / np.sqrt(variance_a * variance_b)
+    return np.where((n >= 10) & np.isfinite(correlation), correlation, 0.0)
+
+
 def _round_significant(x, digits):
     magnitude = np.floor(np.log10(np.where(x == 0, 1.0, np.abs(x))))
     factor = 10.0 ** (digits - 1 - magnitude)
@@ -571,21 +594,18 @@ class FunctionRule(Rule):
     def _candidates(cls, view):
         found = []
         X = view.numeric_sample
-        filled = np.where(np.isnan(X), np.nanmean(X, axis=0), X)
-        Z = (filled - filled.mean(axis=0)) / filled.std(axis=0)
         distinct = view.sample[view.numeric].nunique().to_numpy()
         for name, (function, low, _) in _FUNCTIONS.items():
             with np.errstate(all="ignore"):
-                F = function(filled)
-                spread = F.std(axis=0)
+                F = function(X)
+                spread = np.nanstd(F, axis=0)
             # sources in the function's domain, with more than two values
             # (0 and 1 square to themselves)
             valid = (np.nanmin(X, axis=0) >= low) & (distinct > 2)
-            valid &= np.isfinite(spread) & (spread > 0)
+            valid &= ~np.isinf(F).any(axis=0) & (spread > 0)
             if not valid.any():
                 continue
-            G = (F[:, valid] - F[:, valid].mean(axis=0)) / spread[valid]
-            correlation = np.abs(G.T @ Z) / len(Z)  # sources x targets
+            correlation = _complete_correlation(F[:, valid], X)  # sources x targets
             for i, j in zip(*np.nonzero(correlation > 0.999)):
                 source = view.numeric[np.flatnonzero(valid)[i]]
                 target = view.numeric[j]
