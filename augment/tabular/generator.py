@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.base import _fit_context
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -202,7 +203,13 @@ class TabularGenerator(BaseGenerator):
 
     def _fit_rules(self, table, rules, labels=None):
         free = table.drop(columns=[_TARGET], errors="ignore")
-        self._rules = Rules.fit(free, rules, random_state=self._seed, labels=labels)
+        self._rules = Rules.fit(
+            free,
+            rules,
+            random_state=self._seed,
+            labels=labels,
+            bounded=self._privacy is None,
+        )
         self.rules_ = list(self._rules)
 
     def _fit_table_encoding(self, table, rules, labels=None):
@@ -304,6 +311,43 @@ class TabularGenerator(BaseGenerator):
         return self._sample_output(
             n_samples, y, checked, random_state=random_state, start=start
         )
+
+    #: most draws of a row whose derived sums fall outside their training
+    #: range (``Rules.bounds``); a row that misses in all keeps its last
+    _bounded_draws = 4
+
+    def _generate_block(self, labels, size, generator, kept, conditions=()):
+        """Rows whose derived sums leave their training range are drawn
+        again, each from its own candidates (the block's next draws), so a
+        row still depends only on its block's seeds, its position and its
+        label; the rounds stop once every kept row is inside."""
+        rows = self._generate(labels, size, generator, conditions=conditions)
+        if not getattr(self._rules, "bounds", None):
+            return rows
+        indices = None if labels is None else labels.cpu().numpy()
+
+        def outside(candidates, among):
+            # only the rows still to check are decoded: numbers decode alone
+            # and without randomness, so the seed does not matter
+            at = torch.nonzero(among).squeeze(1)
+            picked = None if indices is None else indices[at.cpu().numpy()]
+            table, _ = self._decode(
+                candidates[at].float().cpu().numpy(), 0, picked, conditions
+            )
+            found = torch.zeros_like(among)
+            found[at] = torch.as_tensor(
+                self._rules.outside_bounds(table), device=among.device
+            )
+            return found
+
+        redraw = outside(rows, torch.ones(size, dtype=torch.bool, device=rows.device))
+        for _ in range(self._bounded_draws - 1):
+            if not redraw[kept].any():
+                break
+            candidates = self._generate(labels, size, generator, conditions=conditions)
+            rows = torch.where(redraw[:, None], candidates, rows)
+            redraw = outside(candidates, redraw)
+        return rows
 
     def _decode(self, rows, seed, labels=None, conditions=()):
         table = self.encoder_.inverse_transform(rows, random_state=seed, labels=labels)

@@ -1918,13 +1918,21 @@ class Rules:
     ----------
     rules : list of Rule
         The fitted rules, each after the rules that write its sources.
+    bounds : dict
+        The training range ``(low, high)`` of every column derived as a sum
+        of several others (a :class:`LinearRule` of two or three terms).
+        Each term stays in its own range, but their sum need not: drawn
+        alone, education and experience can add up to an age of 15 in a
+        table of adults. :meth:`outside_bounds` finds such rows, which the
+        generators draw again.
     """
 
-    def __init__(self, rules, columns, dtypes):
+    def __init__(self, rules, columns, dtypes, bounds=None):
         self.rules, self.columns, self.dtypes = list(rules), list(columns), dtypes
+        self.bounds = {} if bounds is None else dict(bounds)
 
     @classmethod
-    def fit(cls, table, rules="auto", *, random_state=0, labels=None):
+    def fit(cls, table, rules="auto", *, random_state=0, labels=None, bounded=True):
         """Resolve ``rules`` on the training ``table``.
 
         Parameters
@@ -1939,6 +1947,9 @@ class Rules:
             The class label of each row: found rules may read it (as the
             discrete column :data:`LABEL`) but never write it, and
             :meth:`derive` then needs the labels of the rows it derives.
+        bounded : bool, default=True
+            Learn :attr:`bounds` from the table (False under differential
+            privacy, whose rows' extremes must not be read).
 
         Raises
         ------
@@ -1963,7 +1974,14 @@ class Rules:
                 graph.add(rule._fit(table), strict=True)
         if "auto" in items:
             discover(table, random_state=random_state, graph=graph)
-        return cls(graph.in_order(), columns, dtypes)
+        rules = graph.in_order()
+        bounds = {}
+        for rule in rules if bounded else ():
+            if isinstance(rule, LinearRule) and len(rule.terms) > 1:
+                values = _floats(table[rule.target])
+                if not np.isnan(values).all():
+                    bounds[rule.target] = (np.nanmin(values), np.nanmax(values))
+        return cls(rules, columns, dtypes, bounds)
 
     @property
     def targets(self):
@@ -1983,6 +2001,15 @@ class Rules:
                 free[rule.target] = rule.split(table)[rule.target]
         drop = [r.target for r in self.rules if r.drops_target]
         return free.drop(columns=drop)
+
+    def outside_bounds(self, table):
+        """Whether each row of a whole ``table`` (as :meth:`derive` gives it)
+        has a derived sum outside its training range (:attr:`bounds`)."""
+        outside = np.zeros(len(table), dtype=bool)
+        for column, (low, high) in getattr(self, "bounds", {}).items():
+            values = _floats(table[column])  # a missing value is inside
+            outside |= (values < low) | (values > high)
+        return outside
 
     def derive(self, free, labels=None):
         """The whole table from its free columns, in the training column
