@@ -174,7 +174,8 @@ def _smote_mix(name, share):
         rest = np.repeat(counts.index.to_numpy(), (counts - by_smote).to_numpy())
         X, y_vae = TabularVAE.sample(self, len(rest), y=rest)
         part = self.training_rows_
-        categories = [c for c in part.columns[:-1] if part[c].dtype.kind not in "biuf"]
+        types = small_data.sdtypes(part.drop(columns="_label"))  # as prepare()
+        categories = [c for c, t in types.items() if t in ("categorical", "boolean")]
         extra = small_data.smote_rows(
             part,
             "_label",
