@@ -15,6 +15,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+import augment
+
 
 # ------------------------------------------------------------------ sampling
 def test_sample_unlabelled_returns_table_like_training(generator_class, table):
@@ -327,13 +329,13 @@ def test_point_masses_are_reproduced(generator_class):
     assert shares[0] == pytest.approx((X["kids"] == 0).mean(), abs=0.1)
 
 
-def test_derived_sums_stay_in_their_training_range(generator_class):
+def test_derived_sums_stay_in_their_training_range(generator_class, tmp_path):
     """``total = a + b`` with the rows' totals between 20 and 60 while ``a``
     and ``b`` range over 0 to 50: drawn alone, a quarter of the sums fall
     outside; every model draws those rows again (up to four times: a row
     of these barely trained models misses in all with a chance of about
     0.25 ** 4), and a range of a seeded stream is still the same as in the
-    whole."""
+    whole, and after a model file round trip."""
     rng = np.random.default_rng(0)
     a, b = rng.integers(0, 51, (2, 1500))
     inside = (a + b >= 20) & (a + b <= 60)
@@ -347,6 +349,9 @@ def test_derived_sums_stay_in_their_training_range(generator_class):
     assert (sample["total"] == sample["a"] + sample["b"]).all()
     part, _ = generator.sample(200, random_state=0, start=250)
     pd.testing.assert_frame_equal(part, sample.iloc[250:450].reset_index(drop=True))
+    loaded = augment.load(generator.save(tmp_path / "model.augment"))
+    assert loaded._rules.bounds == {"total": (20, 60)}
+    pd.testing.assert_frame_equal(loaded.sample(600, random_state=0)[0], sample)
     generator._rules.bounds = {}  # without them, sums fall outside
     unbounded, _ = generator.sample(600, random_state=0)
     assert unbounded["total"].between(20, 60).mean() < 0.9
