@@ -554,14 +554,14 @@ class BaseGenerator(BaseOverSampler):
                 else torch.as_tensor(block_labels, dtype=torch.long, device=device)
             )
             with torch.no_grad(), precision.autocast():
-                rows = self._generate_block(
-                    label_tensor, size, generator, slice(lo, hi), **options
+                data, target = self._decoded_block(
+                    label_tensor,
+                    size,
+                    generator,
+                    slice(lo, hi),
+                    decode_seed,
+                    **options,
                 )
-            if rows.dtype in (torch.bfloat16, torch.float16):  # numpy has no bf16
-                rows = rows.float()
-            data, target = self._decode(
-                rows.cpu().numpy(), decode_seed, labels=block_labels, **options
-            )
             parts.append(_take(data, lo, hi))
             if target is not None:
                 targets.append(target[lo:hi])
@@ -570,6 +570,16 @@ class BaseGenerator(BaseOverSampler):
         if classes:
             return data, self.classes_[np.concatenate(indices)]
         return data, np.concatenate(targets) if targets else None
+
+    def _decoded_block(self, labels, size, generator, kept, decode_seed, **options):
+        """One block of the sampling stream, generated and decoded: ``(data,
+        target or None)``; ``labels`` (a tensor or None) are the class index
+        of every row. A data layer that screens decoded rows overrides it."""
+        rows = self._generate_block(labels, size, generator, kept, **options)
+        if rows.dtype in (torch.bfloat16, torch.float16):  # numpy has no bf16
+            rows = rows.float()
+        indices = None if labels is None else labels.cpu().numpy()
+        return self._decode(rows.cpu().numpy(), decode_seed, labels=indices, **options)
 
     def _generate_block(self, labels, size, generator, kept, **options):
         """The model-space rows of one block of the sampling stream:

@@ -15,10 +15,10 @@ the others, so that every synthetic row keeps the rules.
 
 import numbers
 from collections.abc import Mapping
+from functools import partial
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.base import _fit_context
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -316,38 +316,38 @@ class TabularGenerator(BaseGenerator):
     #: range (``Rules.bounds``); a row that misses in all keeps its last
     _bounded_draws = 4
 
-    def _generate_block(self, labels, size, generator, kept, conditions=()):
+    def _decoded_block(self, labels, size, generator, kept, decode_seed, **options):
         """Rows whose derived sums leave their training range are drawn
-        again, each from its own candidates (the block's next draws), so a
-        row still depends only on its block's seeds, its position and its
-        label; the rounds stop once every kept row is inside."""
-        rows = self._generate(labels, size, generator, conditions=conditions)
+        again, each from its own candidates (the block's next draws, decoded
+        whole with the block's seed), so a row still depends only on its
+        block's seeds, its position and its label; the rounds stop once
+        every kept row is inside."""
+        draw = partial(
+            super()._decoded_block,
+            labels,
+            size,
+            generator,
+            kept,
+            decode_seed,
+            **options,
+        )
+        data, target = draw()
         if not getattr(self._rules, "bounds", None):
-            return rows
-        indices = None if labels is None else labels.cpu().numpy()
-
-        def outside(candidates, among):
-            # only the rows still to check are decoded: numbers decode alone
-            # and without randomness, so the seed does not matter
-            at = torch.nonzero(among).squeeze(1)
-            picked = None if indices is None else indices[at.cpu().numpy()]
-            table, _ = self._decode(
-                candidates[at].float().cpu().numpy(), 0, picked, conditions
-            )
-            found = torch.zeros_like(among)
-            found[at] = torch.as_tensor(
-                self._rules.outside_bounds(table), device=among.device
-            )
-            return found
-
-        redraw = outside(rows, torch.ones(size, dtype=torch.bool, device=rows.device))
-        for _ in range(self._bounded_draws - 1):
-            if not redraw[kept].any():
-                break
-            candidates = self._generate(labels, size, generator, conditions=conditions)
-            rows = torch.where(redraw[:, None], candidates, rows)
-            redraw = outside(candidates, redraw)
-        return rows
+            return data, target
+        rounds, targets = [data], [target]
+        chosen = np.zeros(size, dtype=np.int64)  # the round each row takes
+        redraw = self._rules.outside_bounds(data)
+        while redraw[kept].any() and len(rounds) < self._bounded_draws:
+            data, target = draw()
+            chosen[redraw] = len(rounds)
+            rounds.append(data)
+            targets.append(target)
+            redraw &= self._rules.outside_bounds(data)
+        if len(rounds) == 1:
+            return rounds[0], targets[0]
+        at = chosen * size + np.arange(size)
+        data = pd.concat(rounds, ignore_index=True).iloc[at].reset_index(drop=True)
+        return data, None if target is None else np.concatenate(targets)[at]
 
     def _decode(self, rows, seed, labels=None, conditions=()):
         table = self.encoder_.inverse_transform(rows, random_state=seed, labels=labels)
