@@ -477,6 +477,23 @@ def test_pair_of_discrete_columns_determines_a_number():
     assert discover(table) == []
 
 
+def test_a_near_key_determines_nothing():
+    # an event's time and its district: most times occur once, so a mapping
+    # from them would copy training rows (and draw the district at random
+    # with the time); seen a few times each, the same dependency is a rule
+    rng = np.random.default_rng(0)
+
+    def events(n_events, per_event, day=0):
+        when = np.repeat([f"{day}:{i}" for i in range(n_events)], per_event)
+        district = np.repeat(rng.choice(list("ABCDEFGH"), n_events), per_event)
+        return pd.DataFrame({"when": when, "district": district})
+
+    key = pd.concat([events(300, 1), events(50, 2, day=1)], ignore_index=True)
+    assert discover(key) == []  # a quarter of its rows share a time
+    (rule,) = discover(events(200, 2))
+    assert str(rule) == "when determines district, 200 values"
+
+
 def test_rules_read_the_class_label(tmp_path):
     from augment.io import load, save
 

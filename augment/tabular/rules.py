@@ -50,6 +50,7 @@ from .encoder import column_kind, is_single_precision
 LABEL = "(label)"
 _MAX_ROWS = 2000  # discovery looks at a subsample of this many rows
 _CHANCE = np.log(1e-6)  # largest log-probability of a rule holding by chance
+_SUPPORT = 0.5  # share of rows in source values (combinations) seen at least twice
 _MAX_DECIMALS = 10
 _RELATIVE = 1e-6  # float rounding of a column with no decimal grid
 _NS = {"day": 86_400 * 10**9, "hour": 3600 * 10**9, "minute": 60 * 10**9}
@@ -831,6 +832,9 @@ class FunctionalDependency(_MappingRule):
             known = groups[~pd.isna(groups.index)]
             if not known["constant"].all() or known["log_chance"].sum() > _CHANCE:
                 continue
+            sizes = groups["size"]
+            if sizes[sizes > 1].sum() < _SUPPORT * sizes.sum():
+                continue  # a near key: its mapping would copy training rows
             rule = FunctionalDependency(target, source)
             try:
                 found.append(rule._fit(view.table))
@@ -846,7 +850,6 @@ class FunctionalDependency(_MappingRule):
 
 
 _MAX_PAIR_SOURCES = 40  # discrete columns (the fewest values first) paired up
-_PAIR_SUPPORT = 0.5  # share of rows in combinations seen at least twice
 
 
 def _pair_dependencies(view, determined):
@@ -877,7 +880,7 @@ def _pair_dependencies(view, determined):
         order = np.argsort(pair, kind="stable")
         starts = np.flatnonzero(np.diff(pair[order], prepend=-1))
         sizes = np.diff(np.append(starts, n))
-        if sizes[sizes > 1].sum() < _PAIR_SUPPORT * n:
+        if sizes[sizes > 1].sum() < _SUPPORT * n:
             continue
         grouped = T[order]
         low = np.minimum.reduceat(grouped, starts)
