@@ -832,9 +832,8 @@ class FunctionalDependency(_MappingRule):
             known = groups[~pd.isna(groups.index)]
             if not known["constant"].all() or known["log_chance"].sum() > _CHANCE:
                 continue
-            sizes = groups["size"]
-            if sizes[sizes > 1].sum() < _SUPPORT * sizes.sum():
-                continue  # a near key: its mapping would copy training rows
+            if _near_key(groups["size"].to_numpy()):
+                continue
             rule = FunctionalDependency(target, source)
             try:
                 found.append(rule._fit(view.table))
@@ -850,6 +849,13 @@ class FunctionalDependency(_MappingRule):
 
 
 _MAX_PAIR_SOURCES = 40  # discrete columns (the fewest values first) paired up
+
+
+def _near_key(sizes):
+    """Whether source groups of these sizes are (nearly) a key: under
+    ``_SUPPORT`` of the rows in a value seen twice or more. A mapping from
+    such a source would only copy training rows."""
+    return sizes[sizes > 1].sum() < _SUPPORT * sizes.sum()
 
 
 def _pair_dependencies(view, determined):
@@ -880,7 +886,7 @@ def _pair_dependencies(view, determined):
         order = np.argsort(pair, kind="stable")
         starts = np.flatnonzero(np.diff(pair[order], prepend=-1))
         sizes = np.diff(np.append(starts, n))
-        if sizes[sizes > 1].sum() < _SUPPORT * n:
+        if _near_key(sizes):
             continue
         grouped = T[order]
         low = np.minimum.reduceat(grouped, starts)
