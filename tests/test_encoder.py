@@ -4,6 +4,7 @@ import pytest
 from conftest import mixed_table
 
 from augment.tabular import TableEncoder
+from augment.tabular.mixture import merge_overlapping_modes
 
 
 def test_round_trip_every_dtype_with_missing_values(table):
@@ -112,6 +113,38 @@ def test_point_mass_parameters():
     assert len(spec.means) == 0 and spec.spans[1].width == 3
     back = encoder.inverse_transform(encoder.transform(pd.DataFrame({"x": [3.0]})))
     assert back["x"].tolist() == [4.0]
+
+
+def test_points_and_one_other_value_encode_finitely():
+    # COUNT/azprocedure's hospital: sixteen point masses and 0.1 in a few
+    # rows, whose spread is rounding noise (1e-17), not a width
+    x = np.r_[np.repeat(np.arange(2.0, 18.0), 12), [0.1] * 7]
+    table = pd.DataFrame({"x": x})
+    encoder = TableEncoder().fit(table)
+    spec = encoder.columns_[0]
+    assert len(spec.points) == 16 and spec.means == pytest.approx([0.1])
+    assert np.all(spec.stds > 0)
+    Z = encoder.transform(table)
+    assert np.isfinite(Z).all()
+    pd.testing.assert_frame_equal(encoder.inverse_transform(Z), table)
+    # a column of one value in fewer rows than a point mass needs
+    one = pd.DataFrame({"x": [0.1] * 7})
+    encoder = TableEncoder().fit(one)
+    assert np.isfinite(encoder.transform(one)).all()
+
+
+def test_merged_modes_keep_their_width_far_from_zero():
+    # seconds since the epoch: the second moment (1e18) swamps a width of 1
+    merged = merge_overlapping_modes(
+        np.array([0.5, 0.5]), np.array([1e9, 1e9]), np.array([1.0, 1.0])
+    )
+    assert merged[1].tolist() == [1e9]
+    assert merged[2] == pytest.approx([1.0])
+    # two apart, each 3 wide: within plus between variance, 9 + 1
+    merged = merge_overlapping_modes(
+        np.array([0.5, 0.5]), np.array([-1.0, 1.0]), np.array([3.0, 3.0])
+    )
+    assert merged[2] == pytest.approx([np.sqrt(10.0)])
 
 
 def test_decoding_stays_within_range_and_precision(table):

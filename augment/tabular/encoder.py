@@ -46,6 +46,7 @@ _SEEN_SHARE = 0.9  # share of a column's values that repeat for it to snap to th
 _MAX_SEEN = 10_000  # most distinct values a column snaps to
 _SINGLE_SLACK = 4  # double steps a stored single precision value may be off by
 _SECONDS_PER = {"day": 86400.0, "hour": 3600.0, "minute": 60.0, "second": 1.0}
+_CONSTANT_SPREAD = 1e-9  # relative spread under which a column is one value
 
 
 @dataclass
@@ -286,7 +287,10 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         scale = np.ones(values.shape[1])
         loc[fitted] = np.nanmean(values[:, fitted], axis=0)
         spread = np.nanstd(values[:, fitted], axis=0)
-        scale[fitted] = np.where(spread > 0, spread, 1.0)
+        # a column of one value has a spread of rounding noise (1e-17 for 0.1),
+        # which must not become its scale: its modes' widths would vanish
+        varies = spread > _CONSTANT_SPREAD * np.maximum(np.abs(loc[fitted]), 1.0)
+        scale[fitted] = np.where(varies, spread, 1.0)
         filled = np.where(fitted, values, 0.0)  # columns of points only: unused
         weights, means, stds = fit_mixtures((filled - loc) / scale, self.max_modes)
         for j, ((spec, column), left) in enumerate(zip(numeric, rest, strict=True)):

@@ -111,12 +111,12 @@ def merge_overlapping_modes(weights, means, stds):
         if abs(m[i + 1] - m[i]) < min(s[i], s[i + 1]):
             total = w[i] + w[i + 1]
             mean = (w[i] * m[i] + w[i + 1] * m[i + 1]) / total
-            second = (
-                w[i] * (s[i] ** 2 + m[i] ** 2)
-                + w[i + 1] * (s[i + 1] ** 2 + m[i + 1] ** 2)
-            ) / total
+            # within-mode plus between-mode variance: the second moment minus
+            # the squared mean would cancel to 0 for narrow modes far from 0
+            variance = (w[i] * s[i] ** 2 + w[i + 1] * s[i + 1] ** 2) / total
+            variance += w[i] * w[i + 1] * (m[i + 1] - m[i]) ** 2 / total**2
             w[i : i + 2], m[i : i + 2] = [total], [mean]
-            s[i : i + 2] = [np.sqrt(max(second - mean**2, 0.0))]
+            s[i : i + 2] = [np.sqrt(variance)]
             i = max(i - 1, 0)  # the wider mode may now reach its left neighbour
         else:
             i += 1
