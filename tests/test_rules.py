@@ -315,8 +315,8 @@ def test_wrong_column_types():
     table = rule_table()
     with pytest.raises(TypeError, match="'city' to be numeric; it is categorical"):
         Rules.fit(table, [LinearRule("total", {"city": 1.0})])
-    with pytest.raises(TypeError, match="'minutes' to be categorical"):
-        Rules.fit(table, [FunctionalDependency("country", "minutes")])
+    with pytest.raises(TypeError, match="'end' to be categorical or numeric"):
+        Rules.fit(table, [FunctionalDependency("country", "end")])
     with pytest.raises(TypeError, match="compares a number with a datetime"):
         Rules.fit(table, [OrderRule("low", "end")])
     with pytest.raises(TypeError, match="rules must be"):
@@ -492,6 +492,34 @@ def test_a_near_key_determines_nothing():
     assert discover(key) == []  # a quarter of its rows share a time
     (rule,) = discover(events(200, 2))
     assert str(rule) == "when determines district, 200 values"
+
+
+def test_a_whole_number_determines_numbers():
+    # a panel of states and years: the price index is the year's, and the era
+    # too, but a category stays the model's, to condition on, and a number
+    # that only steps once (a threshold) the model's, to learn from
+    rng = np.random.default_rng(0)
+    year = rng.integers(1970, 2000, 600)
+    growth = np.cumprod(1 + rng.uniform(0.01, 0.12, 30))
+    index = dict(zip(range(1970, 2000), (38.8 * growth).round(1)))
+    table = pd.DataFrame(
+        {
+            "year": year,
+            "cpi": [index[y] for y in year],
+            "era": np.where(year < 1985, "early", "late"),
+            "sales": rng.normal(100, 10, 600).round(1),
+        }
+    )
+    (rule,) = discover(table)
+    assert str(rule) == "year determines cpi (one to one), 30 values"
+    assert discover(table.assign(era=(year >= 1985).astype(int))) == [rule]
+    # a year the training rows lack takes the nearest year's index; a check
+    # counts only the years it knows
+    years = pd.DataFrame({"year": [1970, 1984.4, 1984.6, 2010, -3]})
+    derived = rule.derive(years)["cpi"].tolist()
+    assert derived == [index[1970], index[1984], index[1985], index[1999], index[1970]]
+    assert not rule.check(years.assign(cpi=0.0)).iloc[1:].any()
+    assert rule.check(years.assign(cpi=0.0)).iloc[0]
 
 
 def test_rules_read_the_class_label(tmp_path):
