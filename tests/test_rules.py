@@ -15,6 +15,7 @@ from augment.tabular.rules import (
     FunctionalDependency,
     FunctionRule,
     LinearRule,
+    OffsetRule,
     OrderRule,
     ProductRule,
     Rule,
@@ -35,6 +36,7 @@ def rule_table(n=400, seed=0):
     plan = rng.choice(["yes", "no"], n)
     start = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), "D")
     low = rng.normal(0, 1, n)
+    yearborn = rng.integers(1950, 2000, n)
     return pd.DataFrame(
         {
             "minutes": minutes,
@@ -55,6 +57,9 @@ def rule_table(n=400, seed=0):
             "end": start + pd.to_timedelta(rng.integers(0, 60, n), "D"),
             "low": low,
             "high": low + rng.exponential(1, n),
+            "yearborn": yearborn,
+            # asked in 2024: a year less for a birthday still to come
+            "age": 2024 - yearborn - rng.integers(0, 2, n),
         }
     )
 
@@ -68,6 +73,7 @@ EXPECTED = {
     "messages": "messages is 0 when plan is 'no'",
     "end": "start <= end",
     "high": "low <= high",
+    "age": "age = 2023..2024 - yearborn",
 }
 
 
@@ -80,6 +86,7 @@ RULE = {
     "messages": DegenerateValue("messages", "plan", {"no": 0}),
     "end": OrderRule("start", "end"),
     "high": OrderRule("low", "high"),
+    "age": OffsetRule("age", "yearborn", sign=-1),
 }
 
 
@@ -97,6 +104,7 @@ def test_every_kind_is_found_with_its_text(rules):
         FunctionalDependency,
         DegenerateValue,
         OrderRule,
+        OffsetRule,
     }
 
 
@@ -520,6 +528,21 @@ def test_a_whole_number_determines_numbers():
     assert derived == [index[1970], index[1984], index[1985], index[1999], index[1970]]
     assert not rule.check(years.assign(cpi=0.0)).iloc[1:].any()
     assert rule.check(years.assign(cpi=0.0)).iloc[0]
+
+
+def test_an_offset_rule_keeps_the_offset_in_its_range():
+    table = rule_table()
+    rule = OffsetRule("age", "yearborn", sign=-1)._fit(table)
+    assert (rule.low, rule.high) == (2023, 2024)
+    # the model's offset is rounded and kept in range: every row a valid age
+    free = rule.split(table).assign(age=[2022.6, 2023.4, 2025.0] * 133 + [2023.0])
+    derived = rule.derive(free)
+    assert set(derived["age"] + derived["yearborn"]) == {2023, 2024}
+    assert derived["age"].dtype == table["age"].dtype
+    with pytest.raises(ValueError, match="sign must be 1 or -1"):
+        OffsetRule("age", "yearborn", sign=2)
+    with pytest.raises(ValueError, match="broken by the training data"):
+        OffsetRule("age", "yearborn", sign=-1, low=2024, high=2024)._fit(table)
 
 
 def test_rules_read_the_class_label(tmp_path):

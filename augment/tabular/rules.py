@@ -25,6 +25,9 @@ sources, so that the rules hold on every synthetic row by construction:
 * :class:`ClockTime`: a column of clock times ``HHMM``. The model learns
   minutes since midnight in its place, so that it never makes a time like
   575.
+* :class:`OffsetRule`: ``age = 87..88 - yearborn``, a whole-number column a
+  few units off another one. The model learns the offset in place of the
+  target.
 * :class:`ProductRule`: ``carat ~ 1.8e-05 * depth ** 1.3 * x ** 3``, a column
   *close to* a product of powers of others (not exactly: diamonds differ in
   shape). The model learns the residual ``target - product`` in place of the
@@ -1737,6 +1740,121 @@ def _carries_class(rule, table):
     return residual > target and p_value < _CLASS_P
 
 
+_OFFSET_MAX_VALUES = 3  # most distinct offsets of an OffsetRule
+
+
+class OffsetRule(Rule):
+    """A whole-number column a few units off another one (or off minus it):
+    ``age = 87..88 - yearborn``, an age in whole years and the year of birth
+    (one year less for those whose birthday is still to come).
+
+    ``target = sign * source + offset`` with the offset a whole number from
+    ``low`` to ``high``. The model learns the offset (a column of two or
+    three values) in place of the target, and decoding writes ``sign *
+    source + offset``, so that every row keeps the relation: a model of the
+    raw columns blurs it, and a classifier tells such rows apart.
+
+    Found for whole-number columns of at least 20 distinct values, never
+    missing, whose sum or difference takes two or three values on every row.
+
+    Parameters
+    ----------
+    target, source : column names
+    sign : {1, -1}
+    low, high : int or "auto", default="auto"
+        The range of the offset; ``"auto"`` learns it.
+
+    Examples
+    --------
+    >>> from augment.tabular.rules import OffsetRule
+    >>> OffsetRule("age", "yearborn", sign=-1, low=87, high=88)
+    OffsetRule(age = 87..88 - yearborn)
+    """
+
+    drops_target = False
+    _kinds = {"target": ("numeric",), "sources": ("numeric",)}
+
+    def __init__(self, target, source, sign, low="auto", high="auto"):
+        if sign not in (1, -1):
+            raise ValueError(f"OffsetRule for {target!r}: sign must be 1 or -1.")
+        self.target, self.source, self.sign = target, source, int(sign)
+        self.low, self.high = low, high
+
+    @property
+    def sources(self):
+        return (self.source,)
+
+    def _params(self):
+        return {
+            "target": self.target,
+            "source": self.source,
+            "sign": self.sign,
+            "low": self.low,
+            "high": self.high,
+        }
+
+    def __str__(self):
+        offset = "offset" if self.low == "auto" else f"{self.low:g}..{self.high:g}"
+        if self.sign < 0:
+            return f"{self.target} = {offset} - {self.source}"
+        return f"{self.target} = {self.source} + {offset}"
+
+    def _offset(self, table):
+        return _floats(table[self.target]) - self.sign * _floats(table[self.source])
+
+    def _learn(self, table):
+        fitted = self._copy()
+        offset = self._offset(table)
+        if np.isnan(offset).any():
+            raise ValueError(f"The rule {self}: a column is missing on some rows.")
+        if fitted.low == "auto":
+            fitted.low = float(offset.min())
+        if fitted.high == "auto":
+            fitted.high = float(offset.max())
+        return fitted
+
+    def _broken(self, table):
+        offset = self._offset(table)
+        with np.errstate(invalid="ignore"):
+            outside = (offset < self.low) | (offset > self.high)
+        return outside | (offset != np.round(offset))
+
+    def split(self, table):
+        table = table.copy()
+        table[self.target] = self._offset(table)
+        return table
+
+    def _derive(self, table):
+        offset = np.clip(np.round(_floats(table[self.target])), self.low, self.high)
+        return self.sign * _floats(table[self.source]) + offset
+
+    @classmethod
+    def _candidates(cls, view):
+        X, distinct = view.numeric_sample, view.sample[view.numeric].nunique()
+        whole = [
+            j
+            for j, c in enumerate(view.numeric)
+            if view.rounding[c] == 0
+            and distinct[c] >= _NEAR_MIN_VALUES
+            and not np.isnan(X[:, j]).any()
+        ][:_NEAR_MAX_COLUMNS]
+        found = []
+        for a, b in itertools.combinations(whole, 2):  # b, the later, is the target
+            for sign in (1, -1):
+                offset = np.unique(X[:, b] - sign * X[:, a])
+                if not 2 <= len(offset) <= _OFFSET_MAX_VALUES:
+                    continue
+                target, source = view.numeric[b], view.numeric[a]
+                try:
+                    found.append(OffsetRule(target, source, sign)._fit(view.table))
+                except ValueError:
+                    pass
+        return found
+
+    def _preference(self, view):
+        return (0, 0, 0)
+
+
 RULES = {
     cls.__name__: cls
     for cls in (
@@ -1748,6 +1866,7 @@ RULES = {
         ClockSum,
         ClockTime,
         ProductRule,
+        OffsetRule,
     )
 }
 
@@ -1878,6 +1997,7 @@ _KINDS_IN_ORDER = (
     FunctionalDependency,
     DegenerateValue,
     ClockTime,
+    OffsetRule,
     OrderRule,
     ProductRule,
 )
@@ -1890,7 +2010,7 @@ def discover(table, *, max_rows=_MAX_ROWS, random_state=0, graph=None):
     are checked on all rows. Linear and function rules come first (the
     clearer reading of a relation wins: no negative coefficient, the finer
     column derived), then clock sums, functional dependencies, fixed values,
-    clock columns and orders.
+    clock columns, offsets, orders and products.
 
     Returns
     -------
