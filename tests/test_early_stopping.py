@@ -41,6 +41,36 @@ def test_run_epochs_keeps_the_best_epoch_and_stops_after_patience():
     assert module.weight.item() == 2.0
 
 
+def test_run_epochs_counts_the_held_out_loss_after_the_warmup():
+    # a held-out loss that rises from the first epoch (a few held-out rows)
+    module = torch.nn.Linear(1, 1, bias=False)
+    held_out = iter(np.arange(1.0, 21.0))
+    epochs = []
+
+    def step(index):
+        with torch.no_grad():
+            module.weight.fill_(len(epochs))
+        epochs.append(len(epochs))
+        return {"loss": torch.tensor(0.0)}
+
+    history = run_epochs(
+        step,
+        10,
+        epochs=20,
+        batch_size=10,
+        generator=torch.Generator().manual_seed(0),
+        verbose=0,
+        desc="test",
+        validate=lambda: next(held_out),
+        patience=3,
+        warmup=4,
+        module=module,
+    )
+    # epochs 0-3 do not count: the best is epoch 4, and 5-7 do not improve
+    assert [h["epoch"] for h in history] == list(range(8))
+    assert module.weight.item() == 4.0
+
+
 def noise_table(n=300, seed=0):
     """Independent columns: all a model can learn beyond the marginals is the
     training rows themselves."""
@@ -68,8 +98,10 @@ def test_default_budget_stops_on_the_held_out_loss(cls, small_budget):
     assert budget == gen._step_budget(len(X) - 30, gen.training_settings_["batch_size"])
     assert len(history) < budget
     patience = max(gen._patience, budget // 10)
-    best = int(history["held_out"].idxmin())
-    assert len(history) == best + patience + 1
+    # the best epoch after the warm-up (noise: the loss rises from epoch 4)
+    warmup = int(budget * gen._warmup)
+    best = int(history["held_out"].iloc[warmup:].idxmin())
+    assert len(history) == best + patience + 1 and best >= warmup
     # reproducible: the held-out rows and their draws come from random_state
     again = tiny(cls, epochs=None, learning_rate=2e-2).fit(X)
     assert np.allclose(pd.DataFrame(again.history_)["held_out"], history["held_out"])

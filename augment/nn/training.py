@@ -35,6 +35,7 @@ def run_epochs(
     sample_rate=None,
     validate=None,
     patience=10,
+    warmup=0,
     module=None,
     precision=FLOAT32,
 ):
@@ -70,6 +71,8 @@ def run_epochs(
         epochs, and ``module`` gets back the weights of its best epoch.
     patience : int, default=10
         Epochs without a better held-out loss before training stops.
+    warmup : int, default=0
+        Epochs before the held-out loss counts: neither kept nor stopped on.
     module : torch.nn.Module or None, default=None
         The module whose best weights ``validate`` keeps.
     precision : Precision, default=FLOAT32
@@ -114,7 +117,7 @@ def run_epochs(
                 f"{desc}: the training loss diverged at epoch {epoch} ({record}); "
                 "lower the learning rate or check the data for extreme values."
             )
-        if validate is None:
+        if validate is None or epoch < warmup:
             continue
         if record["held_out"] < best:
             best, best_epoch = record["held_out"], epoch
