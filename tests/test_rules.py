@@ -132,6 +132,19 @@ def test_a_function_of_a_column_with_missing_values_is_found():
     assert not rules.violations(table).any()
 
 
+def test_a_base_ten_logarithm_is_found_and_derived():
+    # Stat2Data's MetabolicRate: LogBodySize = log10(BodySize), full precision
+    rng = np.random.default_rng(0)
+    size = rng.lognormal(-1, 1, 300).round(4)
+    table = pd.DataFrame({"size": size, "log_size": np.log10(size)})
+    table["other"] = rng.normal(size=300)
+    rules = Rules.fit(table, random_state=0)
+    assert [str(r) for r in rules] == ["log_size = log10(size)"]
+    model_space = rules.split(table)
+    assert "log_size" not in model_space
+    assert np.allclose(rules.derive(model_space)["log_size"], table["log_size"])
+
+
 @pytest.mark.parametrize("target", list(EXPECTED))
 def test_a_rule_is_not_found_once_broken(target):
     table = rule_table()

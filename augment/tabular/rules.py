@@ -9,8 +9,8 @@ sources, so that the rules hold on every synthetic row by construction:
 * :class:`LinearRule`: ``target = c1 * a + c2 * b + c3 * c + c0`` (at most three
   terms), to the target's own rounding: rates, sums, differences, clock
   times. The target leaves the model.
-* :class:`FunctionRule`: ``target = log(a)``, ``exp(a)``, ``a ** 2`` or
-  ``sqrt(a)``. The target leaves the model.
+* :class:`FunctionRule`: ``target = log(a)``, ``log10(a)``, ``exp(a)``,
+  ``a ** 2`` or ``sqrt(a)``. The target leaves the model.
 * :class:`FunctionalDependency`: a discrete column determines another one (a
   code its label, an aircraft its carrier, a year its price index). The
   target leaves the model.
@@ -531,6 +531,8 @@ def _round_significant(x, digits):
 _FUNCTIONS = {
     # name: (function, lowest source value allowed, how it reads)
     "log": (np.log, np.nextafter(0, 1), "log({})"),
+    # the sciences' logarithm (Stat2Data's MetabolicRate: LogMrate)
+    "log10": (np.log10, np.nextafter(0, 1), "log10({})"),
     "exp": (np.exp, -np.inf, "exp({})"),
     "square": (np.square, -np.inf, "{} ** 2"),
     "sqrt": (np.sqrt, 0.0, "sqrt({})"),
@@ -543,7 +545,7 @@ class FunctionRule(Rule):
     Parameters
     ----------
     target : column name
-    function : {"log", "exp", "square", "sqrt"}
+    function : {"log", "log10", "exp", "square", "sqrt"}
     source : column name
     rounding : int, "float32", None or "auto", default="auto"
         As in :class:`LinearRule`.
