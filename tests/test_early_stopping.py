@@ -12,63 +12,49 @@ from augment import TabularDiffusion, TabularGAN, TabularTransformer
 from augment.nn import run_epochs
 
 
-def test_run_epochs_keeps_the_best_epoch_and_stops_after_patience():
+def run_on(held_out, epochs, **kwargs):
+    """``run_epochs`` on a module whose weight records the epoch it was
+    trained in, against the held-out losses ``held_out``."""
     module = torch.nn.Linear(1, 1, bias=False)
-    held_out = iter([5.0, 4.0, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0])
-    seen = []
+    losses, trained = iter(held_out), []
 
     def step(index):
-        with torch.no_grad():  # the weight records the epoch it was trained in
-            module.weight.fill_(len(seen))
-        seen.append(len(index))
+        with torch.no_grad():
+            module.weight.fill_(len(trained))
+        trained.append(len(index))
         return {"loss": torch.tensor(0.0)}
 
     history = run_epochs(
         step,
         10,
-        epochs=10,
+        epochs=epochs,
         batch_size=10,
         generator=torch.Generator().manual_seed(0),
         verbose=0,
         desc="test",
-        validate=lambda: next(held_out),
+        validate=lambda: next(losses),
         patience=3,
         module=module,
+        **kwargs,
     )
+    return history, module.weight.item()
+
+
+def test_run_epochs_keeps_the_best_epoch_and_stops_after_patience():
+    held_out = [5.0, 4.0, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0]
+    history, kept = run_on(held_out, epochs=10)
     # best at epoch 2; epochs 3, 4 and 5 do not improve on it: stop after 5
     assert [h["epoch"] for h in history] == [0, 1, 2, 3, 4, 5]
     assert [h["held_out"] for h in history] == [5.0, 4.0, 3.0, 3.5, 4.0, 4.5]
-    assert module.weight.item() == 2.0
+    assert kept == 2.0
 
 
 def test_run_epochs_counts_the_held_out_loss_after_the_warmup():
     # a held-out loss that rises from the first epoch (a few held-out rows)
-    module = torch.nn.Linear(1, 1, bias=False)
-    held_out = iter(np.arange(1.0, 21.0))
-    epochs = []
-
-    def step(index):
-        with torch.no_grad():
-            module.weight.fill_(len(epochs))
-        epochs.append(len(epochs))
-        return {"loss": torch.tensor(0.0)}
-
-    history = run_epochs(
-        step,
-        10,
-        epochs=20,
-        batch_size=10,
-        generator=torch.Generator().manual_seed(0),
-        verbose=0,
-        desc="test",
-        validate=lambda: next(held_out),
-        patience=3,
-        warmup=4,
-        module=module,
-    )
+    history, kept = run_on(np.arange(1.0, 21.0), epochs=20, warmup=4)
     # epochs 0-3 do not count: the best is epoch 4, and 5-7 do not improve
     assert [h["epoch"] for h in history] == list(range(8))
-    assert module.weight.item() == 4.0
+    assert kept == 4.0
 
 
 def noise_table(n=300, seed=0):
