@@ -315,7 +315,7 @@ class BaseGenerator(BaseOverSampler):
             sample_rate=settings["batch_size"] / n_rows if private else None,
             validate=validate,
             patience=max(self._patience, epochs // 10),
-            warmup=int(epochs * self._warmup) if validate is not None else 0,
+            warmup=int(epochs * self._warmup),
             module=module,
             precision=self._precision(generator.device),
         )

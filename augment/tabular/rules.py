@@ -636,8 +636,10 @@ class FunctionRule(Rule):
         value, actual = self._value(table), _floats(table[self.target])
         x = _floats(table[self.source])
         outside = ~np.isnan(x) & np.isnan(value)
-        exact = _matches(value, actual, self.rounding)
-        return outside | ~(exact | self._before_rounding(x, actual))
+        broken = ~_matches(value, actual, self.rounding)
+        if broken.any():  # the slower check only when an exact one fails
+            broken &= ~self._before_rounding(x, actual)
+        return outside | broken
 
     def _before_rounding(self, x, actual):
         """Where ``actual`` is the function of a source value that was rounded
