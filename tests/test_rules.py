@@ -602,6 +602,34 @@ def test_single_precision_decimals_are_derived_on_their_grid():
         Rule.from_dict({**rule.to_dict(), "rounding": "float64"})
 
 
+def test_an_order_rule_keeps_a_high_column_on_its_values():
+    # ggplot2's mpg: engine size (litres) <= cylinders (4, 5, 6 or 8); rebuilt
+    # as displ plus a gap, cyl came out 3, 7, 9 and 10 in a third of the rows
+    rng = np.random.default_rng(0)
+    cyl = rng.choice([4.0, 5.0, 6.0, 8.0], 400)
+    table = pd.DataFrame({"displ": np.round(cyl * rng.uniform(0.4, 0.9, 400), 1)})
+    table["cyl"] = cyl
+    rule = OrderRule("displ", "cyl")._fit(table)
+    assert rule.values == [4.0, 5.0, 6.0, 8.0]
+    free = rule.split(table)
+    free["cyl"] = rng.uniform(-1, 6, 400)  # a model's gap, negative ones too
+    derived = rule.derive(free)["cyl"]
+    assert set(derived) <= {4.0, 5.0, 6.0, 8.0}
+    assert not rule._broken(table.assign(cyl=derived)).any()
+    # the nearest value not below low (5.8 + 1.3 is nearer 8 than 6), else rounded
+    pair = pd.DataFrame({"displ": [5.8, 5.8, 2.0, 9.5], "cyl": [1.3, 0.0, 2.4, 0.1]})
+    assert rule.derive(pair)["cyl"].tolist() == [8.0, 6.0, 4.0, 10.0]
+    assert Rule.from_dict(rule.to_dict()) == rule
+    # values that do not repeat (prices) take any value, as datetimes do
+    prices = pd.DataFrame({"low": rng.uniform(0, 1, 50)})
+    prices["high"] = prices["low"] + rng.uniform(0, 1, 50)
+    assert OrderRule("low", "high")._fit(prices).values is None
+    assert OrderRule("start", "end")._fit(rule_table()).values is None
+    for tampered in ([6.0, 4.0], [], "4, 6", [4.0, float("nan")]):
+        with pytest.raises(ValueError, match="values must be a non-empty"):
+            Rule.from_dict({**rule.to_dict(), "values": tampered})
+
+
 def test_rules_read_the_class_label(tmp_path):
     from augment.io import load, save
 

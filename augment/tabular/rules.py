@@ -48,7 +48,7 @@ import pandas as pd
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
-from .encoder import column_kind, is_single_precision
+from .encoder import column_kind, is_single_precision, seen_values
 
 #: the name of the class label among the columns a rule reads (Rules.fit's labels)
 LABEL = "(label)"
@@ -120,6 +120,26 @@ def _grid(rounding):
             )
         return (int(decimals) if decimals else None), True
     return rounding, False
+
+
+def _check_values(values):
+    """Raise unless ``values`` is a non-empty sorted list of finite numbers."""
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        array = None
+    if (
+        not isinstance(values, (list, tuple))
+        or array is None
+        or array.ndim != 1
+        or not len(array)
+        or not np.all(np.isfinite(array))
+        or np.any(np.diff(array) <= 0)
+    ):
+        raise ValueError(
+            "An order rule's values must be a non-empty, strictly increasing "
+            f"list of finite numbers, None or 'auto'; got {str(values)[:80]}."
+        )
 
 
 def _apply_rounding(values, rounding):
@@ -343,8 +363,11 @@ class Rule:
                 f"got {name!r}."
             )
         params = {k: v for k, v in data.items() if k != "rule"}
+        # a tampered file fails here, not in sampling
         if params.get("rounding", "auto") != "auto":
-            _grid(params["rounding"])  # a tampered file fails here, not in sampling
+            _grid(params["rounding"])
+        if params.get("values", "auto") not in ("auto", None):
+            _check_values(params["values"])
         return RULES[name](**params)
 
     def __eq__(self, other):
@@ -1134,6 +1157,12 @@ class OrderRule(Rule):
         measures every gap (in nanoseconds). ``"auto"`` learns it.
     rounding : int, str, None or "auto", default="auto"
         How numeric ``high`` is rounded, as in :class:`LinearRule`.
+    values : list of float, None or "auto", default="auto"
+        The values numeric ``high`` takes, sorted: a rebuilt ``high`` is the
+        nearest of them not below ``low`` (``low + gap`` where none is).
+        None for any value. ``"auto"`` learns them when ``high``'s values
+        repeat as the encoder's do (:func:`~augment.tabular.encoder.seen_values`:
+        ``cyl`` in 4, 5, 6 or 8, never ``displ`` plus a gap of 7.3).
 
     Examples
     --------
@@ -1145,8 +1174,9 @@ class OrderRule(Rule):
     _kinds = {"sources": ("numeric", "datetime"), "target": ("numeric", "datetime")}
     drops_target = False
 
-    def __init__(self, low, high, unit="auto", rounding="auto"):
+    def __init__(self, low, high, unit="auto", rounding="auto", values="auto"):
         self.low, self.high, self.unit, self.rounding = low, high, unit, rounding
+        self.values = values
 
     target = property(lambda self: self.high)
     sources = property(lambda self: (self.low,))
@@ -1157,6 +1187,7 @@ class OrderRule(Rule):
             "high": self.high,
             "unit": self.unit,
             "rounding": self.rounding,
+            "values": self.values,
         }
 
     def __str__(self):
@@ -1189,6 +1220,9 @@ class OrderRule(Rule):
             )
         if fitted.rounding == "auto":
             fitted.rounding = None if kind == "datetime" else _learn_rounding(high)
+        if fitted.values == "auto":
+            seen = None if kind == "datetime" else seen_values(high)[0]
+            fitted.values = None if seen is None else seen.tolist()
         if fitted.unit == "auto":
             fitted.unit = 1.0
             if kind == "datetime":
@@ -1217,8 +1251,11 @@ class OrderRule(Rule):
         gap = np.clip(_floats(table[self.high]), 0, None)  # the model's gap
         if column_kind(table[self.low]) != "datetime":
             low = _floats(table[self.low])
+            high = low + gap
+            if self.values not in (None, "auto"):  # "auto": not fitted
+                high = _nearest_not_below(np.asarray(self.values, float), high, low)
             # rounded as high is; never below low (when low is finer)
-            return np.fmax(_apply_rounding(low + gap, self.rounding), low)
+            return np.fmax(_apply_rounding(high, self.rounding), low)
         low, low_missing = _nanos(table[self.low])
         missing = low_missing | np.isnan(gap)
         steps = np.round(np.where(missing, 0, gap) * self.unit).astype(np.int64)
@@ -1260,6 +1297,22 @@ class OrderRule(Rule):
 
     def _preference(self, view):
         return (0, 0, 0)
+
+
+def _nearest_not_below(values, x, low):
+    """The value of sorted ``values`` nearest ``x`` that is not below
+    ``low`` (``x >= low``), or ``x`` itself where every value is below ``low``."""
+    x = x.copy()
+    known = ~np.isnan(x)
+    at, low = x[known], low[known]
+    n = len(values)
+    above = np.searchsorted(values, at)  # first value >= x
+    floor = np.searchsorted(values, low)  # first value >= low
+    up, down = values[np.minimum(above, n - 1)], values[np.maximum(above - 1, 0)]
+    has_up, has_down = above < n, above - 1 >= floor
+    take_down = has_down & (~has_up | (at - down <= up - at))
+    x[known] = np.where(take_down, down, np.where(has_up, up, at))
+    return x
 
 
 def _order_chance(low, high):
