@@ -564,11 +564,8 @@ def encode_numbers(spec, x, labels=None):
     points = points_of(spec)
     if not len(points):
         at, is_point = np.zeros(len(x), int), np.zeros(len(x), bool)
-    else:  # the nearest point mass
-        right = np.searchsorted(points, x).clip(1, len(points) - 1)
-        left = right - 1 if len(points) > 1 else right * 0
-        nearer = np.abs(x - points[left]) <= np.abs(points[right % len(points)] - x)
-        at = np.where(nearer, left, right % len(points))
+    else:
+        at = nearest_index(points, x)
         is_point = points[at] == x
     if not len(spec.means):  # only point masses: the nearest one
         return at, np.zeros(len(x))
@@ -602,6 +599,14 @@ def decode_numbers(spec, slot, offset, labels=None):
     if len(points):
         x = np.where(slot < len(points), points[np.minimum(slot, len(points) - 1)], x)
     return x
+
+
+def nearest_index(values, x):
+    """The index of the nearest of sorted ``values`` (at least one) to each
+    of ``x``, the lower one on a tie."""
+    right = np.searchsorted(values, x).clip(1, len(values) - 1)  # one value: 0
+    left = right - 1 if len(values) > 1 else right
+    return np.where(np.abs(x - values[left]) <= np.abs(values[right] - x), left, right)
 
 
 def seen_values(column):

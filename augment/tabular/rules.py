@@ -48,7 +48,7 @@ import pandas as pd
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
-from .encoder import column_kind, is_single_precision, seen_values
+from .encoder import column_kind, is_single_precision, nearest_index, seen_values
 
 #: the name of the class label among the columns a rule reads (Rules.fit's labels)
 LABEL = "(label)"
@@ -935,11 +935,7 @@ class FunctionalDependency(_MappingRule):
         if not unknown.any() or not len(keys):
             return values, found
         order = np.argsort(keys)
-        keys = keys[order]
-        right = np.searchsorted(keys, x[unknown]).clip(1, len(keys) - 1)
-        left = right - 1 if len(keys) > 1 else right * 0
-        nearer = np.abs(x[unknown] - keys[left]) <= np.abs(keys[right] - x[unknown])
-        nearest = order[np.where(nearer, left, right)]
+        nearest = order[nearest_index(keys[order], x[unknown])]
         values = values.copy()
         values[unknown] = np.array(targets, dtype=object)[nearest]
         return values, found | unknown
@@ -1305,13 +1301,11 @@ def _nearest_not_below(values, x, low):
     x = x.copy()
     known = ~np.isnan(x)
     at, low = x[known], low[known]
-    n = len(values)
-    above = np.searchsorted(values, at)  # first value >= x
-    floor = np.searchsorted(values, low)  # first value >= low
-    up, down = values[np.minimum(above, n - 1)], values[np.maximum(above - 1, 0)]
-    has_up, has_down = above < n, above - 1 >= floor
-    take_down = has_down & (~has_up | (at - down <= up - at))
-    x[known] = np.where(take_down, down, np.where(has_up, up, at))
+    nearest = values[nearest_index(values, at)]
+    # a nearest value below low is below x: the next one up, when there is one
+    above = np.searchsorted(values, at)  # the first value >= x
+    up = values[np.minimum(above, len(values) - 1)]
+    x[known] = np.where(nearest >= low, nearest, np.where(above < len(values), up, at))
     return x
 
 
