@@ -101,31 +101,24 @@ def rules():
     return Rules.fit(rule_table(), random_state=0)
 
 
+# the kinds of rule that rule_table holds
+KINDS_IN_TABLE = [
+    LinearRule,
+    FunctionRule,
+    InteractionRule,
+    FunctionalDependency,
+    DegenerateValue,
+    OrderRule,
+    OffsetRule,
+]
+
+
 def test_every_kind_is_found_with_its_text(rules):
     assert {r.target: str(r) for r in rules} == EXPECTED
-    kinds = {type(r) for r in rules}
-    assert kinds == {
-        LinearRule,
-        FunctionRule,
-        InteractionRule,
-        FunctionalDependency,
-        DegenerateValue,
-        OrderRule,
-        OffsetRule,
-    }
+    assert {type(r) for r in rules} == set(KINDS_IN_TABLE)
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        LinearRule,
-        FunctionRule,
-        InteractionRule,
-        FunctionalDependency,
-        DegenerateValue,
-        OrderRule,
-    ],
-)
+@pytest.mark.parametrize("kind", KINDS_IN_TABLE)
 def test_each_kind_finds_itself(kind):
     found = kind.find(rule_table())
     assert found and all(type(r) is kind for r in found)

@@ -2099,23 +2099,6 @@ class OffsetRule(Rule):
         return (0, 0, 0)
 
 
-RULES = {
-    cls.__name__: cls
-    for cls in (
-        LinearRule,
-        FunctionRule,
-        InteractionRule,
-        FunctionalDependency,
-        DegenerateValue,
-        OrderRule,
-        ClockSum,
-        ClockTime,
-        ProductRule,
-        OffsetRule,
-    )
-}
-
-
 # ==================================================================== discovery
 class _TableView:
     """What discovery reads of a table, computed once: the subsample, the
@@ -2247,6 +2230,8 @@ _KINDS_IN_ORDER = (
     OrderRule,
     ProductRule,
 )
+#: every kind by name, for Rule.from_dict
+RULES = {kind.__name__: kind for kind in _KINDS_IN_ORDER}
 
 
 def discover(table, *, max_rows=_MAX_ROWS, random_state=0, graph=None):
