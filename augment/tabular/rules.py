@@ -615,6 +615,14 @@ _FUNCTIONS = {
 }
 
 
+def _function_of(name, x):
+    """The function ``name`` of ``FunctionRule`` applied to ``x``, missing
+    outside its domain."""
+    function, low, _ = _FUNCTIONS[name]
+    with np.errstate(all="ignore"):
+        return np.where(x >= low, function(x), np.nan)
+
+
 class FunctionRule(Rule):
     """A numeric column equal to a function of another one.
 
@@ -667,10 +675,7 @@ class FunctionRule(Rule):
         return f"{self.target} = {_FUNCTIONS[self.function][2].format(self.source)}"
 
     def _value(self, table):
-        function, low, _ = _FUNCTIONS[self.function]
-        x = _floats(table[self.source])
-        with np.errstate(all="ignore"):
-            return np.where(x >= low, function(x), np.nan)
+        return _function_of(self.function, _floats(table[self.source]))
 
     _learn = LinearRule._learn
     _derive = LinearRule._derive
@@ -705,9 +710,8 @@ class FunctionRule(Rule):
         found = []
         X = view.numeric_sample
         distinct = view.sample[view.numeric].nunique().to_numpy()
-        for name, (function, low, _) in _FUNCTIONS.items():
-            with np.errstate(all="ignore"):
-                F = np.where(X >= low, function(X), np.nan)
+        for name in _FUNCTIONS:
+            F = _function_of(name, X)
             F[np.isinf(F)] = np.nan
             with warnings.catch_warnings():  # a column wholly outside the domain
                 warnings.simplefilter("ignore", RuntimeWarning)
